@@ -1,0 +1,3 @@
+"""csbot: a customer-service assistant bot for Chinese e-commerce shops."""
+
+__version__ = "0.1.0"

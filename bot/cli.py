@@ -1,0 +1,112 @@
+"""`csbot` and its subcommands. Exit status: 0 fine, 1 a check failed, 2 bad configuration or usage."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+from aiohttp import web
+
+from bot import logs
+from bot.config import Config, ConfigError, load_config
+
+log = logging.getLogger(__name__)
+DEFAULT_CONFIG = "config.example.toml"
+
+
+def _config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", default=os.environ.get("CSBOT_CONFIG", DEFAULT_CONFIG),
+        help="TOML configuration file (default: $CSBOT_CONFIG or config.example.toml)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="csbot", description="Customer-service assistant bot for Wangwang and Dongdong shops.")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the bot alone (webhooks, API, pages)")
+    _config_arg(serve)
+
+    check = sub.add_parser("check-config", help="validate a configuration file and exit")
+    _config_arg(check)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
+    upgrade = db_sub.add_parser("upgrade", help="apply the schema migrations (serve also does this at start)")
+    _config_arg(upgrade)
+
+    sim = sub.add_parser("simulate", help="run the simulated gateway and drive traffic at a running bot")
+    _config_arg(sim)
+    sim.add_argument("--bot-url", default=None, help="the bot's base URL (default: from [server] of the config)")
+    _traffic_args(sim, rate=20.0, duration=60.0)
+
+    demo = sub.add_parser("demo", help="the bot, the simulator and the demo shop together, on SQLite")
+    _config_arg(demo)
+    _traffic_args(demo, rate=2.0, duration=0.0)
+    return parser
+
+
+def _traffic_args(parser: argparse.ArgumentParser, *, rate: float, duration: float) -> None:
+    parser.add_argument("--rate", type=float, default=rate, help=f"pushes per second (default {rate})")
+    parser.add_argument("--duration", type=float, default=duration, help=f"seconds, 0 for until Ctrl+C (default {duration:g})")
+    parser.add_argument("--seed", type=int, default=1, help="same seed, same traffic (default 1)")
+    parser.add_argument("--faults", default="", help="comma-separated name=probability: bad_sign, stale, duplicate, out_of_order (e.g. duplicate=0.1,stale=0.02)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logs.setup(args.log_level.upper())
+    try:
+        config = load_config(args.config)
+    except ConfigError as e:
+        print(f"csbot: configuration error: {e.file}: {e.key}: {e.why}", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "check-config":
+            print(f"{config.source}: ok")
+            return 0
+        if args.command == "serve":
+            return serve(config)
+        if args.command == "db":
+            return asyncio.run(_db_upgrade(config))
+        if args.command in ("simulate", "demo"):
+            from bot.sim import run as sim_run
+
+            try:
+                faults = sim_run.parse_faults(args.faults)
+            except ValueError as e:
+                print(f"csbot: --faults: {e}", file=sys.stderr)
+                return 2
+            if args.command == "simulate":
+                return asyncio.run(sim_run.simulate(config, bot_url=args.bot_url, rate=args.rate,
+                                                    duration=args.duration, seed=args.seed, faults=faults))
+            return asyncio.run(sim_run.demo(config, rate=args.rate, duration=args.duration,
+                                            seed=args.seed, faults=faults))
+    except KeyboardInterrupt:
+        return 0
+    return 2
+
+
+def serve(config: Config) -> int:
+    from bot.app import create_app
+
+    app = create_app(config)
+    print(f"csbot serving on http://{config.server.host}:{config.server.port}", flush=True)
+    web.run_app(app, host=config.server.host, port=config.server.port, print=None, access_log=None)
+    return 0
+
+
+async def _db_upgrade(config: Config) -> int:
+    from bot.config import config_dir
+    from bot.store.db import async_url, create_engine, migrate
+
+    engine = create_engine(async_url(config.database.url, base=config_dir(config)))
+    await migrate(engine)
+    await engine.dispose()
+    print("schema up to date")
+    return 0

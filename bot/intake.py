@@ -1,0 +1,189 @@
+"""Push intake: durable group-committed storage before the answer, then resumable processing.
+
+`PushWriter.accept` returns only once the push is committed (a 200 survives kill -9). The
+`Processor` turns stored, unprocessed pushes into the bot's events, in event-time order, and hands
+them to the consumers; on start it simply finds what is still unprocessed and catches up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.events import AgentMessage, BuyerMessage, Event, OrderClosed, OrderCreated, OrderPaid
+from bot.gateway import PLATFORMS
+from bot.gateway.base import Push
+from bot.store import chat, orders, pushes
+
+log = logging.getLogger(__name__)
+
+
+class Overloaded(Exception):
+    """The intake queue is full; the gateway should retry (503)."""
+
+
+class PushWriter:
+    """Group commit: pushes that arrive while a commit is under way go together in the next one."""
+
+    def __init__(
+        self, engine: AsyncEngine, *, clock: Clock, on_commit: Callable[[], None] = lambda: None,
+        max_batch: int = 500, max_queue: int = 20_000,
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._on_commit = on_commit
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[tuple[dict, asyncio.Future[str]]] = asyncio.Queue(max_queue)
+
+    async def accept(self, push: Push, form: Mapping[str, str]) -> str:
+        """Store the push; "ok" once committed, "duplicate" if its id was stored before."""
+        row = {
+            "platform": push.platform, "push_id": push.push_id, "kind": push.kind,
+            "shop": push.event.shop, "buyer": push.event.buyer, "event_at": push.event.at,
+            "received_at": self._clock.now(), "form": json.dumps(dict(form), ensure_ascii=False),
+            "processed_at": None, "attempts": 0, "last_error": None,
+        }
+        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        try:
+            self._queue.put_nowait((row, done))
+        except asyncio.QueueFull:
+            raise Overloaded from None
+        return await done
+
+    async def run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[tuple[dict, asyncio.Future[str]]]) -> None:
+        # The first of several copies of one push in a batch is the one stored; the rest are duplicates.
+        first: dict[tuple[str, str], dict] = {}
+        for row, _ in batch:
+            first.setdefault((row["platform"], row["push_id"]), row)
+        try:
+            async with self._engine.begin() as conn:
+                new = await pushes.insert_new(conn, list(first.values()))
+        except Exception as e:
+            log.exception("push batch failed to commit size=%d", len(batch))
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(e)
+            return
+        for row, done in batch:
+            key = (row["platform"], row["push_id"])
+            fresh = key in new and first[key] is row
+            if not done.done():
+                done.set_result("ok" if fresh else "duplicate")
+        if new:
+            self._on_commit()
+
+    def fail_waiting(self) -> None:
+        """At shutdown: whoever still waits gets an error (503), never a false 200."""
+        while not self._queue.empty():
+            _, done = self._queue.get_nowait()
+            if not done.done():
+                done.set_exception(Overloaded())
+
+
+class Consumer(Protocol):
+    """Something that acts on each of the bot's events, inside the event's processing transaction."""
+
+    name: str
+
+    async def handle(self, session: AsyncSession, event: Event) -> None: ...
+
+
+def event_of(stored: pushes.RawPush) -> Event:
+    """Parse a stored push again with its platform's adapter (its signature was checked on arrival)."""
+    return PLATFORMS[stored.platform].parse_push(json.loads(stored.form)).event
+
+
+class Processor:
+    """Stored pushes → conversations and orders → consumers, in event-time order, resumable."""
+
+    def __init__(
+        self, db: async_sessionmaker, *, clock: Clock, gap: timedelta,
+        consumers: Sequence[Consumer] = (), batch: int = 200, idle_poll_s: float = 1.0,
+        on_processed: Callable[[list[Event]], None] = lambda events: None,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._gap = gap
+        self._consumers = tuple(consumers)
+        self._batch = batch
+        self._idle_poll_s = idle_poll_s
+        self._on_processed = on_processed
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                done = await self.process_batch()
+            except Exception:
+                log.exception("processing batch failed; retrying")
+                done = 0
+            if done == 0:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
+                except TimeoutError:
+                    pass
+
+    async def process_all(self) -> int:
+        """Process until nothing is pending (tests and catch-up)."""
+        total = 0
+        while n := await self.process_batch():
+            total += n
+        return total
+
+    async def process_batch(self) -> int:
+        processed: list[Event] = []
+        async with self._db() as session, session.begin():
+            stored = await pushes.claim_pending(session, limit=self._batch)
+            for push in stored:
+                try:
+                    async with session.begin_nested():
+                        event = event_of(push)
+                        await self._apply(session, event)
+                except Exception as e:
+                    log.exception("push processing failed platform=%s push_id=%s", push.platform, push.push_id)
+                    pushes.mark_failed(push, now=self._clock.now(), error=f"{type(e).__name__}: {e}")
+                    continue
+                pushes.mark_processed(push, now=self._clock.now())
+                processed.append(event)
+        if processed:
+            self._on_processed(processed)
+        return len(stored)
+
+    async def _apply(self, session: AsyncSession, event: Event) -> None:
+        buyer_id = await chat.buyer_id(
+            session, platform=event.platform, shop=event.shop, nick=event.buyer, seen_at=event.at
+        )
+        if isinstance(event, (BuyerMessage, AgentMessage)):
+            await chat.record_message(
+                session, buyer_id=buyer_id, platform=event.platform, shop=event.shop,
+                sender="buyer" if isinstance(event, BuyerMessage) else "agent",
+                agent_account=event.agent_account, text=event.text, sent_at=event.at, gap=self._gap,
+                push_id=event.push_id,
+            )
+        elif isinstance(event, (OrderCreated, OrderPaid, OrderClosed)):
+            await orders.apply(session, event, buyer_id=buyer_id)
+        for consumer in self._consumers:
+            # Each consumer in its own savepoint: one that fails does not undo the others.
+            try:
+                async with session.begin_nested():
+                    await consumer.handle(session, event)
+            except Exception:
+                log.exception("consumer failed consumer=%s push_id=%s", consumer.name, event.push_id)

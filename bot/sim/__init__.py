@@ -1,0 +1,1 @@
+"""The simulated Wangwang / Dongdong gateway and the traffic of a demo shop."""

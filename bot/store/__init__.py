@@ -1,0 +1,1 @@
+"""The store: tables, the engine, and session-first data functions. SQL lives only here."""

@@ -1,0 +1,67 @@
+"""Raw pushes: the durable, deduplicated record of everything the gateways delivered."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from bot.store.tables import RawPush
+
+pushes = RawPush.__table__
+MAX_ATTEMPTS = 5
+
+
+async def insert_new(conn: AsyncConnection, rows: list[dict]) -> set[tuple[str, str]]:
+    """Insert the rows whose (platform, push_id) is not stored yet, in one statement.
+
+    Returns the keys that were new; the others were duplicates and changed nothing.
+    """
+    if not rows:
+        return set()
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = (
+        dialect_insert(pushes)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["platform", "push_id"])
+        .returning(pushes.c.platform, pushes.c.push_id)
+    )
+    result = await conn.execute(stmt)
+    return {(r.platform, r.push_id) for r in result}
+
+
+async def claim_pending(session: AsyncSession, *, limit: int) -> list[RawPush]:
+    """The oldest unprocessed pushes by event time, locked for this process on PostgreSQL."""
+    stmt = (
+        sa.select(RawPush)
+        .where(RawPush.processed_at.is_(None))
+        .order_by(RawPush.event_at, RawPush.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def count_pending(session: AsyncSession) -> int:
+    return await session.scalar(sa.select(sa.func.count()).where(RawPush.processed_at.is_(None))) or 0
+
+
+def mark_processed(push: RawPush, *, now: datetime) -> None:
+    push.processed_at = now
+    push.attempts += 1
+    push.last_error = None
+
+
+def mark_failed(push: RawPush, *, now: datetime, error: str) -> None:
+    """Record a failure; after MAX_ATTEMPTS the push is set aside (processed, with its error)."""
+    push.attempts += 1
+    push.last_error = error[:2000]
+    if push.attempts >= MAX_ATTEMPTS:
+        push.processed_at = now
+
+
+async def counts_by_platform(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(sa.select(RawPush.platform, sa.func.count()).group_by(RawPush.platform))
+    return {platform: n for platform, n in rows}

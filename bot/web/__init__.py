@@ -1,0 +1,1 @@
+"""The bot's HTTP surface: webhooks, the JSON API and the pages."""

@@ -1,0 +1,42 @@
+"""Health, the OpenAPI document and the Prometheus metrics."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.store import pushes
+from bot.web import keys
+from bot.web.openapi import OPENAPI
+
+
+async def healthz(request: web.Request) -> web.Response:
+    ready = request.app[keys.READY]
+    if ready and all(ready.values()):
+        return web.json_response({"status": "ok"})
+    waiting = sorted(name for name, ok in ready.items() if not ok)
+    return web.json_response({"status": "starting", "waiting_for": waiting}, status=503)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(OPENAPI)
+
+
+async def prometheus(request: web.Request) -> web.Response:
+    lines = [
+        "# HELP csbot_pushes_total Pushes received, by platform and outcome.",
+        "# TYPE csbot_pushes_total counter",
+    ]
+    for (platform, outcome), n in sorted(request.app[keys.PUSH_COUNTS].items()):
+        lines.append(f'csbot_pushes_total{{platform="{platform}",outcome="{_label(outcome)}"}} {n}')
+    async with request.app[keys.DB]() as session:
+        pending = await pushes.count_pending(session)
+    lines += [
+        "# HELP csbot_pushes_pending Stored pushes not processed yet.",
+        "# TYPE csbot_pushes_pending gauge",
+        f"csbot_pushes_pending {pending}",
+    ]
+    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8")
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")

@@ -1,0 +1,23 @@
+"""Typed keys of the shared objects that `create_app` puts on the application."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.intake import Processor, PushWriter
+from bot.outbox import OutboxSender
+
+CONFIG = web.AppKey("config", Config)
+CLOCK = web.AppKey("clock", Clock)
+ENGINE = web.AppKey("engine", AsyncEngine)
+DB = web.AppKey("db", async_sessionmaker)
+WRITER = web.AppKey("writer", PushWriter)
+PROCESSOR = web.AppKey("processor", Processor)
+OUTBOX = web.AppKey("outbox", OutboxSender)
+READY = web.AppKey("ready", dict)  # part name -> bool; /healthz is ok when all are
+PUSH_COUNTS = web.AppKey("push_counts", Counter)  # (platform, outcome) -> n, for /metrics
