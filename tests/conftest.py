@@ -113,5 +113,17 @@ async def post_push(client, platform: str, form: dict[str, str]):
     return resp.status, await resp.json()
 
 
+async def eventually(probe, accept, *, within_s: float = 10.0):
+    """Poll `probe()` until `accept(value)`; for work done by a background task. Returns the last value."""
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + within_s
+    while True:
+        value = await probe()
+        if accept(value) or asyncio.get_running_loop().time() > deadline:
+            return value
+        await asyncio.sleep(0.02)
+
+
 def minutes(n: float) -> timedelta:
     return timedelta(minutes=n)

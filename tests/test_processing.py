@@ -1,0 +1,192 @@
+"""From stored pushes to conversations and orders: event-time order, out-of-order arrivals,
+the 30-minute gap, and catching up after a restart. Runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+import pytest
+
+from bot.app import create_app
+from bot.events import AgentMessage, OrderClosed, OrderCreated, OrderPaid
+from bot.store.tables import Conversation, Message, Order, RawPush
+from bot.web import keys
+from tests.conftest import START, eventually, buyer_message, make_config, minutes, post_push, signed_form
+
+
+@pytest.fixture
+async def store_client(db_url, aiohttp_client, clock):
+    # db_url first: the database outlives the app, which is closed before it is dropped.
+    return await aiohttp_client(create_app(make_config(db_url), clock=clock, background=False))
+
+
+def agent_message(platform="wangwang", *, buyer="buyer1", text="亲，在的", at=START, agent="小店:小美", push_id=None):
+    m = buyer_message(platform, buyer=buyer, at=at)
+    return AgentMessage(platform=platform, shop=m.shop, buyer=buyer, push_id=push_id or m.push_id + "a",
+                        at=at, text=text, agent_account=agent)
+
+
+async def push_all(client, *events):
+    for event in events:
+        status, body = await post_push(client, event.platform, signed_form(event))
+        assert status == 200, body
+    await client.app[keys.PROCESSOR].process_all()
+
+
+async def conversations(client) -> list[Conversation]:
+    async with client.app[keys.DB]() as session:
+        return list((await session.scalars(sa.select(Conversation).order_by(Conversation.started_at))).all())
+
+
+async def messages_by_conversation(client) -> list[list[str]]:
+    async with client.app[keys.DB]() as session:
+        rows = (await session.scalars(sa.select(Message).order_by(Message.sent_at))).all()
+    grouped: dict[int, list[str]] = {}
+    for m in rows:
+        grouped.setdefault(m.conversation_id, []).append(m.text)
+    return [grouped[k] for k in sorted(grouped)]
+
+
+async def test_a_burst_then_an_answer_is_one_conversation_no_longer_waiting(store_client):
+    await push_all(
+        store_client,
+        buyer_message(text="在吗", at=START),
+        buyer_message(text="这款有货吗", at=START + minutes(0.5)),
+        agent_message(text="亲，有货的", at=START + minutes(1)),
+    )
+    [conv] = await conversations(store_client)
+    assert (conv.started_at, conv.last_message_at) == (START, START + minutes(1))
+    assert conv.waiting_since is None
+    assert conv.agent_account == "小店:小美"
+
+
+async def test_a_buyer_waits_from_the_first_unanswered_message(store_client):
+    await push_all(
+        store_client,
+        buyer_message(text="在吗", at=START),
+        agent_message(at=START + minutes(1)),
+        buyer_message(text="还有一个问题", at=START + minutes(2)),
+        buyer_message(text="能便宜吗", at=START + minutes(3)),
+    )
+    [conv] = await conversations(store_client)
+    assert conv.waiting_since == START + minutes(2)
+    assert conv.last_buyer_text == "能便宜吗"
+
+
+async def test_a_buyer_message_after_the_gap_starts_a_new_conversation(store_client):
+    await push_all(
+        store_client,
+        buyer_message(text="a", at=START),
+        agent_message(text="b", at=START + minutes(1)),
+        buyer_message(text="c", at=START + minutes(31.5)),
+    )
+    assert await messages_by_conversation(store_client) == [["a", "b"], ["c"]]
+
+
+async def test_a_late_push_fills_the_gap_and_merges_two_conversations(store_client):
+    await push_all(
+        store_client,
+        buyer_message(text="a", at=START),
+        buyer_message(text="c", at=START + minutes(40)),
+    )
+    assert await messages_by_conversation(store_client) == [["a"], ["c"]]
+    # Arrives last, happened in between: now no gap is longer than 30 minutes.
+    await push_all(store_client, agent_message(text="b", at=START + minutes(20)))
+    assert await messages_by_conversation(store_client) == [["a", "b", "c"]]
+    [conv] = await conversations(store_client)
+    assert conv.waiting_since == START + minutes(40)
+
+
+async def test_out_of_order_pushes_give_the_same_result_as_in_order(store_client):
+    await push_all(
+        store_client,
+        agent_message(text="answer", at=START + minutes(2)),
+        buyer_message(text="question", at=START + minutes(1)),
+    )
+    assert await messages_by_conversation(store_client) == [["question", "answer"]]
+    [conv] = await conversations(store_client)
+    assert conv.waiting_since is None and conv.started_at == START + minutes(1)
+
+
+async def test_pushes_stored_before_a_restart_are_processed_on_start(db_url, aiohttp_client, clock):
+    config = make_config(db_url)
+    first = await aiohttp_client(create_app(config, clock=clock, background=False))
+    for event in (buyer_message("dongdong", buyer="jd_a", text="在吗", at=START),
+                  buyer_message("dongdong", buyer="jd_a", text="有货吗", at=START + minutes(1))):
+        assert (await post_push(first, "dongdong", signed_form(event)))[0] == 200
+    await first.close()  # stops the app: nothing was processed
+
+    # The second start's own background processor finds the stored pushes and catches up.
+    second = await aiohttp_client(create_app(config, clock=clock, background=True))
+
+    async def texts() -> list[str]:
+        async with second.app[keys.DB]() as session:
+            return list((await session.scalars(sa.select(Message.text).order_by(Message.sent_at))).all())
+
+    assert await eventually(texts, lambda t: t == ["在吗", "有货吗"]) == ["在吗", "有货吗"]
+    async with second.app[keys.DB]() as session:
+        assert await session.scalar(sa.select(sa.func.count()).where(RawPush.processed_at.is_(None))) == 0
+
+
+def _order(platform="wangwang", **kw):
+    base = dict(platform=platform, shop="demo-tb" if platform == "wangwang" else "demo-jd", buyer="b1", at=START)
+    return base | kw
+
+
+async def test_an_order_is_created_then_paid(store_client):
+    await push_all(
+        store_client,
+        OrderCreated(**_order(push_id="c1"), order_id="9001", title="纯棉T恤", amount_fen=9900,
+                     created_at=START, closes_at=START + minutes(30)),
+        OrderPaid(**_order(push_id="p1", at=START + minutes(5)), order_id="9001", paid_at=START + minutes(5),
+                  amount_fen=9900),
+    )
+    async with store_client.app[keys.DB]() as session:
+        order = await session.scalar(sa.select(Order))
+    assert (order.status, order.amount_fen, order.paid_at) == ("paid", 9900, START + minutes(5))
+
+
+@pytest.mark.parametrize("platform", ["wangwang", "dongdong"])
+async def test_a_payment_before_its_creation_is_kept_and_applied(store_client, platform):
+    await push_all(
+        store_client,
+        OrderPaid(**_order(platform, push_id="p2", at=START + minutes(5)), order_id="9002",
+                  paid_at=START + minutes(5), amount_fen=5000 if platform == "wangwang" else None),
+    )
+    async with store_client.app[keys.DB]() as session:
+        early = await session.scalar(sa.select(Order))
+    assert (early.status, early.created_at) == ("paid", None)
+    await push_all(
+        store_client,
+        OrderCreated(**_order(platform, push_id="c2"), order_id="9002", title="帽子", amount_fen=5000,
+                     created_at=START, closes_at=START + minutes(30)),
+    )
+    async with store_client.app[keys.DB]() as session:
+        order = await session.scalar(sa.select(Order))
+    assert (order.status, order.title, order.created_at, order.paid_at) == ("paid", "帽子", START, START + minutes(5))
+
+
+async def test_a_close_is_recorded(store_client):
+    await push_all(
+        store_client,
+        OrderCreated(**_order("dongdong", push_id="c3"), order_id="9003", title="鞋", amount_fen=19900,
+                     created_at=START, closes_at=START + minutes(60 * 24)),
+        OrderClosed(**_order("dongdong", push_id="x3"), order_id="9003", reason="超时未支付"),
+    )
+    async with store_client.app[keys.DB]() as session:
+        order = await session.scalar(sa.select(Order))
+    assert (order.status, order.close_reason) == ("closed", "超时未支付")
+
+
+async def test_a_push_that_cannot_be_processed_is_set_aside_with_its_error(store_client):
+    async with store_client.app[keys.DB]() as session, session.begin():
+        session.add(RawPush(platform="wangwang", push_id="broken", kind="wangwang_ChatMessage", shop="demo-tb",
+                            buyer="b", event_at=START, received_at=START, form='{"topic": "nope"}'))
+    good = buyer_message(text="在吗", at=START + minutes(1))
+    assert (await post_push(store_client, "wangwang", signed_form(good)))[0] == 200
+    await store_client.app[keys.PROCESSOR].process_all()
+    async with store_client.app[keys.DB]() as session:
+        broken = await session.scalar(sa.select(RawPush).where(RawPush.push_id == "broken"))
+        texts = (await session.scalars(sa.select(Message.text))).all()
+    assert broken.processed_at is not None and broken.attempts == 5
+    assert "missing field" in broken.last_error
+    assert texts == ["在吗"]
