@@ -1,0 +1,149 @@
+"""A 200 survives kill -9: the bot as a real process, a few hundred concurrent pushes, killed in the
+middle, restarted; every push that got 200 is stored once and processed, and the gateway's
+retries of the rest complete the set with no duplicates."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.clock import SystemClock
+from bot.events import BuyerMessage
+from bot.gateway import PLATFORMS
+from tests.conftest import APP_KEYS, ROOT, SECRETS
+
+pytestmark = pytest.mark.slow
+PUSHES = 400
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_config(tmp_path: Path, port: int) -> Path:
+    platforms = "".join(
+        f'[[platforms]]\nname = "{p}"\napp_key = "{APP_KEYS[p]}"\napp_secret = "{SECRETS[p]}"\n'
+        f'gateway_url = "http://127.0.0.1:9"\n' for p in ("wangwang", "dongdong")
+    )
+    path = tmp_path / "csbot.toml"
+    path.write_text(
+        f'[server]\nport = {port}\n[database]\nurl = "sqlite:///{tmp_path / "bot.db"}"\n'
+        f'[knowledge]\npath = "{ROOT / "knowledge"}"\n{platforms}', encoding="utf-8")
+    return path
+
+
+async def start_bot(config: Path, port: int) -> subprocess.Popen:
+    log = open(config.parent / "bot.log", "ab")  # a file, not a pipe: a full pipe would stall the bot
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "--log-level", "WARNING", "serve", "--config", str(config)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
+    log.close()
+    async with aiohttp.ClientSession() as session:
+        for _ in range(300):
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                    if resp.status == 200:
+                        return proc
+            except aiohttp.ClientError:
+                pass
+            if proc.poll() is not None:
+                raise AssertionError(f"bot exited: {(config.parent / 'bot.log').read_text()[-2000:]}")
+            await asyncio.sleep(0.1)
+    proc.kill()
+    raise AssertionError("bot did not become healthy")
+
+
+def forms() -> list[tuple[str, str, dict[str, str]]]:
+    now = SystemClock().now()
+    out = []
+    for i in range(PUSHES):
+        platform = "wangwang" if i % 2 else "dongdong"
+        event = BuyerMessage(platform=platform, shop=APP_KEYS[platform], buyer=f"buyer{i % 37}",
+                             push_id=f"k{i}", at=now - timedelta(seconds=PUSHES - i), text=f"第{i}条：有货吗",
+                             agent_account="")
+        out.append((platform, event.push_id, PLATFORMS[platform].push_form(
+            event, app_key=APP_KEYS[platform], secret=SECRETS[platform], now=now)))
+    return out
+
+
+async def deliver(port: int, batch, *, kill_after: int | None = None, proc=None) -> dict[str, str]:
+    """POST every push concurrently; returns push_id -> "ok" / "duplicate" for those answered 200."""
+    answered: dict[str, str] = {}
+    sem = asyncio.Semaphore(32)
+
+    async def one(session, platform, push_id, form):
+        async with sem:
+            try:
+                async with session.post(f"http://127.0.0.1:{port}/webhooks/{platform}", data=form) as resp:
+                    if resp.status == 200:
+                        answered[push_id] = (await resp.json())["msg"]
+                        if kill_after is not None and len(answered) == kill_after:
+                            os.kill(proc.pid, signal.SIGKILL)
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                pass  # no answer: the gateway would retry it
+
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        await asyncio.gather(*(one(session, *f) for f in batch))
+    return answered
+
+
+def stored(db: Path) -> tuple[list[str], int, int]:
+    with sqlite3.connect(db) as conn:
+        ids = [r[0] for r in conn.execute("SELECT push_id FROM pushes")]
+        pending = conn.execute("SELECT count(*) FROM pushes WHERE processed_at IS NULL").fetchone()[0]
+        messages = conn.execute("SELECT count(*) FROM messages").fetchone()[0]
+    return ids, pending, messages
+
+
+async def wait_processed(db: Path, expected: int) -> tuple[list[str], int, int]:
+    for _ in range(300):
+        ids, pending, messages = stored(db)
+        if pending == 0 and messages == expected:
+            break
+        await asyncio.sleep(0.1)
+    return ids, pending, messages
+
+
+async def test_every_200_survives_kill_9_and_retries_complete_the_set(tmp_path):
+    port = free_port()
+    config = write_config(tmp_path, port)
+    batch = forms()
+
+    proc = await start_bot(config, port)
+    first = await deliver(port, batch, kill_after=PUSHES // 4, proc=proc)
+    proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+    ok_before_kill = {push_id for push_id, msg in first.items() if msg == "ok"}
+    assert len(ok_before_kill) >= PUSHES // 4
+
+    ids, _, _ = stored(tmp_path / "bot.db")
+    assert ok_before_kill <= set(ids), "a push answered 200 was lost by kill -9"
+    assert len(ids) == len(set(ids))
+
+    proc = await start_bot(config, port)
+    try:
+        ids, pending, messages = await wait_processed(tmp_path / "bot.db", len(set(ids)))
+        assert pending == 0 and messages == len(ids), "stored pushes were not processed after the restart"
+
+        # The gateway retries what got no 200 (and, at least once, may repeat what did).
+        second = await deliver(port, batch)
+        assert len(second) == PUSHES
+        assert {push_id for push_id, msg in second.items() if msg == "duplicate"} == set(ids)
+        ids, pending, messages = await wait_processed(tmp_path / "bot.db", PUSHES)
+        assert sorted(ids) == sorted(f"k{i}" for i in range(PUSHES))
+        assert (pending, messages) == (0, PUSHES)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
