@@ -15,6 +15,7 @@ from bot.clock import PLATFORM_TZ, FakeClock
 from bot.config import Config, config_from_dict
 from bot.events import BuyerMessage, Event
 from bot.gateway import PLATFORMS
+from bot.matching.engine import build_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRETS = {"wangwang": "tb-secret-for-tests", "dongdong": "jd-secret-for-tests"}
@@ -81,10 +82,26 @@ def config(sqlite_url) -> Config:
     return make_config(sqlite_url)
 
 
+@pytest.fixture(scope="session")
+def engine():
+    """The default knowledge base's engine, built once: loading jieba for every app is slow."""
+    return build_engine(ROOT / "knowledge")
+
+
 @pytest.fixture
-async def client(aiohttp_client, config, clock):
+def make_app(engine):
+    """create_app with the shared engine; `background=False` by default, so tests drive the loops."""
+
+    def make(config: Config, clock, *, background: bool = False):
+        return create_app(config, clock=clock, background=background, engine=engine)
+
+    return make
+
+
+@pytest.fixture
+async def client(aiohttp_client, config, clock, make_app):
     """The production app on a real socket; the processor and outbox are driven by the test."""
-    return await aiohttp_client(create_app(config, clock=clock, background=False))
+    return await aiohttp_client(make_app(config, clock))
 
 
 _seq = iter(range(1, 10**9))

@@ -25,14 +25,13 @@ async def gateway(aiohttp_server, clock):
     return await aiohttp_server(app)
 
 
-async def bot_with_gateway(aiohttp_client, db_url, clock, gateway_url):
-    app = create_app(make_config(db_url, gateway_url=gateway_url), clock=clock, background=False)
-    return await aiohttp_client(app)
+async def bot_with_gateway(aiohttp_client, make_app, db_url, clock, gateway_url):
+    return await aiohttp_client(make_app(make_config(db_url, gateway_url=gateway_url), clock))
 
 
 @pytest.fixture
-async def bot(db_url, aiohttp_client, clock, gateway):
-    return await bot_with_gateway(aiohttp_client, db_url, clock, str(gateway.make_url("")).rstrip("/"))
+async def bot(db_url, aiohttp_client, make_app, clock, gateway):
+    return await bot_with_gateway(aiohttp_client, make_app, db_url, clock, str(gateway.make_url("")).rstrip("/"))
 
 
 async def enqueue(bot, *, client_msg_id="r1", platform="wangwang", text="亲，今天下单明天发货哦") -> bool:
@@ -91,10 +90,10 @@ async def test_5xx_is_retried_with_backoff_and_the_same_key(bot, gateway, clock)
     assert [m["client_msg_id"] for m in await sent(gateway)] == ["r1"]
 
 
-async def test_4xx_is_not_retried(db_url, aiohttp_client, clock, aiohttp_server):
+async def test_4xx_is_not_retried(db_url, aiohttp_client, make_app, clock, aiohttp_server):
     # The gateway knows another secret for this shop: it answers 401 and the bot must not retry.
     gateway = await aiohttp_server(create_gateway_app({"wangwang": {"demo-tb": "another-secret"}}, clock=clock))
-    bot = await bot_with_gateway(aiohttp_client, db_url, clock, str(gateway.make_url("")).rstrip("/"))
+    bot = await bot_with_gateway(aiohttp_client, make_app, db_url, clock, str(gateway.make_url("")).rstrip("/"))
     await enqueue(bot)
     assert await bot.app[keys.OUTBOX].send_due() == 1
     row = await outbox_row(bot)
@@ -104,7 +103,7 @@ async def test_4xx_is_not_retried(db_url, aiohttp_client, clock, aiohttp_server)
     assert await bot.app[keys.OUTBOX].send_due() == 0
 
 
-async def test_a_timeout_is_retried(db_url, aiohttp_client, clock, aiohttp_server):
+async def test_a_timeout_is_retried(db_url, aiohttp_client, make_app, clock, aiohttp_server):
     async def never_answers(request):
         await asyncio.sleep(30)
         return web.Response()
@@ -114,7 +113,7 @@ async def test_a_timeout_is_retried(db_url, aiohttp_client, clock, aiohttp_serve
     server = await aiohttp_server(slow)
     config = make_config(db_url, gateway_url=str(server.make_url("")).rstrip("/"),
                          outbox={"timeout_seconds": 0.2, "max_attempts": 2, "backoff_seconds": 1})
-    bot = await aiohttp_client(create_app(config, clock=clock, background=False))
+    bot = await aiohttp_client(make_app(config, clock))
     await enqueue(bot)
     assert await bot.app[keys.OUTBOX].send_due() == 1
     row = await outbox_row(bot)

@@ -14,9 +14,9 @@ from tests.conftest import START, eventually, buyer_message, make_config, minute
 
 
 @pytest.fixture
-async def store_client(db_url, aiohttp_client, clock):
+async def store_client(db_url, aiohttp_client, clock, make_app):
     # db_url first: the database outlives the app, which is closed before it is dropped.
-    return await aiohttp_client(create_app(make_config(db_url), clock=clock, background=False))
+    return await aiohttp_client(make_app(make_config(db_url), clock))
 
 
 def agent_message(platform="wangwang", *, buyer="buyer1", text="亲，在的", at=START, agent="小店:小美", push_id=None):
@@ -107,16 +107,16 @@ async def test_out_of_order_pushes_give_the_same_result_as_in_order(store_client
     assert conv.waiting_since is None and conv.started_at == START + minutes(1)
 
 
-async def test_pushes_stored_before_a_restart_are_processed_on_start(db_url, aiohttp_client, clock):
+async def test_pushes_stored_before_a_restart_are_processed_on_start(db_url, aiohttp_client, clock, make_app):
     config = make_config(db_url)
-    first = await aiohttp_client(create_app(config, clock=clock, background=False))
+    first = await aiohttp_client(make_app(config, clock))
     for event in (buyer_message("dongdong", buyer="jd_a", text="在吗", at=START),
                   buyer_message("dongdong", buyer="jd_a", text="有货吗", at=START + minutes(1))):
         assert (await post_push(first, "dongdong", signed_form(event)))[0] == 200
     await first.close()  # stops the app: nothing was processed
 
     # The second start's own background processor finds the stored pushes and catches up.
-    second = await aiohttp_client(create_app(config, clock=clock, background=True))
+    second = await aiohttp_client(make_app(config, clock, background=True))
 
     async def texts() -> list[str]:
         async with second.app[keys.DB]() as session:

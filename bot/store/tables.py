@@ -103,7 +103,10 @@ class Conversation(SQLModel, table=True):
 
 class Message(SQLModel, table=True):
     __tablename__ = "messages"
-    __table_args__ = (sa.Index("ix_messages_buyer_sent", "buyer_id", "sent_at"),)
+    __table_args__ = (
+        sa.Index("ix_messages_buyer_sent", "buyer_id", "sent_at"),
+        sa.Index("ix_messages_platform_push", "platform", "push_id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int | None = Field(default=None, foreign_key="conversations.id", index=True)
     buyer_id: int = Field(foreign_key="buyers.id")
@@ -158,3 +161,15 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: datetime | None = _at(nullable=True)
     gateway_msg_id: str | None = None
     last_error: str | None = None
+
+
+class Suggestion(SQLModel, table=True):
+    """The replies suggested for one buyer message, computed once when it came in."""
+
+    __tablename__ = "suggestions"
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="messages.id", index=True)
+    rank: int  # 1 = best
+    intent: str
+    score: float  # 0..1
+    question: str = ""

@@ -7,6 +7,7 @@ from aiohttp import web
 from bot.store import pushes
 from bot.web import keys
 from bot.web.openapi import OPENAPI
+from bot.web.prometheus import label
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -27,7 +28,7 @@ async def prometheus(request: web.Request) -> web.Response:
         "# TYPE csbot_pushes_total counter",
     ]
     for (platform, outcome), n in sorted(request.app[keys.PUSH_COUNTS].items()):
-        lines.append(f'csbot_pushes_total{{platform="{platform}",outcome="{_label(outcome)}"}} {n}')
+        lines.append(f'csbot_pushes_total{{platform="{platform}",outcome="{label(outcome)}"}} {n}')
     async with request.app[keys.DB]() as session:
         pending = await pushes.count_pending(session)
     lines += [
@@ -35,8 +36,6 @@ async def prometheus(request: web.Request) -> web.Response:
         "# TYPE csbot_pushes_pending gauge",
         f"csbot_pushes_pending {pending}",
     ]
+    lines += request.app[keys.SUGGEST_LATENCY].lines(
+        "csbot_suggestion_seconds", "Time to match one buyer message against the knowledge base.")
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8")
-
-
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")

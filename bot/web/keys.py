@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from bot.clock import Clock
 from bot.config import Config
 from bot.intake import Processor, PushWriter
+from bot.matching.engine import EngineHolder
+from bot.web.prometheus import Histogram
 from bot.outbox import OutboxSender
 
 CONFIG = web.AppKey("config", Config)
@@ -19,5 +21,8 @@ DB = web.AppKey("db", async_sessionmaker)
 WRITER = web.AppKey("writer", PushWriter)
 PROCESSOR = web.AppKey("processor", Processor)
 OUTBOX = web.AppKey("outbox", OutboxSender)
+ENGINES = web.AppKey("engines", EngineHolder)  # the knowledge base and matcher in service
+SUGGEST_LATENCY = web.AppKey("suggest_latency", Histogram)
+CALLERS = web.AppKey("callers", dict)  # token -> auth.Caller
 READY = web.AppKey("ready", dict)  # part name -> bool; /healthz is ok when all are
 PUSH_COUNTS = web.AppKey("push_counts", Counter)  # (platform, outcome) -> n, for /metrics

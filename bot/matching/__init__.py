@@ -1,0 +1,1 @@
+"""Reply suggestions: the knowledge base, normalization, jieba tokens, the index and the matcher."""

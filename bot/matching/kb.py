@@ -1,0 +1,236 @@
+"""The knowledge base: intents, their sample questions and scripted replies (话术), loaded from
+`knowledge/` and checked. Errors carry file:line; a base with errors is never served."""
+
+from __future__ import annotations
+
+import re
+import string
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PLACEHOLDERS = frozenset({
+    "buyer", "shop_name", "ship_hours", "return_days", "service_hours", "price_protect_days", "courier",
+    "order_id", "item", "amount", "close_time", "count",
+})
+# What a reply says when a value is unknown: never a raw {placeholder} in front of a buyer.
+FALLBACKS = {
+    "buyer": "亲", "order_id": "您的订单", "item": "您拍下的宝贝", "amount": "订单金额",
+    "close_time": "订单关闭前", "count": "几", "shop_name": "本店", "courier": "合作快递",
+}
+MIN_QUESTIONS = 8
+INTENT_ID = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+INTENT_KEYS = {"id", "title", "questions", "keywords", "auto_reply", "template", "reply"}
+PLATFORMS = {"wangwang", "dongdong"}
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    platform: str | None = None  # None: for every platform without its own wording
+
+
+@dataclass(frozen=True)
+class Intent:
+    id: str
+    title: str
+    questions: tuple[str, ...]
+    replies: tuple[Reply, ...]
+    keywords: tuple[str, ...] = ()
+    auto_reply: bool = False  # safe for the bot to answer alone, outside shifts
+    template: bool = False  # sent by the bot (reminders), never matched against buyers
+    file: str = ""
+    line: int = 0
+
+    def reply(self, platform: str | None = None) -> Reply:
+        """The platform's own wording if it has one, else the first general reply."""
+        own = [r for r in self.replies if r.platform == platform]
+        general = [r for r in self.replies if r.platform is None]
+        return (own or general or list(self.replies))[0]
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int
+    message: str
+    severity: str = "error"  # error: not loaded; warning: loaded, but `kb lint` fails
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.severity}: {self.message}"
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    folder: Path
+    intents: tuple[Intent, ...]
+    synonyms: tuple[tuple[str, ...], ...] = ()
+    userdict: Path | None = None
+    by_id: Mapping[str, Intent] = field(default_factory=dict)
+
+    @property
+    def matchable(self) -> tuple[Intent, ...]:
+        return tuple(i for i in self.intents if not i.template)
+
+
+class KnowledgeBaseError(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+def fill(template: str, values: Mapping[str, object]) -> str:
+    """Fill {placeholders}; a missing or empty value takes its fallback wording, never stays raw."""
+    out = []
+    for literal, name, _spec, _conv in string.Formatter().parse(template):
+        out.append(literal)
+        if name is None:
+            continue
+        value = values.get(name)
+        out.append(str(value) if value not in (None, "") else FALLBACKS.get(name, ""))
+    return "".join(out)
+
+
+def placeholders(template: str) -> set[str]:
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError:
+        return {"<unbalanced braces>"}
+
+
+def _line_of(text: str, needle: str) -> int:
+    index = text.find(needle)
+    return text.count("\n", 0, index) + 1 if index >= 0 else 1
+
+
+def load(folder: str | Path) -> tuple[KnowledgeBase, list[Problem]]:
+    """Read every `intents/*.toml`, `synonyms.toml` and `dict/userdict.txt` under `folder`.
+
+    Returns the base and its problems; use `load_valid` to refuse a base with errors.
+    """
+    folder = Path(folder)
+    problems: list[Problem] = []
+    intents: list[Intent] = []
+    seen: dict[str, Intent] = {}
+    files = sorted((folder / "intents").glob("*.toml"))
+    if not files:
+        problems.append(Problem(str(folder / "intents"), 1, "no intent files (intents/*.toml)"))
+    for path in files:
+        for intent in _load_file(path, problems):
+            if intent.id in seen:
+                first = seen[intent.id]
+                problems.append(Problem(intent.file, intent.line,
+                                        f"duplicate intent id {intent.id!r} (first at {first.file}:{first.line})"))
+                continue
+            seen[intent.id] = intent
+            intents.append(intent)
+    synonyms = _load_synonyms(folder / "synonyms.toml", problems)
+    userdict = folder / "dict" / "userdict.txt"
+    kb = KnowledgeBase(folder=folder, intents=tuple(intents), synonyms=synonyms,
+                       userdict=userdict if userdict.is_file() else None, by_id=dict(seen))
+    return kb, problems
+
+
+def load_valid(folder: str | Path) -> KnowledgeBase:
+    """The base, or KnowledgeBaseError with its errors (warnings do not stop it)."""
+    kb, problems = load(folder)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise KnowledgeBaseError(errors)
+    return kb
+
+
+def _load_file(path: Path, problems: list[Problem]) -> list[Intent]:
+    file = str(path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        found = re.search(r"line (\d+)", str(e))
+        line = int(found.group(1)) if found else 1
+        problems.append(Problem(file, line, f"not valid TOML: {e}"))
+        return []
+    unknown = set(data) - {"intent"}
+    if unknown:
+        problems.append(Problem(file, 1, f"unknown top-level keys {sorted(unknown)} (only [[intent]] tables)"))
+    raw_intents = data.get("intent", [])
+    if not isinstance(raw_intents, list):
+        problems.append(Problem(file, 1, "intent must be an array of tables: [[intent]]"))
+        return []
+    return [i for raw in raw_intents if (i := _intent(raw, file, text, problems)) is not None]
+
+
+def _intent(raw: dict, file: str, text: str, problems: list[Problem]) -> Intent | None:
+    intent_id = raw.get("id")
+    line = _line_of(text, f'"{intent_id}"') if isinstance(intent_id, str) else 1
+
+    def problem(message: str, severity: str = "error") -> None:
+        problems.append(Problem(file, line, message, severity))
+
+    if not isinstance(intent_id, str) or not INTENT_ID.match(intent_id):
+        problem(f"intent id {intent_id!r} must look like group.name (lower case)")
+        return None
+    where = f"intent {intent_id}"
+    unknown = set(raw) - INTENT_KEYS
+    if unknown:
+        problem(f"{where}: unknown keys {sorted(unknown)}")
+    template = raw.get("template", False) is True
+    questions = raw.get("questions", [])
+    if not isinstance(questions, list) or not all(isinstance(q, str) for q in questions):
+        problem(f"{where}: questions must be a list of strings")
+        questions = []
+    questions = [q.strip() for q in questions if q.strip()]
+    if not template and len(questions) < MIN_QUESTIONS:
+        problem(f"{where}: {len(questions)} sample questions; at least {MIN_QUESTIONS} are needed")
+    replies = []
+    raw_replies = raw.get("reply", [])
+    if not isinstance(raw_replies, list):
+        raw_replies = []
+    for r in raw_replies:
+        if not isinstance(r, dict) or not isinstance(r.get("text"), str) or not r["text"].strip():
+            problem(f"{where}: every [[intent.reply]] needs a non-empty text")
+            continue
+        platform = r.get("platform")
+        if platform is not None and platform not in PLATFORMS:
+            problem(f"{where}: reply platform {platform!r} is not wangwang or dongdong")
+        unknown_names = placeholders(r["text"]) - PLACEHOLDERS
+        if unknown_names:
+            problem(f"{where}: unknown placeholders {sorted(unknown_names)} (known: {', '.join(sorted(PLACEHOLDERS))})")
+        replies.append(Reply(text=r["text"].strip(), platform=platform))
+    if not replies:
+        problem(f"{where}: no reply")
+    elif all(r.platform is not None for r in replies):
+        problem(f"{where}: needs a reply without platform, for the platforms without their own wording")
+    keywords = raw.get("keywords", [])
+    if not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords):
+        problem(f"{where}: keywords must be a list of strings")
+        keywords = []
+    return Intent(
+        id=intent_id, title=str(raw.get("title") or intent_id), questions=tuple(questions),
+        replies=tuple(replies), keywords=tuple(keywords), auto_reply=raw.get("auto_reply", False) is True,
+        template=template, file=file, line=line,
+    )
+
+
+def _load_synonyms(path: Path, problems: list[Problem]) -> tuple[tuple[str, ...], ...]:
+    if not path.is_file():
+        return ()
+    text = path.read_text(encoding="utf-8")
+    try:
+        groups = tomllib.loads(text).get("groups", [])
+    except tomllib.TOMLDecodeError as e:
+        problems.append(Problem(str(path), 1, f"not valid TOML: {e}"))
+        return ()
+    out, owner = [], {}
+    for group in groups:
+        if not isinstance(group, list) or len(group) < 2 or not all(isinstance(w, str) for w in group):
+            problems.append(Problem(str(path), 1, f"a synonym group must list at least two words: {group!r}"))
+            continue
+        for word in group:
+            if word in owner:
+                problems.append(Problem(str(path), _line_of(text, f'"{word}"'),
+                                        f"{word!r} is in two synonym groups ({owner[word]!r} and {group[0]!r})"))
+            owner[word] = group[0]
+        out.append(tuple(group))
+    return tuple(out)

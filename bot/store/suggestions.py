@@ -1,0 +1,30 @@
+"""Suggestions stored with the buyer message they were computed for."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.store.tables import Message, Suggestion
+
+
+async def message_for_push(session: AsyncSession, *, platform: str, push_id: str) -> Message | None:
+    return await session.scalar(
+        sa.select(Message).where(Message.platform == platform, Message.push_id == push_id).limit(1)
+    )
+
+
+async def replace(session: AsyncSession, *, message_id: int, ranked: Sequence[tuple[str, float, str]]) -> None:
+    """Store (intent, score, question) best first, replacing what a retry stored before."""
+    await session.execute(sa.delete(Suggestion).where(Suggestion.message_id == message_id))
+    for rank, (intent, score, question) in enumerate(ranked, start=1):
+        session.add(Suggestion(message_id=message_id, rank=rank, intent=intent, score=score, question=question))
+    await session.flush()
+
+
+async def for_message(session: AsyncSession, message_id: int) -> list[Suggestion]:
+    return list((await session.scalars(
+        sa.select(Suggestion).where(Suggestion.message_id == message_id).order_by(Suggestion.rank)
+    )).all())
