@@ -40,6 +40,22 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade = db_sub.add_parser("upgrade", help="apply the schema migrations (serve also does this at start)")
     _config_arg(upgrade)
 
+    kb = sub.add_parser("kb", help="the knowledge base: lint, try a message")
+    kb_sub = kb.add_subparsers(dest="kb_command", required=True, metavar="KB_COMMAND")
+    lint = kb_sub.add_parser("lint", help="check the knowledge base; exit 1 when anything is wrong")
+    _config_arg(lint)
+    lint.add_argument("--path", help="the knowledge folder (default: knowledge.path of the config)")
+    try_ = kb_sub.add_parser("try", help="show how a message is normalized, tokenized and matched")
+    _config_arg(try_)
+    try_.add_argument("text")
+
+    evaluate = sub.add_parser("eval", help="evaluate the matcher on labelled messages (text<TAB>gold_intent)")
+    _config_arg(evaluate)
+    evaluate.add_argument("file", nargs="?", help="TSV with text and gold_intent columns ('none': no suggestion expected)")
+    evaluate.add_argument("--kb-tsv", help="evaluate on a knowledge base built from this TSV (id, question)")
+    evaluate.add_argument("--queries", help="with --kb-tsv: TSV of query and gold_id")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+
     sim = sub.add_parser("simulate", help="run the simulated gateway and drive traffic at a running bot")
     _config_arg(sim)
     sim.add_argument("--bot-url", default=None, help="the bot's base URL (default: from [server] of the config)")
@@ -74,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
             return serve(config)
         if args.command == "db":
             return asyncio.run(_db_upgrade(config))
+        if args.command in ("kb", "eval"):
+            from bot.matching import commands
+
+            return commands.run(args, config)
         if args.command in ("simulate", "demo"):
             from bot.sim import run as sim_run
 

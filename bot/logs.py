@@ -13,7 +13,10 @@ def setup(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    # jieba adds its own stderr handler at import and chats about loading its dictionary.
+    # jieba adds its own stderr handler at import and chats about loading its dictionary:
+    # import it now, so that its handler is there to be removed.
+    import jieba  # noqa: F401
+
     jieba_log = logging.getLogger("jieba")
     jieba_log.handlers[:] = []
     jieba_log.setLevel(logging.WARNING)

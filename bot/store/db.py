@@ -66,7 +66,8 @@ def _upgrade(connection: Connection) -> None:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     cfg.attributes["connection"] = connection
-    command.upgrade(cfg, "head")
+    # "heads": parts of the schema developed side by side may be separate branches off one revision.
+    command.upgrade(cfg, "heads")
 
 
 async def migrate(engine: AsyncEngine) -> None:

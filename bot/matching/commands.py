@@ -1,0 +1,69 @@
+"""The matcher's commands: `csbot kb lint`, `csbot kb try`, `csbot eval`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from bot.config import Config, resolve_path
+from bot.matching.engine import build_engine
+from bot.matching.evaluate import Case, evaluate, read_kb_tsv, read_tsv
+from bot.matching.kb import KnowledgeBaseError
+from bot.matching.lint import lint
+from bot.matching.matcher import Matcher, Weights
+from bot.matching.normalize import normalize
+from bot.matching.tokenizer import Tokenizer
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    folder = resolve_path(config, getattr(args, "path", None) or config.knowledge.path)
+    if args.command == "kb" and args.kb_command == "lint":
+        problems = lint(folder)
+        for p in problems:
+            print(p)
+        print(f"{folder}: {len(problems)} problem(s)" if problems else f"{folder}: ok")
+        return 1 if problems else 0
+    try:
+        engine = build_engine(folder)
+    except KnowledgeBaseError as e:
+        print(f"csbot: the knowledge base has errors:\n{e}", file=sys.stderr)
+        return 1
+    if args.command == "kb":
+        return _try(engine, args.text)
+    return _eval(engine, args)
+
+
+def _try(engine, text: str) -> int:
+    tokenizer = engine.matcher.tokenizer
+    norm = normalize(text)
+    print(f"normalized: {norm}")
+    print(f"tokens:     {' / '.join(tokenizer.tokens(norm))}")
+    threshold = engine.matcher.weights.threshold
+    ranked = engine.matcher.rank(text, limit=5)
+    if not ranked:
+        print("no candidate shares a word with this message")
+    for m in ranked:
+        mark = "✓" if m.score >= threshold else " "
+        print(f"{mark} {m.score:.3f} {m.label:<28} {engine.kb.by_id[m.label].title}  ← {m.question!r}  [{m.why}]")
+    print(f"(✓: confident, score ≥ {threshold}; only these are suggested)")
+    return 0
+
+
+def _eval(engine, args: argparse.Namespace) -> int:
+    if args.kb_tsv:
+        if not args.queries:
+            print("csbot: --kb-tsv needs --queries", file=sys.stderr)
+            return 2
+        tokenizer: Tokenizer = engine.matcher.tokenizer
+        # Public sets have no out-of-scope rows: every query's best candidate is what counts.
+        matcher = Matcher.build(tokenizer, read_kb_tsv(args.kb_tsv), weights=Weights(threshold=0.0))
+        cases = [Case(c.text, c.gold) for c in read_tsv(args.queries, text_col="query", gold_col="gold_id")]
+    elif args.file:
+        matcher, cases = engine.matcher, read_tsv(args.file)
+    else:
+        print("csbot: eval needs FILE.tsv, or --kb-tsv KB.tsv --queries Q.tsv", file=sys.stderr)
+        return 2
+    report = evaluate(matcher, cases)
+    print(json.dumps(report.as_dict(), ensure_ascii=False) if args.json else report.format())
+    return 0

@@ -1,0 +1,122 @@
+"""Evaluation of the matcher on labelled messages: top-1/top-3 accuracy, MRR, out-of-scope
+rejection, the worst intents and the most frequent confusions, and matching time."""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.matching.matcher import Matcher
+
+NONE = "none"
+
+
+@dataclass(frozen=True)
+class Case:
+    text: str
+    gold: frozenset[str]  # any of these counts; {"none"} for a message that should get nothing
+
+
+@dataclass
+class Report:
+    n: int = 0
+    in_scope: int = 0
+    top1: float = 0.0
+    top3: float = 0.0
+    mrr: float = 0.0
+    oos: int = 0
+    oos_rejected: float = 0.0
+    false_suggestion_rate: float = 0.0  # in-scope messages whose confident top-1 is wrong
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    worst: list[tuple[str, float, int]] = field(default_factory=list)  # intent, top-1, n
+    confusions: list[tuple[str, str, int]] = field(default_factory=list)  # gold, predicted, count
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items()}
+
+    def format(self) -> str:
+        lines = [
+            f"messages {self.n} (in scope {self.in_scope}, out of scope {self.oos})",
+            f"top-1 {self.top1:.3f}  top-3 {self.top3:.3f}  MRR {self.mrr:.3f}",
+            f"out-of-scope rejected {self.oos_rejected:.3f}  wrong confident top-1 {self.false_suggestion_rate:.3f}",
+            f"matching time p50 {self.p50_ms:.3f} ms  p99 {self.p99_ms:.3f} ms",
+        ]
+        if self.worst:
+            lines.append("worst intents (top-1, n): " + ", ".join(f"{i} {a:.2f} ({n})" for i, a, n in self.worst))
+        if self.confusions:
+            lines.append("frequent confusions: " + ", ".join(f"{g}→{p} ×{c}" for g, p, c in self.confusions))
+        return "\n".join(lines)
+
+
+def read_tsv(path: str | Path, *, text_col: str = "text", gold_col: str = "gold_intent") -> list[Case]:
+    """Rows of `text<TAB>gold` with a header; gold may list several ids separated by `|`."""
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        if not reader.fieldnames or text_col not in reader.fieldnames or gold_col not in reader.fieldnames:
+            raise ValueError(f"{path}: needs a header with columns {text_col!r} and {gold_col!r}")
+        return [Case(text=row[text_col], gold=frozenset(row[gold_col].split("|"))) for row in reader]
+
+
+def read_kb_tsv(path: str | Path) -> list[tuple[str, str]]:
+    """(id, question) rows of an evaluation knowledge base such as ../shared/data/eval/*_kb.tsv."""
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        return [(row["id"], row["question"]) for row in reader]
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def evaluate(matcher: Matcher, cases: Iterable[Case], *, confident_only: bool = True) -> Report:
+    """Score each case. With `confident_only`, an in-scope message counts as found only when its
+    gold intent is among the confident suggestions (what an agent would see)."""
+    report = Report()
+    hits1 = hits3 = 0
+    rr = 0.0
+    oos_ok = wrong_confident = 0
+    times: list[float] = []
+    per_intent: dict[str, list[int]] = defaultdict(list)
+    confusions: Counter[tuple[str, str]] = Counter()
+    for case in cases:
+        report.n += 1
+        started = time.perf_counter()
+        ranked = matcher.rank(case.text, limit=3)
+        times.append((time.perf_counter() - started) * 1000)
+        shown = [m for m in ranked if m.score >= matcher.weights.threshold] if confident_only else ranked
+        labels = [m.label for m in shown]
+        if NONE in case.gold:
+            report.oos += 1
+            oos_ok += not labels
+            continue
+        report.in_scope += 1
+        hit = next((rank for rank, label in enumerate(labels, 1) if label in case.gold), None)
+        hits1 += hit == 1
+        hits3 += hit is not None and hit <= 3
+        rr += 1 / hit if hit else 0.0
+        gold = sorted(case.gold)[0]
+        per_intent[gold].append(hit == 1)
+        if labels and labels[0] not in case.gold:
+            wrong_confident += 1
+            confusions[(gold, labels[0])] += 1
+        elif not labels:
+            confusions[(gold, NONE)] += 1
+    if report.in_scope:
+        report.top1, report.top3 = hits1 / report.in_scope, hits3 / report.in_scope
+        report.mrr = rr / report.in_scope
+        report.false_suggestion_rate = wrong_confident / report.in_scope
+    if report.oos:
+        report.oos_rejected = oos_ok / report.oos
+    report.p50_ms, report.p99_ms = _percentile(times, 0.5), _percentile(times, 0.99)
+    scored = [(intent, sum(h) / len(h), len(h)) for intent, h in per_intent.items()]
+    report.worst = sorted(scored, key=lambda s: (s[1], s[0]))[:5]
+    report.confusions = [(g, p, c) for (g, p), c in confusions.most_common(8)]
+    return report

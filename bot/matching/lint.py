@@ -1,0 +1,36 @@
+"""`csbot kb lint`: the loader's problems, plus conflicts between intents that make the matcher guess."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rapidfuzz import fuzz, process
+
+from bot.matching.kb import KnowledgeBase, Problem, load
+from bot.matching.normalize import normalize
+
+CONFLICT_SIMILARITY = 92  # fuzz.ratio of normalized questions: above it, two questions say the same
+
+
+def conflicts(kb: KnowledgeBase, *, cutoff: int = CONFLICT_SIMILARITY) -> list[Problem]:
+    """The same or nearly the same sample question in two intents."""
+    rows = [(intent, q, normalize(q).replace(" ", "")) for intent in kb.matchable for q in intent.questions]
+    norms = [r[2] for r in rows]
+    matrix = process.cdist(norms, norms, scorer=fuzz.ratio, score_cutoff=cutoff, workers=1)
+    problems = []
+    for i in range(len(rows)):
+        for j in range(i + 1, len(rows)):
+            a, b = rows[i], rows[j]
+            if matrix[i, j] and a[0].id != b[0].id and a[2]:
+                problems.append(Problem(
+                    b[0].file, b[0].line,
+                    f"question {b[1]!r} of {b[0].id} is nearly the same as {a[1]!r} of {a[0].id} "
+                    f"({a[0].file}:{a[0].line}); the matcher would have to guess",
+                    severity="warning",
+                ))
+    return problems
+
+
+def lint(folder: str | Path) -> list[Problem]:
+    kb, problems = load(folder)
+    return problems + conflicts(kb)

@@ -1,0 +1,106 @@
+"""The knowledge base loader and `csbot kb lint`: each kind of problem, with its file and line."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.matching.kb import KnowledgeBaseError, fill, load, load_valid
+from bot.matching.lint import lint
+
+ROOT = Path(__file__).resolve().parents[2]
+REQUIRED = [line.split("|")[1].strip() for line in (ROOT.parent / "shared/spec/intents.md").read_text().splitlines()
+            if line.startswith("| ") and "." in line.split("|")[1] and line.split("|")[1].strip() != "id"]
+
+QUESTIONS = ", ".join(f'"问题{i}号怎么弄"' for i in range(8))
+
+
+def base(tmp_path: Path, *files: str) -> Path:
+    folder = tmp_path / "kb"
+    (folder / "intents").mkdir(parents=True)
+    for n, text in enumerate(files):
+        (folder / "intents" / f"f{n}.toml").write_text(text, encoding="utf-8")
+    return folder
+
+
+def intent(id_: str, *, questions: str = QUESTIONS, reply: str = "亲，好的") -> str:
+    return f'[[intent]]\nid = "{id_}"\ntitle = "t"\nquestions = [{questions}]\n[[intent.reply]]\ntext = "{reply}"\n'
+
+
+def test_the_default_knowledge_base_covers_every_required_intent_and_lints_clean():
+    assert len(REQUIRED) == 40
+    kb = load_valid(ROOT / "knowledge")
+    assert set(REQUIRED) <= set(kb.by_id)
+    assert lint(ROOT / "knowledge") == []
+    for intent_ in kb.matchable:
+        assert len(intent_.questions) >= 8, intent_.id
+        assert intent_.reply(None).text
+
+
+def test_a_syntax_error_names_file_and_line(tmp_path):
+    folder = base(tmp_path, '[[intent]]\nid = "a.b"\nquestions = [\n  "x",\n  oops\n]\n')
+    _, problems = load(folder)
+    assert len(problems) == 1
+    assert problems[0].file.endswith("f0.toml") and problems[0].line == 5
+    assert "not valid TOML" in problems[0].message
+
+
+def test_a_duplicate_id_points_at_both(tmp_path):
+    folder = base(tmp_path, intent("presale.stock"), "\n\n" + intent("presale.stock"))
+    with pytest.raises(KnowledgeBaseError) as e:
+        load_valid(folder)
+    [problem] = e.value.problems
+    assert "duplicate intent id 'presale.stock'" in problem.message and "f0.toml:2" in problem.message
+    assert problem.file.endswith("f1.toml") and problem.line == 4
+
+
+def test_an_unknown_placeholder_is_an_error(tmp_path):
+    folder = base(tmp_path, intent("a.b", reply="亲，{buyer}，您的{coupon_code}"))
+    with pytest.raises(KnowledgeBaseError, match=r"unknown placeholders \['coupon_code'\]"):
+        load_valid(folder)
+
+
+def test_an_empty_intent_and_too_few_questions(tmp_path):
+    folder = base(tmp_path, '[[intent]]\nid = "a.empty"\n', intent("a.few", questions='"一", "二"'))
+    _, problems = load(folder)
+    messages = [p.message for p in problems]
+    assert "intent a.empty: 0 sample questions; at least 8 are needed" in messages
+    assert "intent a.empty: no reply" in messages
+    assert "intent a.few: 2 sample questions; at least 8 are needed" in messages
+
+
+def test_a_question_in_two_intents_is_a_conflict(tmp_path):
+    folder = base(tmp_path, intent("a.one"), intent("a.two", questions=QUESTIONS.replace("问题0号", "问题零号")
+                                                  .replace('"问题1号怎么弄"', '"問題1號怎麼弄？"')))
+    problems = lint(folder)
+    assert any("nearly the same" in p.message and "a.one" in p.message for p in problems)
+    assert load_valid(folder)  # a conflict is a warning: the base still loads
+
+
+def test_fill_never_leaves_a_raw_placeholder():
+    assert fill("亲，{buyer}，订单{order_id}的{item}还未付款", {"buyer": "小鱼"}) == "亲，小鱼，订单您的订单的您拍下的宝贝还未付款"
+    assert "{" not in fill("{amount}元，{close_time}关闭", {})
+
+
+def test_lint_command_exit_status(tmp_path):
+    ok = subprocess.run([sys.executable, "-m", "bot", "kb", "lint", "--config", str(ROOT / "config.example.toml")],
+                        capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    bad = base(tmp_path, intent("a.b", reply="{nope}"))
+    shutil.copy(ROOT / "knowledge" / "synonyms.toml", bad)
+    failed = subprocess.run([sys.executable, "-m", "bot", "kb", "lint", "--config", str(ROOT / "config.example.toml"),
+                             "--path", str(bad)], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert failed.returncode == 1
+    assert "f0.toml:2: error: intent a.b: unknown placeholders ['nope']" in failed.stdout
+
+
+def test_try_command_shows_tokens_and_ranking():
+    result = subprocess.run([sys.executable, "-m", "bot", "kb", "try", "這款還有貨嗎", "--config",
+                             str(ROOT / "config.example.toml")], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "normalized: 这款还有货吗" in result.stdout
+    assert "presale.stock" in result.stdout.splitlines()[2]
