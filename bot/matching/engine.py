@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import ShopConfig
-from bot.matching.kb import KnowledgeBase, fill, load_valid
+from bot.guard import Guard, GuardError, load_rules
+from bot.matching.kb import KnowledgeBase, KnowledgeBaseError, Problem, fill, load_valid
 from bot.matching.matcher import Match, Matcher, Weights
 from bot.matching.tokenizer import Tokenizer
 
@@ -28,8 +29,11 @@ class Suggestion:
 
 @dataclass(frozen=True)
 class Engine:
+    """The knowledge in service: the base, its matcher, and the compliance rules kept beside it."""
+
     kb: KnowledgeBase
     matcher: Matcher
+    guard: Guard
 
     def suggest(self, text: str, *, limit: int = 3, platform: str | None = None,
                 values: Mapping[str, object] | None = None) -> list[Suggestion]:
@@ -58,9 +62,13 @@ def build_engine(folder: str | Path, *, weights: Weights = Weights()) -> Engine:
     """Load, validate and index `folder` (blocking: about half a second for jieba). Raises
     KnowledgeBaseError when the base has errors."""
     kb = load_valid(folder)
+    try:
+        guard = load_rules(folder)
+    except GuardError as e:
+        raise KnowledgeBaseError([Problem(str(Path(folder) / "rules"), 1, str(e))]) from None
     tokenizer = Tokenizer(userdict=kb.userdict, synonyms=kb.synonyms)
     labelled = [(intent.id, q) for intent in kb.matchable for q in intent.questions]
-    return Engine(kb=kb, matcher=Matcher.build(tokenizer, labelled, weights=weights))
+    return Engine(kb=kb, matcher=Matcher.build(tokenizer, labelled, weights=weights), guard=guard)
 
 
 class EngineHolder:

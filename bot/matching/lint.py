@@ -6,6 +6,7 @@ from pathlib import Path
 
 from rapidfuzz import fuzz, process
 
+from bot.guard import Guard, GuardError, load_rules
 from bot.matching.kb import KnowledgeBase, Problem, load
 from bot.matching.normalize import normalize
 
@@ -31,6 +32,22 @@ def conflicts(kb: KnowledgeBase, *, cutoff: int = CONFLICT_SIMILARITY) -> list[P
     return problems
 
 
+def against_rules(kb: KnowledgeBase, guard: Guard) -> list[Problem]:
+    """The base's own replies must pass the compliance guard: a blocked one is an error."""
+    problems = []
+    for intent in kb.intents:
+        for reply in intent.replies:
+            for v in guard.check(reply.text):
+                severity = "error" if v.action == "block" else "warning"
+                problems.append(Problem(intent.file, intent.line, f"intent {intent.id}: reply breaks rule {v.rule} "
+                                        f"({v.reason}) at {v.matched!r}", severity=severity))
+    return problems
+
+
 def lint(folder: str | Path) -> list[Problem]:
     kb, problems = load(folder)
-    return problems + conflicts(kb)
+    try:
+        guard = load_rules(folder)
+    except GuardError as e:
+        return [*problems, Problem(str(Path(folder) / "rules"), 1, str(e)), *conflicts(kb)]
+    return problems + conflicts(kb) + against_rules(kb, guard)

@@ -9,7 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.conversation import BUYER, Line, current_agent, split, waiting_since
-from bot.store.tables import Buyer, Conversation, Message
+from bot.store.tables import Buyer, Conversation, Message, Order
 
 
 async def buyer_id(session: AsyncSession, *, platform: str, shop: str, nick: str, seen_at: datetime) -> int:
@@ -101,3 +101,52 @@ async def record_message(
 
 async def conversation_of(session: AsyncSession, message: Message) -> Conversation | None:
     return await session.get(Conversation, message.conversation_id)
+
+
+async def open_conversations(
+    session: AsyncSession, *, active_since: datetime, accounts: frozenset[str] | None, limit: int, offset: int,
+) -> tuple[list[tuple[Conversation, Buyer]], int]:
+    """Conversations with a message since `active_since` or a buyer still waiting: waiting ones
+    first, longest wait first, then the most recent. `accounts` ("platform:account") restricts to
+    the conversations routed to those accounts; None is everything."""
+    where = [sa.or_(Conversation.last_message_at >= active_since, Conversation.waiting_since.is_not(None))]
+    if accounts is not None:
+        pairs = [tuple(a.split(":", 1)) for a in accounts]
+        if not pairs:
+            return [], 0
+        where.append(sa.or_(*(sa.and_(Conversation.platform == p, Conversation.agent_account == acc) for p, acc in pairs)))
+    total = await session.scalar(sa.select(sa.func.count()).select_from(Conversation).where(*where))
+    rows = (await session.execute(
+        sa.select(Conversation, Buyer).join(Buyer, Buyer.id == Conversation.buyer_id).where(*where)
+        .order_by(Conversation.waiting_since.is_(None), Conversation.waiting_since, Conversation.last_message_at.desc())
+        .limit(limit).offset(offset)
+    )).all()
+    return [(c, b) for c, b in rows], total or 0
+
+
+async def messages_of(session: AsyncSession, conversation_id: int) -> list[Message]:
+    return list((await session.scalars(
+        sa.select(Message).where(Message.conversation_id == conversation_id).order_by(Message.sent_at, Message.id)
+    )).all())
+
+
+async def latest_messages(session: AsyncSession, conversation_ids: list[int]) -> dict[int, Message]:
+    """The latest message of each conversation."""
+    if not conversation_ids:
+        return {}
+    latest = (
+        sa.select(Message.conversation_id, sa.func.max(Message.sent_at).label("at"))
+        .where(Message.conversation_id.in_(conversation_ids)).group_by(Message.conversation_id).subquery()
+    )
+    rows = (await session.scalars(
+        sa.select(Message).join(latest, sa.and_(Message.conversation_id == latest.c.conversation_id,
+                                                Message.sent_at == latest.c.at)).order_by(Message.id)
+    )).all()
+    return {m.conversation_id: m for m in rows}
+
+
+async def latest_order(session: AsyncSession, buyer_id: int) -> Order | None:
+    return await session.scalar(
+        sa.select(Order).where(Order.buyer_id == buyer_id, Order.created_at.is_not(None))
+        .order_by(Order.created_at.desc()).limit(1)
+    )

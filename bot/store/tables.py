@@ -173,3 +173,74 @@ class Suggestion(SQLModel, table=True):
     intent: str
     score: float  # 0..1
     question: str = ""
+
+
+class Handover(SQLModel, table=True):
+    """A waiting buyer handed from a leaving agent to an incoming one at a shift change (交接).
+
+    Open while the conversation still waits since `waiting_since`; no foreign key, because a
+    conversation merged into another by a late push is deleted.
+    """
+
+    __tablename__ = "handovers"
+    __table_args__ = (sa.UniqueConstraint("conversation_id", "shift_change_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(index=True)
+    buyer_id: int
+    platform: str
+    from_agent: str
+    to_agent: str = Field(index=True)
+    shift_change_at: datetime = _at(index=True)
+    waiting_since: datetime = _at()
+    last_buyer_text: str = ""
+
+
+class ReplyFeedback(SQLModel, table=True):
+    """How an agent's reply relates to what was suggested: used as is, edited, or ignored.
+    The list a knowledge-base editor works from (`csbot kb stats`)."""
+
+    __tablename__ = "reply_feedback"
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversations.id", index=True)
+    agent: str = ""  # agent id, or the role for supervisors
+    suggested_intent: str | None = Field(default=None, index=True)  # the top suggestion shown, if any
+    used_intent: str | None = None  # the suggestion the agent started from, if any
+    outcome: str  # used, edited, ignored, none (nothing was suggested)
+    text: str
+    created_at: datetime = _at()
+
+
+class Reminder(SQLModel, table=True):
+    """One payment reminder (催付) slot of one order: due, then sent, skipped (with a reason) or missed.
+
+    The unique (order, slot) is what makes a reminder happen at most once, whatever the schedulers do.
+    """
+
+    __tablename__ = "reminders"
+    __table_args__ = (
+        sa.UniqueConstraint("order_pk", "slot"),
+        sa.Index("ix_reminders_due", "state", "due_at"),  # the scan: state = 'due' AND due_at <= now
+        sa.Index("ix_reminders_buyer_decided", "buyer_id", "decided_at"),  # the daily cap per buyer
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    order_pk: int = Field(foreign_key="orders.id", index=True)
+    buyer_id: int = Field(foreign_key="buyers.id")
+    platform: str
+    shop: str
+    order_id: str  # the platform's order id (tid / orderId)
+    slot: str  # "1", "2" ... the offsets after creation in order; "close" before the auto-close
+    scheduled_at: datetime = _at()  # when it first fell due; due_at moves past quiet hours
+    due_at: datetime = _at()
+    state: str = "due"  # due, sent, skipped, missed
+    reason: str | None = None  # why skipped: paid, closed, opted_out, live_conversation, quiet_hours ...
+    decided_at: datetime | None = _at(nullable=True)
+    client_msg_id: str | None = Field(default=None, index=True)  # the outbox message that carried it
+
+
+class ReminderOptOut(SQLModel, table=True):
+    """A buyer who asked not to be reminded again (`reminder.opt_out`)."""
+
+    __tablename__ = "reminder_optouts"
+    buyer_id: int = Field(foreign_key="buyers.id", primary_key=True)
+    at: datetime = _at()
+    push_id: str | None = None

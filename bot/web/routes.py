@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from bot.web import api, kb_api, webhooks
+from bot.web import api, board, conversations, kb_api, webhooks
 
 
 def setup_routes(app: web.Application) -> None:
@@ -11,5 +11,14 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/metrics", api.prometheus)
     app.router.add_get("/api/openapi.json", api.openapi)
     app.router.add_post("/api/suggest", kb_api.suggest)
+    app.router.add_get("/api/conversations", conversations.list_conversations)
+    app.router.add_get("/api/conversations/{id}", conversations.get_conversation)
+    app.router.add_post("/api/conversations/{id}/reply", conversations.reply)
     app.router.add_get("/api/kb/intents", kb_api.intents)
     app.router.add_post("/api/kb/reload", kb_api.reload)
+    app.router.add_get("/api/metrics/agents", board.agent_metrics)
+    app.router.add_get("/api/handovers", board.handovers)
+    app.router.add_get("/api/board/stream", board.stream)
+    app.router.add_get("/board", board.board_page)
+    app.router.add_get("/board/board.js", board.board_js)
+    app.router.add_get("/board/board.css", board.board_css)

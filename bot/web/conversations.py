@@ -1,0 +1,156 @@
+"""The agent's conversations: the list, one conversation with its suggestions, and replies
+checked by the compliance guard and sent through the outbox."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from aiohttp import web
+
+from bot.matching.engine import shop_values
+from bot.store import chat, outbox, suggestions
+from bot.store.tables import Buyer, Conversation, Message, ReplyFeedback
+from bot.web import keys
+from bot.web.auth import Caller, caller
+from bot.web.errors import ApiError
+from bot.web.kb_api import json_body
+from bot.web.params import paging, path_id
+
+MAX_REPLY = 2000
+
+
+def _message_json(m: Message) -> dict:
+    return {"id": m.id, "sender": m.sender, "agent": m.agent_account, "text": m.text,
+            "sent_at": m.sent_at.isoformat()}
+
+
+def _conversation_json(c: Conversation, buyer: Buyer, latest: Message | None, now) -> dict:
+    return {
+        "id": c.id, "platform": c.platform, "buyer": buyer.nick, "agent": c.agent_account,
+        "started_at": c.started_at.isoformat(), "last_message_at": c.last_message_at.isoformat(),
+        "waiting_since": c.waiting_since.isoformat() if c.waiting_since else None,
+        "waiting_s": round((now - c.waiting_since).total_seconds()) if c.waiting_since else None,
+        "latest": _message_json(latest) if latest else None,
+    }
+
+
+async def list_conversations(request: web.Request) -> web.Response:
+    who = caller(request)
+    limit, offset = paging(request)
+    config, now = request.app[keys.CONFIG], request.app[keys.CLOCK].now()
+    async with request.app[keys.DB]() as session:
+        rows, total = await chat.open_conversations(
+            session, active_since=now - timedelta(minutes=config.shop.session_gap_minutes),
+            accounts=None if who.at_least("supervisor") else who.accounts, limit=limit, offset=offset,
+        )
+        latest = await chat.latest_messages(session, [c.id for c, _ in rows])
+    return web.json_response({"items": [_conversation_json(c, b, latest.get(c.id), now) for c, b in rows],
+                              "total": total})
+
+
+async def _visible(session, who: Caller, conversation_id: int) -> tuple[Conversation, Buyer]:
+    conversation = await session.get(Conversation, conversation_id)
+    if conversation is None:
+        raise ApiError(404, "not_found", "no such conversation")
+    if not who.at_least("supervisor") and not who.owns(conversation.platform, conversation.agent_account):
+        raise ApiError(403, "forbidden", "this conversation is routed to another agent")
+    return conversation, await session.get(Buyer, conversation.buyer_id)
+
+
+async def _values(session, buyer: Buyer, shop) -> dict:
+    values = {**shop_values(shop), "buyer": buyer.nick}
+    order = await chat.latest_order(session, buyer.id)
+    if order is not None:
+        values.update(order_id=order.order_id, item=order.title,
+                      amount=f"{(order.amount_fen or 0) / 100:.2f}")
+    return values
+
+
+async def _current_suggestions(session, messages: list[Message]):
+    last_buyer = next((m for m in reversed(messages) if m.sender == "buyer"), None)
+    if last_buyer is None:
+        return None, []
+    return last_buyer, await suggestions.for_message(session, last_buyer.id)
+
+
+async def get_conversation(request: web.Request) -> web.Response:
+    who = caller(request)
+    engine = request.app[keys.ENGINES].engine
+    now = request.app[keys.CLOCK].now()
+    async with request.app[keys.DB]() as session:
+        conversation, buyer = await _visible(session, who, path_id(request))
+        messages = await chat.messages_of(session, conversation.id)
+        last_buyer, stored = await _current_suggestions(session, messages)
+        values = await _values(session, buyer, request.app[keys.CONFIG].shop)
+    shown = [
+        {"rank": s.rank, "intent": s.intent, "title": engine.kb.by_id[s.intent].title, "score": s.score,
+         "question": s.question, "reply": engine.reply(s.intent, platform=conversation.platform, values=values)}
+        for s in stored if s.intent in engine.kb.by_id
+    ]
+    body = _conversation_json(conversation, buyer, messages[-1] if messages else None, now)
+    body.update(messages=[_message_json(m) for m in messages],
+                suggestions_for=last_buyer.id if last_buyer else None, suggestions=shown)
+    return web.json_response(body)
+
+
+def _sender_account(who: Caller, conversation: Conversation) -> str:
+    if who.role == "agent":
+        own = sorted(a.split(":", 1)[1] for a in who.accounts if a.startswith(conversation.platform + ":"))
+        if not own:
+            raise ApiError(403, "forbidden", f"you have no {conversation.platform} account to send from")
+        return conversation.agent_account if conversation.agent_account in own else own[0]
+    return conversation.agent_account
+
+
+async def reply(request: web.Request) -> web.Response:
+    who = caller(request)
+    body = await json_body(request)
+    text, intent = body.get("text"), body.get("intent")
+    if not isinstance(text, str) or not text.strip():
+        raise ApiError(400, "bad_request", "text must be a non-empty string")
+    if len(text) > MAX_REPLY:
+        raise ApiError(400, "bad_request", f"text is longer than {MAX_REPLY} characters")
+    engine = request.app[keys.ENGINES].engine
+    if intent is not None and (not isinstance(intent, str) or intent not in engine.kb.by_id):
+        raise ApiError(400, "bad_request", "intent must be the id of a suggestion, or null")
+    client_msg_id = body.get("client_msg_id") or f"reply:{uuid.uuid4().hex}"
+    if not isinstance(client_msg_id, str) or len(client_msg_id) > 80:
+        raise ApiError(400, "bad_request", "client_msg_id must be a string of at most 80 characters")
+    text = text.strip()
+    violations = engine.guard.check(text)
+    blocking = [v for v in violations if v.action == "block"]
+    if blocking:
+        first = blocking[0]
+        return web.json_response({
+            "error": "blocked", "message": f"{first.reason}（{first.matched}）: nothing was sent",
+            "rule": first.rule, "reason": first.reason, "span": [first.start, first.end],
+            "violations": [v.as_dict() for v in violations],
+        }, status=422)
+    now = request.app[keys.CLOCK].now()
+    async with request.app[keys.DB]() as session, session.begin():
+        conversation, buyer = await _visible(session, who, path_id(request))
+        account = _sender_account(who, conversation)
+        queued = await outbox.enqueue(
+            session, client_msg_id=client_msg_id, platform=conversation.platform, shop=conversation.shop,
+            buyer=buyer.nick, agent_account=account, text=text, kind="reply", sender="agent", now=now,
+        )
+        if queued:
+            messages = await chat.messages_of(session, conversation.id)
+            _, stored = await _current_suggestions(session, messages)
+            values = await _values(session, buyer, request.app[keys.CONFIG].shop)
+            session.add(ReplyFeedback(
+                conversation_id=conversation.id, agent=who.agent or who.role,
+                suggested_intent=stored[0].intent if stored else None, used_intent=intent,
+                outcome=_outcome(text, intent, bool(stored), engine, conversation.platform, values),
+                text=text, created_at=now,
+            ))
+    request.app[keys.OUTBOX].wake()
+    return web.json_response({"client_msg_id": client_msg_id, "queued": queued,
+                              "warnings": [v.as_dict() for v in violations]}, status=202)
+
+
+def _outcome(text: str, intent: str | None, had_suggestions: bool, engine, platform: str, values: dict) -> str:
+    if intent is not None:
+        return "used" if text == engine.reply(intent, platform=platform, values=values).strip() else "edited"
+    return "ignored" if had_suggestions else "none"

@@ -1,0 +1,29 @@
+"""Query parameters every list shares: limit (default 50, at most 1000) and offset."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.web.errors import ApiError
+
+
+def paging(request: web.Request, *, default: int = 50, most: int = 1000) -> tuple[int, int]:
+    def number(name: str, fallback: int) -> int:
+        raw = request.query.get(name)
+        if raw is None:
+            return fallback
+        if not raw.isdigit():
+            raise ApiError(400, "bad_request", f"{name} must be a whole number")
+        return int(raw)
+
+    limit, offset = number("limit", default), number("offset", 0)
+    if not 1 <= limit <= most:
+        raise ApiError(400, "bad_request", f"limit must be from 1 to {most}")
+    return limit, offset
+
+
+def path_id(request: web.Request, name: str = "id") -> int:
+    raw = request.match_info[name]
+    if not raw.isdigit() or len(raw) > 12:
+        raise ApiError(404, "not_found", f"no such {name}")
+    return int(raw)
