@@ -46,7 +46,8 @@ async def list_conversations(request: web.Request) -> web.Response:
         )
         latest = await chat.latest_messages(session, [c.id for c, _ in rows])
     return web.json_response({"items": [_conversation_json(c, b, latest.get(c.id), now) for c, b in rows],
-                              "total": total})
+                              "total": total, "now": now.isoformat(),
+                              "thresholds_s": list(config.metrics.thresholds_s)})
 
 
 async def _visible(session, who: Caller, conversation_id: int) -> tuple[Conversation, Buyer]:

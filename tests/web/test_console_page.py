@@ -1,0 +1,122 @@
+"""The console in a real headless Chromium (Debian's, driven by Playwright): log in, open a
+conversation the gateway pushed, press 1, edit, send with Ctrl+Enter and find the message at the
+simulated gateway; a blocked reply shows its rule and sends nothing; buyer HTML is shown as text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp
+import pytest
+from playwright.async_api import async_playwright, expect
+
+from bot.sim.gateway import create_gateway_app
+from tests.conftest import APP_KEYS, ROOT, SECRETS, buyer_message, eventually, make_config, post_push, signed_form
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "artifacts"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (scripts/setup test installs it)")
+
+
+@pytest.fixture
+async def page():
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(5000)
+        yield page
+        await browser.close()
+
+
+@pytest.fixture
+async def gateway(aiohttp_server, clock):
+    return await aiohttp_server(create_gateway_app({p: {APP_KEYS[p]: SECRETS[p]} for p in SECRETS}, clock=clock))
+
+
+@pytest.fixture
+async def bot(tmp_path, aiohttp_client, make_app, clock, gateway):
+    config = make_config(f"sqlite:///{tmp_path / 'bot.db'}", gateway_url=str(gateway.make_url("")).rstrip("/"))
+    return await aiohttp_client(make_app(config, clock, background=True))
+
+
+async def sent(gateway) -> list[dict]:
+    async with aiohttp.ClientSession() as s, s.get(gateway.make_url("/sent")) as resp:
+        return (await resp.json())["items"]
+
+
+async def push(bot, **kw) -> None:
+    status, body = await post_push(bot, "wangwang", signed_form(buyer_message("wangwang", agent="小店:小美", **kw)))
+    assert status == 200, body
+
+
+async def login(page, bot, token="agent-xiaomei-token"):
+    await page.goto(str(bot.make_url("/console")))
+    await page.fill("#token", token)
+    await page.click("#login button")
+    await expect(page.locator("#who")).to_contain_text("小美")
+
+
+async def test_an_agent_answers_with_a_suggestion_and_it_reaches_the_gateway(page, bot, gateway):
+    await push(bot, buyer="tb_xiaoyu", text="亲，能发顺丰吗？")
+    await login(page, bot)
+    assert "token" not in page.url
+    conversation = page.locator("#conversations li", has_text="tb_xiaoyu")
+    await conversation.click()
+    await expect(page.locator("#messages li.buyer")).to_contain_text("亲，能发顺丰吗？")
+    await expect(page.locator("#suggestions li").first).to_contain_text("快递")
+    await page.locator("body").press("1")
+    reply = page.locator("#reply")
+    suggested = await reply.input_value()
+    assert suggested and "{" not in suggested
+    await reply.press("End")
+    await reply.type("（今天下单）")
+    await reply.press("Control+Enter")
+    await expect(page.locator("#reply-status")).to_have_text("已发送")
+    messages = await eventually(lambda: sent(gateway), lambda items: len(items) == 1)
+    assert [(m["buyer"], m["text"], m["kind"], m["sign_valid"]) for m in messages] == [
+        ("tb_xiaoyu", suggested + "（今天下单）", "reply", True)]
+    await expect(page.locator("#messages li.agent")).to_have_count(1)
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "console.png"), full_page=True)
+
+
+async def test_a_blocked_reply_shows_the_rule_and_sends_nothing(page, bot, gateway):
+    await push(bot, buyer="tb_block", text="可以便宜点吗")
+    await login(page, bot)
+    await page.locator("#conversations li", has_text="tb_block").click()
+    await page.fill("#reply", "亲，加我 微 信 给你便宜")
+    await page.click("#send")
+    await expect(page.locator("#blocked")).to_contain_text("contact.wechat")
+    await expect(page.locator("#blocked")).to_contain_text("微 信")
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "console-blocked.png"))
+    assert await sent(gateway) == []
+
+
+async def test_buyer_html_is_shown_as_text_never_run(page, bot):
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    await push(bot, buyer="tb_xss", text="<img src=x onerror=alert(1)>")
+    await login(page, bot)
+    await page.locator("#conversations li", has_text="tb_xss").click()
+    await expect(page.locator("#messages li.buyer").first).to_contain_text("<img src=x onerror=alert(1)>")
+    assert await page.locator("#messages img").count() == 0
+    assert await page.locator("#conversations img").count() == 0
+    assert dialogs == []
+
+
+async def test_a_new_buyer_message_appears_without_reloading(page, bot):
+    await push(bot, buyer="tb_live", text="在吗")
+    await login(page, bot)
+    await page.locator("#conversations li", has_text="tb_live").click()
+    await push(bot, buyer="tb_live", text="这款还有货吗")
+    await expect(page.locator("#messages li.buyer")).to_have_count(2)
+
+
+async def test_a_wrong_token_is_refused(page, bot):
+    await page.goto(str(bot.make_url("/console")))
+    await page.fill("#token", "not-a-real-token")
+    await page.click("#login button")
+    await expect(page.locator("#login-error")).to_contain_text("unknown token")
