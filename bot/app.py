@@ -13,16 +13,27 @@ from datetime import timedelta
 import aiohttp
 from aiohttp import web
 
-from bot.clock import Clock, SystemClock
+from bot.clock import Clock, SystemClock, shop_zone
 from bot.config import Config, config_dir, resolve_path
 from bot.gateway.client import GatewayClient
 from bot.intake import Processor, PushWriter
-from bot.matching.consumer import MatchingConsumer
-from bot.matching.engine import Engine, EngineHolder
+from bot.matching.consumer import AutoReply, MatchingConsumer
+from bot.matching.engine import Engine, EngineHolder, shop_values
 from bot.matching.watch import watch_knowledge
+from bot.metrics.board import Board
+from bot.metrics.consumer import MetricsConsumer
+from bot.metrics.report import Rules
+from bot.metrics.shifts import agents_on_shift
 from bot.outbox import OutboxSender
+from bot.reminders.consumer import ReminderConsumer
+from bot.reminders.job import ReminderJob
+from bot.reminders.policy import Rules as ReminderRules
 from bot.store import agents as agents_store
 from bot.store.db import async_url, create_engine, migrate, sessionmaker
+from bot.tickets import detect as ticket_detect
+from bot.tickets import job as ticket_job
+from bot.tickets.actions import Assignment
+from bot.tickets.consumer import TicketConsumer
 from bot.web import keys
 from bot.web.prometheus import Histogram
 from bot.web.auth import callers
@@ -48,12 +59,20 @@ def create_app(
     app[keys.PUSH_COUNTS] = Counter()
     app[keys.CALLERS] = callers(config)
     app[keys.SUGGEST_LATENCY] = Histogram()
+    app[keys.BOARD] = Board(Rules.from_config(config), thresholds_s=config.metrics.thresholds_s,
+                            agent_names={a.id: a.name or a.id for a in config.agents})
+    app.on_shutdown.append(_end_board_streams)
+    app[keys.TICKET_RULES] = _ticket_rules(config)
+    app[keys.TICKET_ASSIGNMENT] = Assignment.from_config(config)
+    app[keys.TICKET_ANNOUNCERS] = []
     app.cleanup_ctx.append(functools.partial(_knowledge, engine=engine))
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_gateway_client)
+    app.cleanup_ctx.append(functools.partial(_reminders, background=background))
     app.cleanup_ctx.append(_push_writer)
     if background:
         app.cleanup_ctx.append(_background_tasks)
+        app.cleanup_ctx.append(_ticket_sla)
     setup_routes(app)
     return app
 
@@ -69,8 +88,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     async with db() as session, session.begin():
         await agents_store.sync_from_config(session, config)
     app[keys.ENGINE], app[keys.DB] = engine, db
+    app[keys.METRICS] = MetricsConsumer(db, board=app[keys.BOARD], clock=clock, config=config)
     processor = Processor(db, clock=clock, gap=timedelta(minutes=config.shop.session_gap_minutes),
-                          consumers=_consumers(app))
+                          consumers=_consumers(app), on_processed=app[keys.METRICS].on_processed)
     app[keys.PROCESSOR] = processor
     app[keys.WRITER] = PushWriter(engine, clock=clock, on_commit=processor.wake)
     app[keys.READY]["store"] = True
@@ -79,11 +99,63 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
 
 
+def _auto_reply(app: web.Application) -> AutoReply:
+    config = app[keys.CONFIG]
+    zone = shop_zone(config.shop.timezone)
+    return AutoReply(clock=app[keys.CLOCK], config=config.auto_reply,
+                     anyone_on_shift=lambda at: bool(agents_on_shift(config.shifts, at, zone)))
+
+
 def _consumers(app: web.Application) -> tuple:
     """What acts on each processed event, in this order; each failure is isolated."""
     return (
-        MatchingConsumer(app[keys.ENGINES], on_latency=app[keys.SUGGEST_LATENCY].observe),
+        MatchingConsumer(app[keys.ENGINES], values=shop_values(app[keys.CONFIG].shop),
+                         on_latency=app[keys.SUGGEST_LATENCY].observe, auto_reply=_auto_reply(app)),
+        app[keys.METRICS],
+        ReminderConsumer(rules=_reminder_rules(app[keys.CONFIG])),
+        TicketConsumer(rules=app[keys.TICKET_RULES], config=app[keys.CONFIG].tickets,
+                       assignment=app[keys.TICKET_ASSIGNMENT]),
     )
+
+
+def _ticket_rules(config: Config) -> ticket_detect.Rules:
+    """The complaint rules from the knowledge folder; without the file no complaint is detected (logged)."""
+    path = resolve_path(config, config.knowledge.path) / config.tickets.rules_file
+    if not path.exists():
+        log.warning("no complaint rules file=%s; complaints are not detected", path)
+        return ticket_detect.Rules()
+    return ticket_detect.load_rules(path)
+
+
+async def _ticket_sla(app: web.Application) -> AsyncIterator[None]:
+    """The SLA escalation scan every scan_seconds; escalations go to the webhook (if any) and listeners."""
+    config, clock = app[keys.CONFIG].tickets, app[keys.CLOCK]
+    announcers = app[keys.TICKET_ANNOUNCERS]
+
+    async def announce(escalations: list) -> None:
+        for announcer in list(announcers):
+            try:
+                await announcer(escalations)
+            except Exception:
+                log.exception("ticket escalation announcer failed")
+
+    async def scan(session: aiohttp.ClientSession | None) -> None:
+        if session is not None and config.escalation_webhook_url:
+            announcers.append(ticket_job.webhook(session, config.escalation_webhook_url))
+        while True:
+            try:
+                await ticket_job.run(app[keys.DB], now=clock.now(), announce=announce,
+                                     assignment=app[keys.TICKET_ASSIGNMENT])
+            except Exception:
+                log.exception("ticket SLA scan failed; the next one retries")
+            await asyncio.sleep(config.scan_seconds)
+
+    async with aiohttp.ClientSession() as session, _running(scan(session), name="ticket-sla"):
+        yield
+
+
+def _reminder_rules(config: Config) -> ReminderRules:
+    return ReminderRules.from_config(config.reminders, zone=config.shop.timezone)
 
 
 async def _knowledge(app: web.Application, *, engine: Engine | None) -> AsyncIterator[None]:
@@ -103,6 +175,50 @@ async def _gateway_client(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _reminders(app: web.Application, *, background: bool) -> AsyncIterator[None]:
+    """The payment-reminder scan; with `background`, an APScheduler job runs it every scan_seconds.
+
+    APScheduler only triggers: every process runs its own scheduler, and the claim in the database is
+    what keeps two of them from sending one reminder twice.
+    """
+    config, clock = app[keys.CONFIG], app[keys.CLOCK]
+    app[keys.REMINDER_COUNTS] = Counter()
+
+    def render(intent_id: str, platform: str, values) -> str | None:
+        engine = app[keys.ENGINES].engine
+        text = engine.reply(intent_id, platform=platform, values={**shop_values(config.shop), **values})
+        if engine.guard.blocking(text):
+            log.error("reminder text blocked by the compliance guard intent=%s platform=%s", intent_id, platform)
+            return None
+        return text
+
+    def count(platform: str, outcome: str, n: int) -> None:
+        app[keys.REMINDER_COUNTS][(platform, outcome)] += n
+
+    job = ReminderJob(app[keys.DB], rules=_reminder_rules(config), render=render, on_outcome=count,
+                      on_enqueued=app[keys.OUTBOX].wake)
+    app[keys.REMINDERS] = job
+    if not (background and config.reminders.enabled):
+        yield
+        return
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    async def scan() -> None:
+        try:
+            await job.run(now=clock.now())
+        except Exception:
+            log.exception("reminder scan failed; the next one retries")
+
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    scheduler.add_job(scan, "interval", seconds=config.reminders.scan_seconds, id="reminders",
+                      coalesce=True, max_instances=1)
+    scheduler.start()
+    try:
+        yield
+    finally:
+        scheduler.shutdown(wait=False)
+
+
 async def _push_writer(app: web.Application) -> AsyncIterator[None]:
     writer = app[keys.WRITER]
     async with _running(writer.run(), name="push-writer"):
@@ -111,8 +227,14 @@ async def _push_writer(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _background_tasks(app: web.Application) -> AsyncIterator[None]:
-    async with _running(app[keys.PROCESSOR].run(), name="processor"), _running(app[keys.OUTBOX].run(), name="outbox"):
+    async with _running(app[keys.PROCESSOR].run(), name="processor"), _running(app[keys.OUTBOX].run(), name="outbox"), \
+            _running(app[keys.METRICS].run(), name="board-feed"):
         yield
+
+
+async def _end_board_streams(app: web.Application) -> None:
+    """Open board streams would hold shutdown up; end them (browsers reconnect to the next start)."""
+    app[keys.BOARD].disconnect_all()
 
 
 @contextlib.asynccontextmanager

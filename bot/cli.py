@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     lint = kb_sub.add_parser("lint", help="check the knowledge base; exit 1 when anything is wrong")
     _config_arg(lint)
     lint.add_argument("--path", help="the knowledge folder (default: knowledge.path of the config)")
+    stats = kb_sub.add_parser("stats", help="the intents whose suggestions agents edit or ignore most, with what they wrote")
+    _config_arg(stats)
+    stats.add_argument("--limit", type=int, default=10, help="how many intents (default 10)")
     try_ = kb_sub.add_parser("try", help="show how a message is normalized, tokenized and matched")
     _config_arg(try_)
     try_.add_argument("text")
@@ -60,6 +63,18 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(sim)
     sim.add_argument("--bot-url", default=None, help="the bot's base URL (default: from [server] of the config)")
     _traffic_args(sim, rate=20.0, duration=60.0)
+
+    from bot.metrics import commands as metrics_commands
+
+    metrics_commands.add_parser(sub)
+    _config_arg(sub.choices["report"])
+    sub.choices["report"].add_argument(
+        "subject", nargs="?", choices=("agents", "tickets", "reminders"), default="agents",
+        help="agents (default): the per-agent figures; tickets: the complaint tickets opened in the period; "
+             "reminders: payment reminders sent, recovered orders and sales, skips by reason")
+    from bot.reminders import commands as reminder_commands
+
+    reminder_commands.add_parser(sub, _config_arg)
 
     demo = sub.add_parser("demo", help="the bot, the simulator and the demo shop together, on SQLite")
     _config_arg(demo)
@@ -90,6 +105,22 @@ def main(argv: list[str] | None = None) -> int:
             return serve(config)
         if args.command == "db":
             return asyncio.run(_db_upgrade(config))
+        if args.command == "report" and args.subject == "reminders":
+            from bot.reminders import commands as reminder_commands
+
+            return reminder_commands.report(args, config)
+        if args.command == "reminders":
+            from bot.reminders import commands as reminder_commands
+
+            return reminder_commands.preview(args, config, render=reminder_render(config))
+        if args.command == "report" and args.subject == "tickets":
+            from bot.tickets import commands as ticket_commands
+
+            return ticket_commands.run(args, config)
+        if args.command == "report":
+            from bot.metrics import commands as metrics_commands
+
+            return metrics_commands.run(args, config)
         if args.command in ("kb", "eval"):
             from bot.matching import commands
 
@@ -110,6 +141,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     return 2
+
+
+def reminder_render(config: Config):
+    """The reminder templates of the knowledge base, filled and checked by the compliance guard."""
+    from bot.config import resolve_path
+    from bot.guard import load_rules
+    from bot.matching.engine import shop_values
+    from bot.matching.kb import fill, load_valid
+
+    folder = resolve_path(config, config.knowledge.path)
+    kb, guard = load_valid(folder), load_rules(folder)
+
+    def render(intent_id: str, platform: str, values) -> str | None:
+        text = fill(kb.by_id[intent_id].reply(platform).text, {**shop_values(config.shop), **values})
+        return None if guard.blocking(text) else text
+
+    return render
 
 
 def serve(config: Config) -> int:

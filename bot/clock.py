@@ -72,3 +72,43 @@ def to_epoch_ms(at: datetime) -> int:
 
 def shop_zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
+
+
+def shop_day(at: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The shop-local calendar day containing `at`, as [start, end) in UTC."""
+    local = at.astimezone(zone)
+    start = datetime.combine(local.date(), datetime.min.time(), tzinfo=zone)
+    end = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def _minutes(hhmm: str) -> int:
+    hours, _, mins = hhmm.partition(":")
+    return int(hours) * 60 + int(mins)
+
+
+def quiet_until(at: datetime, zone: ZoneInfo, window: tuple[str, str]) -> datetime | None:
+    """When the quiet hours (shop time, "HH:MM" start and end, end excluded) around `at` end, in UTC;
+    None when `at` is outside them. A window that ends before it starts runs past midnight.
+
+    >>> z = ZoneInfo("Asia/Shanghai")
+    >>> quiet_until(datetime(2026, 11, 24, 13, 59, tzinfo=UTC), z, ("22:00", "08:00")) is None  # 21:59
+    True
+    >>> quiet_until(datetime(2026, 11, 24, 14, 0, tzinfo=UTC), z, ("22:00", "08:00"))  # 22:00
+    datetime.datetime(2026, 11, 25, 0, 0, tzinfo=datetime.timezone.utc)
+    """
+    start, end = _minutes(window[0]), _minutes(window[1])
+    if start == end:
+        return None
+    local = at.astimezone(zone)
+    now = local.hour * 60 + local.minute
+    midnight = datetime.combine(local.date(), datetime.min.time(), tzinfo=zone)
+    if start < end:
+        inside, end_day = start <= now < end, 0
+    else:
+        inside, end_day = now >= start or now < end, (1 if now >= start else 0)
+    if not inside:
+        return None
+    # Add days and minutes in local wall time, so a DST change on the way still lands on HH:MM.
+    day = (midnight + timedelta(days=end_day)).replace(tzinfo=None)
+    return (day + timedelta(minutes=end)).replace(tzinfo=zone).astimezone(UTC)

@@ -117,8 +117,34 @@ class ReminderConfig(_Section):
     before_close_minutes: int = Field(60, ge=0)
     max_per_order: int = Field(2, ge=0)
     max_per_buyer_per_day: int = Field(1, ge=0)
-    quiet_hours: tuple[str, str] = ("22:00", "08:00")
+    quiet_hours: tuple[str, str] = ("22:00", "08:00")  # shop time; equal times mean no quiet hours
     scan_seconds: int = Field(10, ge=1)
+    # Beyond the spec's keys (all optional):
+    stop_list: tuple[str, ...] = ()  # "platform:buyer_nick" never reminded
+    recovered_hours: int = Field(24, ge=1)  # paid this long after the last reminder counts as recovered
+    max_late_minutes: int = Field(120, ge=1)  # a reminder later than this (downtime) is skipped as missed
+    live_conversation_minutes: int = Field(10, ge=0)  # an agent answered this recently: no reminder
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: tuple[str, str]) -> tuple[str, str]:
+        return _hhmm(value[0]), _hhmm(value[1])
+
+    @field_validator("offsets_minutes")
+    @classmethod
+    def _offsets(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(m <= 0 for m in value) or len(set(value)) != len(value):
+            raise ValueError("must be distinct positive minutes, e.g. [15, 120]")
+        return tuple(sorted(value))
+
+    @field_validator("stop_list")
+    @classmethod
+    def _stop_list(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            platform, _, nick = entry.partition(":")
+            if platform not in PLATFORM_NAMES or not nick:
+                raise ValueError(f"{entry!r} is not platform:buyer_nick (platform wangwang or dongdong)")
+        return value
 
 
 class TicketConfig(_Section):
@@ -127,12 +153,101 @@ class TicketConfig(_Section):
         "P2": (240, 2880),
         "P3": (1440, 4320),
     }
+    rules_file: str = "complaints.toml"  # detection rules, inside the knowledge folder
+    aftersale_role: str = "aftersale"  # [[agents]] with this role get tickets round-robin
+    p1_role: str = "supervisor"  # ...and P1 tickets go to agents with this role, if any
+    callback_enabled: bool = True  # ask the buyer to rate the handling once a ticket is resolved
+    callback_text: str = "亲，您反馈的问题已经处理完毕，麻烦您为这次处理打个分：回复1-5分，或者回复“满意”/“不满意”。感谢您的耐心～"
+    escalation_webhook_url: str | None = None  # optional: POSTed a JSON list of tickets past their SLA
+    scan_seconds: int = Field(60, ge=1)  # how often the SLA escalation scan runs
+
+    @field_validator("sla_minutes")
+    @classmethod
+    def _all_severities(cls, value: dict) -> dict:
+        if set(value) != {"P1", "P2", "P3"}:
+            raise ValueError("needs P1, P2 and P3, each [first_response, resolution] minutes")
+        for severity, (first, resolution) in value.items():
+            if not 0 < first <= resolution:
+                raise ValueError(f"{severity}: minutes must be positive, first response not after resolution")
+        return value
+
+    @field_validator("escalation_webhook_url")
+    @classmethod
+    def _webhook(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return url
 
 
 class OutboxConfig(_Section):
     timeout_seconds: float = Field(5.0, gt=0)
     max_attempts: int = Field(6, ge=1)
     backoff_seconds: float = Field(1.0, gt=0)
+
+
+def _hhmm(value: str) -> str:
+    hours, sep, mins = value.partition(":")
+    if not (sep and hours.isdigit() and mins.isdigit() and len(mins) == 2 and 0 <= int(mins) < 60
+            and (0 <= int(hours) < 24 or (int(hours) == 24 and int(mins) == 0))):
+        raise ValueError(f"{value!r} is not a time HH:MM (00:00 to 24:00)")
+    return f"{int(hours):02d}:{mins}"
+
+
+class MetricsConfig(_Section):
+    """The thresholds and windows of metrics.md (all in the shop's time zone)."""
+
+    thresholds_s: tuple[int, int, int] = (30, 60, 100)  # board colours: good, normal, slow, lost
+    fast_response_s: int = Field(30, ge=1)  # the "30-second response rate"
+    effective_reply_window: tuple[str, str] = ("08:00", "23:00")  # buyer messages inside count
+    effective_reply_within_minutes: int = Field(60, ge=1)
+    flag_min_buyers: int = Field(100, ge=1)  # a shop with at least this many buyers a day...
+    flag_below_rate: float = Field(0.5, ge=0, le=1)  # ...and a rate below this is flagged
+    conversion_hours: int = Field(24, ge=1)
+    waiting_horizon_hours: int = Field(24, ge=1)  # the board lists buyers waiting at most this long
+
+    @field_validator("thresholds_s")
+    @classmethod
+    def _increasing(cls, value: tuple[int, int, int]) -> tuple[int, int, int]:
+        if not 0 < value[0] < value[1] < value[2]:
+            raise ValueError("must be three increasing positive numbers of seconds, e.g. [30, 60, 100]")
+        return value
+
+    @field_validator("effective_reply_window")
+    @classmethod
+    def _window(cls, value: tuple[str, str]) -> tuple[str, str]:
+        start, end = _hhmm(value[0]), _hhmm(value[1])
+        if start >= end:
+            raise ValueError("the window must start before it ends, e.g. [\"08:00\", \"23:00\"]")
+        return start, end
+
+
+class ShiftConfig(_Section):
+    """A shift (班次): who works from `start` to `end`, shop time; `end` before `start` runs past midnight."""
+
+    name: str = Field(min_length=1)
+    start: str
+    end: str
+    agents: tuple[str, ...] = ()
+
+    @field_validator("start", "end")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        return _hhmm(value)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> ShiftConfig:
+        if self.start == self.end:
+            raise ValueError("a shift must not start when it ends")
+        return self
+
+
+class AutoReplyConfig(_Section):
+    """The bot answers alone only intents marked `auto_reply` in the knowledge base, above
+    `threshold`, and only when no agent is on shift (with no [[shifts]], nobody ever is)."""
+
+    enabled: bool = False
+    threshold: float = Field(0.85, gt=0, le=1)
+    max_age_minutes: int = Field(5, ge=1)  # older buyer messages (catching up after downtime) get none
 
 
 class Config(_Section):
@@ -147,6 +262,9 @@ class Config(_Section):
     reminders: ReminderConfig = ReminderConfig()
     tickets: TicketConfig = TicketConfig()
     outbox: OutboxConfig = OutboxConfig()
+    auto_reply: AutoReplyConfig = AutoReplyConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    shifts: tuple[ShiftConfig, ...] = ()
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:
@@ -159,6 +277,10 @@ class Config(_Section):
         accounts = [acc for a in self.agents for acc in a.accounts]
         if len(set(accounts)) != len(accounts):
             raise ValueError("agents: an account belongs to two agents")
+        for shift in self.shifts:
+            for agent in shift.agents:
+                if agent not in agent_ids:
+                    raise ValueError(f"shifts: agent {agent!r} of shift {shift.name!r} is not one of [[agents]]")
         for token in self.tokens:
             if token.agent and token.agent not in agent_ids:
                 raise ValueError(f"tokens: agent {token.agent!r} is not one of [[agents]]")

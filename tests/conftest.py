@@ -99,6 +99,26 @@ def make_app(engine):
 
 
 @pytest.fixture
+async def gateway(aiohttp_server, clock):
+    """The simulated gateway (bot.sim.gateway) on port 0, knowing both test shops' secrets."""
+    from bot.sim.gateway import create_gateway_app
+
+    return await aiohttp_server(create_gateway_app({p: {APP_KEYS[p]: SECRETS[p]} for p in SECRETS}, clock=clock))
+
+
+def gateway_url(gateway) -> str:
+    return str(gateway.make_url("")).rstrip("/")
+
+
+async def sent_by_gateway(gateway) -> list[dict]:
+    """GET /sent of the simulated gateway: what the bot sent, oldest first."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session, session.get(gateway.make_url("/sent")) as resp:
+        return (await resp.json())["items"]
+
+
+@pytest.fixture
 async def client(aiohttp_client, config, clock, make_app):
     """The production app on a real socket; the processor and outbox are driven by the test."""
     return await aiohttp_client(make_app(config, clock))

@@ -5,24 +5,16 @@ from __future__ import annotations
 
 import asyncio
 
-import aiohttp
 
 import pytest
 import sqlalchemy as sa
 from aiohttp import web
 
-from bot.app import create_app
 from bot.sim.gateway import STATE, create_gateway_app
 from bot.store import outbox as outbox_store
 from bot.store.tables import Message, OutboxMessage
 from bot.web import keys
-from tests.conftest import APP_KEYS, SECRETS, make_config
-
-
-@pytest.fixture
-async def gateway(aiohttp_server, clock):
-    app = create_gateway_app({p: {APP_KEYS[p]: SECRETS[p]} for p in SECRETS}, clock=clock)
-    return await aiohttp_server(app)
+from tests.conftest import gateway_url, sent_by_gateway, APP_KEYS, make_config
 
 
 async def bot_with_gateway(aiohttp_client, make_app, db_url, clock, gateway_url):
@@ -31,7 +23,7 @@ async def bot_with_gateway(aiohttp_client, make_app, db_url, clock, gateway_url)
 
 @pytest.fixture
 async def bot(db_url, aiohttp_client, make_app, clock, gateway):
-    return await bot_with_gateway(aiohttp_client, make_app, db_url, clock, str(gateway.make_url("")).rstrip("/"))
+    return await bot_with_gateway(aiohttp_client, make_app, db_url, clock, gateway_url(gateway))
 
 
 async def enqueue(bot, *, client_msg_id="r1", platform="wangwang", text="亲，今天下单明天发货哦") -> bool:
@@ -48,17 +40,11 @@ async def outbox_row(bot, client_msg_id="r1") -> OutboxMessage:
         return await session.scalar(sa.select(OutboxMessage).where(OutboxMessage.client_msg_id == client_msg_id))
 
 
-async def sent(gateway) -> list[dict]:
-    async with aiohttp.ClientSession() as s:
-        async with s.get(gateway.make_url("/sent")) as resp:
-            return (await resp.json())["items"]
-
-
 @pytest.mark.parametrize("platform", ["wangwang", "dongdong"])
 async def test_a_queued_reply_is_sent_signed_and_recorded(bot, gateway, platform):
     assert await enqueue(bot, platform=platform)
     assert await bot.app[keys.OUTBOX].send_due() == 1
-    [message] = await sent(gateway)
+    [message] = await sent_by_gateway(gateway)
     assert (message["platform"], message["text"], message["kind"], message["client_msg_id"]) == (
         platform, "亲，今天下单明天发货哦", "reply", "r1")
     row = await outbox_row(bot)
@@ -87,13 +73,13 @@ async def test_5xx_is_retried_with_backoff_and_the_same_key(bot, gateway, clock)
     assert await sender.send_due() == 1
     row = await outbox_row(bot)
     assert (row.state, row.attempts) == ("sent", 3)
-    assert [m["client_msg_id"] for m in await sent(gateway)] == ["r1"]
+    assert [m["client_msg_id"] for m in await sent_by_gateway(gateway)] == ["r1"]
 
 
 async def test_4xx_is_not_retried(db_url, aiohttp_client, make_app, clock, aiohttp_server):
     # The gateway knows another secret for this shop: it answers 401 and the bot must not retry.
     gateway = await aiohttp_server(create_gateway_app({"wangwang": {"demo-tb": "another-secret"}}, clock=clock))
-    bot = await bot_with_gateway(aiohttp_client, make_app, db_url, clock, str(gateway.make_url("")).rstrip("/"))
+    bot = await bot_with_gateway(aiohttp_client, make_app, db_url, clock, gateway_url(gateway))
     await enqueue(bot)
     assert await bot.app[keys.OUTBOX].send_due() == 1
     row = await outbox_row(bot)
@@ -137,4 +123,4 @@ async def test_a_resend_after_a_crash_mid_send_is_delivered_once(bot, gateway, c
     assert await bot.app[keys.OUTBOX].send_due() == 1
     row = await outbox_row(bot)
     assert (row.state, row.gateway_msg_id) == ("sent", first.msg_id)
-    assert len(await sent(gateway)) == 1
+    assert len(await sent_by_gateway(gateway)) == 1

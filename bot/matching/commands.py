@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 
-from bot.config import Config, resolve_path
+from bot.config import Config, config_dir, resolve_path
+from bot.store import feedback
+from bot.store.db import async_url, create_engine, migrate, sessionmaker
 from bot.matching.engine import build_engine
 from bot.matching.evaluate import Case, evaluate, read_kb_tsv, read_tsv
 from bot.matching.kb import KnowledgeBaseError
@@ -24,6 +27,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
             print(p)
         print(f"{folder}: {len(problems)} problem(s)" if problems else f"{folder}: ok")
         return 1 if problems else 0
+    if args.command == "kb" and args.kb_command == "stats":
+        return asyncio.run(_stats(config, args.limit))
     try:
         engine = build_engine(folder)
     except KnowledgeBaseError as e:
@@ -32,6 +37,25 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if args.command == "kb":
         return _try(engine, args.text)
     return _eval(engine, args)
+
+
+async def _stats(config: Config, limit: int) -> int:
+    engine = create_engine(async_url(config.database.url, base=config_dir(config)))
+    try:
+        await migrate(engine)
+        async with sessionmaker(engine)() as session:
+            uses = await feedback.by_intent(session)
+    finally:
+        await engine.dispose()
+    if not uses:
+        print("no replies recorded yet")
+        return 0
+    print(f"{'intent':<28} {'shown':>5} {'used':>5} {'edited':>6} {'ignored':>7} {'rewritten':>9}")
+    for use in uses[:limit]:
+        print(f"{use.intent:<28} {use.shown:>5} {use.used:>5} {use.edited:>6} {use.ignored:>7} {use.rewritten_share:>9.0%}")
+        for example in use.examples:
+            print(f"    agents wrote: {example[:80]}")
+    return 0
 
 
 def _try(engine, text: str) -> int:

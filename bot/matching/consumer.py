@@ -1,30 +1,80 @@
-"""BuyerMessage → its suggestions, computed once and stored with the message for the console."""
+"""BuyerMessage → its suggestions, computed once and stored with the message for the console.
+AgentMessage → whether the agent's answer used, edited or ignored what was suggested."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from rapidfuzz import fuzz
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.events import BuyerMessage, Event
+from bot.clock import Clock
+from bot.config import AutoReplyConfig
+from bot.events import AgentMessage, BuyerMessage, Event
 from bot.matching.engine import EngineHolder
-from bot.store import suggestions
+from bot.matching.kb import Intent
+from bot.matching.matcher import Match
+from bot.matching.normalize import normalize
+from bot.store import chat, feedback, outbox, suggestions
+from bot.store.tables import ReplyFeedback
 
 log = logging.getLogger(__name__)
+USED, EDITED = 95, 60  # fuzz.ratio of the answer to a suggested reply: as is, or a rewrite of it
+
+
+def outcome_of(answer: str, suggested_replies: dict[str, str]) -> tuple[str, str | None]:
+    """("used" | "edited" | "ignored", the intent whose reply the answer comes from)."""
+    if not suggested_replies:
+        return "none", None
+    said = normalize(answer)
+    intent, best = max(((i, fuzz.ratio(said, normalize(r))) for i, r in suggested_replies.items()), key=lambda x: x[1])
+    if best >= USED:
+        return "used", intent
+    if best >= EDITED:
+        return "edited", intent
+    return "ignored", None
+
+
+@dataclass(frozen=True)
+class AutoReply:
+    """When the bot answers by itself: confident, an intent marked safe, nobody on shift, and fresh."""
+
+    clock: Clock
+    config: AutoReplyConfig
+    anyone_on_shift: Callable[[datetime], bool]
+
+    def wanted(self, event: BuyerMessage, match: Match | None, intent: Intent | None) -> bool:
+        return (
+            self.config.enabled and match is not None and intent is not None and intent.auto_reply
+            and match.score >= self.config.threshold
+            # Catching up after downtime must not answer buyers who asked long ago.
+            and self.clock.now() - event.at <= timedelta(minutes=self.config.max_age_minutes)
+            and not self.anyone_on_shift(self.clock.now())
+        )
 
 
 class MatchingConsumer:
     name = "matching"
 
-    def __init__(self, engines: EngineHolder, *, limit: int = 3, on_latency=lambda seconds: None) -> None:
+    def __init__(self, engines: EngineHolder, *, values: dict | None = None, limit: int = 3,
+                 on_latency=lambda seconds: None, auto_reply: AutoReply | None = None) -> None:
         self._engines = engines
+        self._values = values or {}  # the shop's placeholders, for filling and comparing replies
         self._limit = limit
         self._on_latency = on_latency
+        self._auto_reply = auto_reply
 
     async def handle(self, session: AsyncSession, event: Event) -> None:
-        if not isinstance(event, BuyerMessage):
-            return
+        if isinstance(event, BuyerMessage):
+            await self._suggest(session, event)
+        elif isinstance(event, AgentMessage):
+            await self._judge_answer(session, event)
+
+    async def _suggest(self, session: AsyncSession, event: BuyerMessage) -> None:
         message = await suggestions.message_for_push(session, platform=event.platform, push_id=event.push_id)
         if message is None:
             return
@@ -33,3 +83,41 @@ class MatchingConsumer:
         self._on_latency(time.perf_counter() - started)
         await suggestions.replace(session, message_id=message.id,
                                   ranked=[(m.label, m.score, m.question) for m in matches])
+        top = matches[0] if matches else None
+        engine = self._engines.engine
+        if self._auto_reply and self._auto_reply.wanted(event, top, engine.kb.by_id.get(top.label) if top else None):
+            await self._answer_alone(session, event, top.label)
+
+    async def _answer_alone(self, session: AsyncSession, event: BuyerMessage, intent: str) -> None:
+        engine = self._engines.engine
+        text = engine.reply(intent, platform=event.platform, values={**self._values, "buyer": event.buyer})
+        if engine.guard.blocking(text):
+            log.warning("auto-reply blocked by the guard intent=%s push_id=%s", intent, event.push_id)
+            return
+        await outbox.enqueue(
+            session, client_msg_id=f"auto:{event.platform}:{event.push_id}", platform=event.platform,
+            shop=event.shop, buyer=event.buyer, agent_account=event.agent_account, text=text, kind="reply",
+            sender="bot", now=self._auto_reply.clock.now(),
+        )
+        log.info("auto-reply queued platform=%s push_id=%s intent=%s", event.platform, event.push_id, intent)
+
+    async def _judge_answer(self, session: AsyncSession, event: AgentMessage) -> None:
+        """An answer typed in the platform's own chat: record how it relates to the suggestions."""
+        message = await suggestions.message_for_push(session, platform=event.platform, push_id=event.push_id)
+        if message is None or message.conversation_id is None:
+            return
+        thread = await chat.messages_of(session, message.conversation_id)
+        before = [m for m in thread if (m.sent_at, m.id) < (message.sent_at, message.id)]
+        if not before or before[-1].sender != "buyer":
+            return  # not the answer to a buyer message
+        shown = await suggestions.for_message(session, before[-1].id)
+        engine = self._engines.engine
+        values = {**self._values, "buyer": event.buyer}
+        replies = {s.intent: engine.reply(s.intent, platform=event.platform, values=values)
+                   for s in shown if s.intent in engine.kb.by_id}
+        outcome, used = outcome_of(event.text, replies)
+        await feedback.record(session, ReplyFeedback(
+            conversation_id=message.conversation_id, agent=event.agent_account,
+            suggested_intent=shown[0].intent if shown else None, used_intent=used, outcome=outcome,
+            text=event.text[:500], created_at=event.at,
+        ))

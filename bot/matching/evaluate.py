@@ -78,7 +78,8 @@ def _percentile(values: Sequence[float], q: float) -> float:
 
 def evaluate(matcher: Matcher, cases: Iterable[Case], *, confident_only: bool = True) -> Report:
     """Score each case. With `confident_only`, an in-scope message counts as found only when its
-    gold intent is among the confident suggestions (what an agent would see)."""
+    gold intent is among the suggestions an agent would see (`Matcher.suggest`: nothing unless the
+    best intent is confident, then the best and its runners-up); without it, the raw ranking counts."""
     report = Report()
     hits1 = hits3 = 0
     rr = 0.0
@@ -91,7 +92,7 @@ def evaluate(matcher: Matcher, cases: Iterable[Case], *, confident_only: bool = 
         started = time.perf_counter()
         ranked = matcher.rank(case.text, limit=3)
         times.append((time.perf_counter() - started) * 1000)
-        shown = [m for m in ranked if m.score >= matcher.weights.threshold] if confident_only else ranked
+        shown = matcher.shown(ranked) if confident_only else ranked
         labels = [m.label for m in shown]
         if NONE in case.gold:
             report.oos += 1

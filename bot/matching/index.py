@@ -1,6 +1,7 @@
 """An immutable retrieval index over the knowledge base's questions: BM25 over jieba tokens and
-character bigrams. It narrows thousands of questions to a few hundred candidates for rapidfuzz.
-Built whole (pure, no I/O), then swapped in on reload."""
+character bigrams, per question and per intent (an intent's questions pooled). It narrows thousands
+of questions to a few hundred candidates for rapidfuzz, and says how much of a message each intent's
+vocabulary covers. Built whole (pure, no I/O), then swapped in on reload."""
 
 from __future__ import annotations
 
@@ -15,11 +16,16 @@ from bot.matching.normalize import normalize
 from bot.matching.tokenizer import Tokenizer
 
 K1, B = 1.2, 0.75
+GRAM = "#"  # prefix that tells a character bigram from a jieba token among the index terms
+# A term in more questions than this (and more than COMMON_SHARE of them) does not select candidates,
+# it only adds to the score of those the rarer terms selected: a large base stays fast, and a term that
+# common says little about which question fits.
+COMMON_MIN, COMMON_SHARE = 200, 0.02
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One sample question, prepared for scoring."""
+    """One sample question (or a message), prepared for scoring."""
 
     label: str  # the intent id (or, for an evaluation base, any id)
     question: str
@@ -28,10 +34,25 @@ class Entry:
     token_text: str  # the tokens sorted and joined, for rapidfuzz's token scorers
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What the index knows about a message, per label (arrays indexed like `Index.labels`).
+
+    All values are in 0..1 and IDF-weighted, so a match that rests on common words ("什么", "#怎么")
+    counts for little, and words no question uses (a message about something else) count against.
+    """
+
+    bm25: np.ndarray  # BM25 of the message against the label's pooled questions, over its ceiling
+    token_cover: np.ndarray  # share of the message's token IDF mass found in the label's vocabulary
+    gram_cover: np.ndarray  # the same for character bigrams
+    known: float  # share of the message's token IDF mass found anywhere in the base
+    token_mass: float  # the message's token IDF mass, in units of an unseen word's IDF
+
+
 def terms(tokens: Sequence[str], chars: str) -> list[str]:
     """Index terms: the tokens, and the character bigrams (robust to segmentation differences)."""
     grams = [chars[i:i + 2] for i in range(len(chars) - 1)] or ([chars] if chars else [])
-    return [*tokens, *("#" + g for g in grams)]
+    return [*tokens, *(GRAM + g for g in grams)]
 
 
 def prepare(tokenizer: Tokenizer, text: str, label: str = "") -> Entry:
@@ -41,29 +62,77 @@ def prepare(tokenizer: Tokenizer, text: str, label: str = "") -> Entry:
     return Entry(label=label, question=text, chars=chars, tokens=tokens, token_text=" ".join(sorted(tokens)))
 
 
+def _bm25_postings(docs: Sequence[Counter[str]], *, postings: bool = True,
+                   ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, float], float]:
+    """Postings (doc ids, BM25 term weights), the IDF of each term, and the IDF of an unseen term."""
+    n = max(len(docs), 1)
+    avg_len = sum(sum(c.values()) for c in docs) / n or 1.0
+    df: Counter[str] = Counter(t for c in docs for t in c)
+    idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
+    if not postings:
+        return {}, idf, math.log(1 + (n + 0.5) / 0.5)
+    lists: dict[str, tuple[list[int], list[float]]] = defaultdict(lambda: ([], []))
+    for doc, counts in enumerate(docs):
+        norm = K1 * (1 - B + B * sum(counts.values()) / avg_len)
+        for term, tf in counts.items():
+            ids, weights = lists[term]
+            ids.append(doc)
+            weights.append(idf[term] * tf * (K1 + 1) / (tf + norm))
+    postings = {t: (np.asarray(ids, dtype=np.int32), np.asarray(ws, dtype=np.float32)) for t, (ids, ws) in lists.items()}
+    return postings, idf, math.log(1 + (n + 0.5) / 0.5)
+
+
 class Index:
     def __init__(self, entries: Sequence[Entry]) -> None:
         self.entries = tuple(entries)
+        # Columns of the entries, for gathering a few hundred candidates without a Python loop.
+        self.chars = np.array([e.chars for e in self.entries] or [""], dtype=object)[: len(self.entries)]
+        self.token_texts = np.array([e.token_text for e in self.entries] or [""], dtype=object)[: len(self.entries)]
+        self.lengths = np.fromiter((len(e.chars) for e in self.entries), dtype=np.int32, count=len(self.entries))
         doc_terms = [Counter(terms(e.tokens, e.chars)) for e in self.entries]
-        n = max(len(doc_terms), 1)
-        avg_len = sum(sum(c.values()) for c in doc_terms) / n or 1.0
-        df: Counter[str] = Counter(t for c in doc_terms for t in c)
-        self._idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
-        self._unseen_idf = math.log(1 + (n + 0.5) / 0.5)  # a term no question has: as rare as can be
-        postings: dict[str, tuple[list[int], list[float]]] = defaultdict(lambda: ([], []))
-        for doc, counts in enumerate(doc_terms):
-            length = sum(counts.values())
+        self._postings, self._idf, self._unseen_idf = _bm25_postings(doc_terms)
+        # Per label: its questions pooled into one document.
+        self.labels: tuple[str, ...] = tuple(dict.fromkeys(e.label for e in self.entries))
+        position = {label: i for i, label in enumerate(self.labels)}
+        self.one_per_label = len(self.labels) == len(self.entries)
+        self.entry_label = np.fromiter((position[e.label] for e in self.entries), dtype=np.int32, count=len(self.entries))
+        pooled: list[Counter[str]] = [Counter() for _ in self.labels]
+        if len(self.labels) < len(self.entries):
+            for entry, counts in zip(self.entries, doc_terms):
+                pooled[position[entry.label]].update(counts)
+        # A label's questions repeat its words: BM25 saturates term frequency, which is what we want.
+        # With one question per label (an evaluation base) the pooled documents are the questions.
+        if self.one_per_label:
+            pooled = doc_terms
+            self._label_idf, self._label_unseen_idf = self._idf, self._unseen_idf
+            avg_len = sum(sum(c.values()) for c in pooled) / max(len(pooled), 1) or 1.0
+        else:
+            _, self._label_idf, self._label_unseen_idf = _bm25_postings(pooled, postings=False)
+            avg_len = sum(sum(c.values()) for c in pooled) / max(len(pooled), 1) or 1.0
+        # The labels' forward index (label → its terms with their BM25 weight), laid out flat: evidence
+        # is then a few numpy operations over the candidate labels' terms, whatever the size of the base.
+        self._term_id: dict[str, int] = {t: i for i, t in enumerate(self._label_idf)}
+        self._term_idf = np.fromiter(self._label_idf.values(), dtype=np.float32, count=len(self._label_idf))
+        self._term_is_gram = np.fromiter((t.startswith(GRAM) for t in self._label_idf), dtype=bool, count=len(self._label_idf))
+        offsets = [0]
+        fwd_terms: list[int] = []
+        fwd_weights: list[float] = []
+        for counts in pooled:
+            norm = K1 * (1 - B + B * sum(counts.values()) / avg_len)
             for term, tf in counts.items():
-                weight = self._idf[term] * tf * (K1 + 1) / (tf + K1 * (1 - B + B * length / avg_len))
-                ids, weights = postings[term]
-                ids.append(doc)
-                weights.append(weight)
-        self._postings = {
-            t: (np.asarray(ids, dtype=np.int32), np.asarray(ws, dtype=np.float32)) for t, (ids, ws) in postings.items()
-        }
+                fwd_terms.append(self._term_id[term])
+                fwd_weights.append(self._label_idf[term] * tf * (K1 + 1) / (tf + norm))
+            offsets.append(len(fwd_terms))
+        self._fwd_offsets = np.asarray(offsets, dtype=np.int64)
+        self._fwd_terms = np.asarray(fwd_terms, dtype=np.int32)
+        self._fwd_weights = np.asarray(fwd_weights, dtype=np.float32)
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def _ceiling(self, query_terms: set[str], idf: dict[str, float], unseen: float) -> float:
+        # Terms no question has count in the ceiling: a message mostly about something else scores low.
+        return sum(idf.get(t, unseen) for t in query_terms) * (K1 + 1) / (1 + K1 * (1 - B)) or 1.0
 
     def candidates(self, query: Entry, *, limit: int) -> list[tuple[int, float]]:
         """Up to `limit` (entry index, BM25 coverage in 0..1) sharing at least one term, best first.
@@ -71,18 +140,65 @@ class Index:
         Coverage is the BM25 score over the best that the query's terms could reach, so that a
         short query and a long one are on the same scale.
         """
+        ids, coverage = self.candidate_arrays(query, limit=limit)
+        return list(zip(ids.tolist(), coverage.tolist()))
+
+    def candidate_arrays(self, query: Entry, *, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        """`candidates` as two numpy arrays (entry indices, coverage), best first."""
         query_terms = set(terms(query.tokens, query.chars))
         known = [t for t in query_terms if t in self._postings]
         if not known or not self.entries:
-            return []
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        cut = max(COMMON_MIN, COMMON_SHARE * len(self.entries))
+        rare = [t for t in known if len(self._postings[t][0]) <= cut]
+        common = [t for t in known if len(self._postings[t][0]) > cut] if rare else []
         scores = np.zeros(len(self.entries), dtype=np.float32)
-        for term in known:
+        for term in rare or known:
             ids, weights = self._postings[term]
             scores[ids] += weights
         hit = np.flatnonzero(scores)
         if len(hit) > limit:
             hit = hit[np.argpartition(scores[hit], -limit)[-limit:]]
-        # Terms no question has count in the ceiling: a message mostly about something else scores low.
-        ceiling = sum(self._idf.get(t, self._unseen_idf) for t in query_terms) * (K1 + 1) / (1 + K1 * (1 - B))
-        order = hit[np.argsort(-scores[hit], kind="stable")]
-        return [(int(i), min(1.0, float(scores[i]) / ceiling)) for i in order]
+        found = scores[hit]
+        for term in common:
+            found += _gather(self._postings[term], hit)
+        order = np.argsort(-found, kind="stable")
+        ceiling = self._ceiling(query_terms, self._idf, self._unseen_idf)
+        return hit[order], np.minimum(1.0, found[order] / ceiling)
+
+    def evidence(self, query: Entry, labels: np.ndarray) -> Evidence:
+        """Label-level evidence for `query`, for the labels at positions `labels` of `self.labels`
+        (the arrays of the result are aligned with `labels`; see `Evidence`)."""
+        query_terms = set(terms(query.tokens, query.chars))
+        idf, unseen = self._label_idf, self._label_unseen_idf
+        token_mass = sum(idf.get(t, unseen) for t in query_terms if not t.startswith(GRAM))
+        gram_mass = sum(idf.get(t, unseen) for t in query_terms if t.startswith(GRAM))
+        known_ids = [self._term_id[t] for t in query_terms if t in self._term_id]
+        known_mass = float(self._term_idf[known_ids][~self._term_is_gram[known_ids]].sum()) if known_ids else 0.0
+        n = len(labels)
+        starts = self._fwd_offsets[labels]
+        lengths = self._fwd_offsets[labels + 1] - starts
+        segment = np.repeat(np.arange(n), lengths)
+        flat = np.arange(len(segment)) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+        term = self._fwd_terms[flat]
+        hit = np.isin(term, np.asarray(known_ids, dtype=np.int32))
+        segment, flat, term = segment[hit], flat[hit], term[hit]
+        bm25 = np.bincount(segment, weights=self._fwd_weights[flat], minlength=n)
+        gram = self._term_is_gram[term]
+        weight = self._term_idf[term]
+        token_cover = np.bincount(segment, weights=np.where(gram, 0.0, weight), minlength=n)
+        gram_cover = np.bincount(segment, weights=np.where(gram, weight, 0.0), minlength=n)
+        bm25 = bm25 / self._ceiling(query_terms, idf, unseen)
+        if token_mass:
+            token_cover = token_cover / token_mass
+        if gram_mass:
+            gram_cover = gram_cover / gram_mass
+        return Evidence(bm25=np.minimum(bm25, 1.0), token_cover=token_cover, gram_cover=gram_cover,
+                        known=known_mass / token_mass if token_mass else 0.0, token_mass=token_mass / unseen)
+
+
+def _gather(posting: tuple[np.ndarray, np.ndarray], docs: np.ndarray) -> np.ndarray:
+    """The posting's weights for `docs` (0 where a doc lacks the term); postings are sorted by doc."""
+    ids, weights = posting
+    pos = np.minimum(np.searchsorted(ids, docs), len(ids) - 1)
+    return np.where(ids[pos] == docs, weights[pos], np.float32(0.0))

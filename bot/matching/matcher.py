@@ -1,34 +1,68 @@
 """The matcher: a buyer's message → the best intents of the knowledge base, or nothing.
 
 normalize → jieba tokens → BM25 candidates (index.py) → rapidfuzz scores on each candidate
-(character and token scorers together) → per intent, its best question plus support from its
-others → a calibrated 0..1 score; below `threshold` nothing is suggested.
+(character and token scorers together) → per intent, features from its best questions and from
+its pooled vocabulary (index.Evidence) → a logistic model gives a calibrated 0..1 score, the
+chance that the intent is the right one; below `threshold` nothing is suggested.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz
+import numpy as np
+from rapidfuzz import fuzz, process
 
-from bot.matching.index import Entry, Index, prepare
+from bot.matching.index import Index, prepare
+from bot.matching.normalize import ORDER_WORD, PHONE_WORD
 from bot.matching.tokenizer import Tokenizer
 
-CANDIDATES = 200
+CANDIDATES = 50  # questions the index hands to rapidfuzz
+PARTIAL = 24  # of which the best by the cheap scorers also get fuzz.partial_ratio
+
+# The features of one (message, intent) pair, in the order of `Weights.coef`.
+FEATURES = (
+    "chars",  # best fuzz.ratio between the message and one of the intent's questions (characters)
+    "tokens",  # best fuzz.token_sort_ratio (jieba tokens, order ignored)
+    "partial",  # best fuzz.partial_ratio: a question inside a longer message, or the reverse
+    "bm25",  # best BM25 coverage of one question
+    "second",  # the intent's second-best question (composite): support from its other wordings
+    "label_bm25",  # BM25 against all of the intent's questions pooled
+    "token_cover",  # IDF share of the message's tokens that the intent's vocabulary has
+    "gram_cover",  # the same for character bigrams
+    "known",  # IDF share of the message's tokens known to the whole base (out-of-scope signal)
+    "gap",  # the intent's composite minus the best other intent's: how clear the winner is
+    "short",  # 1 / number of characters: very short messages are ambiguous
+    "missing",  # IDF mass of the message's tokens the intent's vocabulary lacks (in unseen-word units)
+    "token_set",  # best fuzz.token_set_ratio: the question's words all inside the message, or the reverse
+)
 
 
 @dataclass(frozen=True)
 class Weights:
-    """How the scorers combine; tuned with `csbot eval` on held-out messages."""
+    """The logistic model: score = sigmoid(bias + coef · features).
 
-    chars: float = 0.35  # fuzz.ratio on the normalized characters
-    tokens: float = 0.25  # fuzz.token_sort_ratio on the jieba tokens
-    partial: float = 0.10  # fuzz.partial_ratio: the question inside a longer message, or the reverse
-    bm25: float = 0.30  # BM25 coverage of the message's terms
-    support: float = 0.15  # share of an intent's second-best question added to its best
-    threshold: float = 0.5
+    Fitted offline by `scripts/fit_match.py` (`.venv/bin/python scripts/fit_match.py`, then pasted
+    here by hand) on the DEV half of tests/matching/data/heldout.tsv (its even data rows: 0-based
+    row 0, 2, 4 ...) with the default knowledge/, by L2-regularised logistic regression (Newton's
+    method, C=1, bias not penalised) over every candidate intent of every message: gold intent = 1,
+    the others and every intent of an out-of-scope message = 0. `threshold` is the one of 0.05..0.95
+    with the best DEV confident top-1 + 0.5 × out-of-scope rejection among those rejecting at least
+    90% of DEV's out-of-scope messages. Never trained at run time; refit after large changes to the
+    knowledge base or to the features. The composite (`mix`) only picks an intent's best question
+    and feeds the `gap` feature.
+    """
+
+    coef: tuple[float, ...] = (
+        1.333, 1.788, 2.141, -2.026, 2.162, 1.301, 1.894, 1.949, -1.602, 6.826, -2.005, 0.002, 1.993,
+    )
+    bias: float = -6.438
+    mix: tuple[float, float, float, float] = (0.35, 0.25, 0.10, 0.30)  # chars, tokens, partial, bm25
+    threshold: float = 0.22
+    # Once the best intent is confident, the runners-up above this floor are suggested with it, so
+    # the agent can pick the right one when the best is wrong; a message below `threshold` gets nothing.
+    also: float = 0.02
 
 
 @dataclass(frozen=True)
@@ -39,44 +73,118 @@ class Match:
     why: str  # the scorers' parts, for `csbot kb try`
 
 
+@dataclass(frozen=True)
+class Scored:
+    """Every candidate intent of one message with its features, before the model (for fitting)."""
+
+    label_ids: np.ndarray  # positions in `Index.labels`
+    entry_ids: np.ndarray  # each label's best question, a position in `Index.entries`
+    features: np.ndarray  # shape (len(label_ids), len(FEATURES))
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+
 class Matcher:
     """Scores messages against an index. Pure and synchronous: safe to call from any task."""
 
     def __init__(self, tokenizer: Tokenizer, index: Index, *, weights: Weights = Weights()) -> None:
+        if len(weights.coef) != len(FEATURES):
+            raise ValueError(f"Weights.coef needs {len(FEATURES)} values, one per feature {FEATURES}")
         self.tokenizer = tokenizer
         self.index = index
         self.weights = weights
+        self._coef = np.asarray(weights.coef, dtype=np.float64)
 
     @classmethod
     def build(cls, tokenizer: Tokenizer, labelled: Sequence[tuple[str, str]], *, weights: Weights = Weights()) -> Matcher:
         """A matcher over (label, question) pairs."""
         return cls(tokenizer, Index([prepare(tokenizer, q, label) for label, q in labelled]), weights=weights)
 
+    def score_features(self, text: str) -> Scored:
+        """The candidate intents of `text` and their features (empty when nothing shares a word)."""
+        empty = Scored(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros((0, len(FEATURES))))
+        query = prepare(self.tokenizer, text)
+        if not query.chars.replace(ORDER_WORD, "").replace(PHONE_WORD, ""):
+            return empty  # nothing but an order or phone number: no question to answer yet
+        ids, coverage = self.index.candidate_arrays(query, limit=CANDIDATES)
+        if not len(ids):
+            return empty
+        index = self.index
+        cand_chars = index.chars[ids].tolist()
+        cand_tokens = index.token_texts[ids].tolist()
+        chars = process.cdist([query.chars], cand_chars, scorer=fuzz.ratio, dtype=np.float32)[0] / 100
+        if query.tokens:
+            tokens = process.cdist([query.token_text], cand_tokens, scorer=fuzz.token_sort_ratio, dtype=np.float32)[0] / 100
+            token_set = process.cdist([query.token_text], cand_tokens, scorer=fuzz.token_set_ratio, dtype=np.float32)[0] / 100
+        else:
+            tokens = token_set = np.zeros(len(ids), dtype=np.float32)
+        # partial_ratio is the costly scorer: only on the most promising candidates; the others keep `chars`.
+        partial = chars.copy()
+        if len(query.chars) >= 3:
+            near = np.argsort(-(chars + tokens + coverage), kind="stable")[:PARTIAL]
+            near = near[index.lengths[ids[near]] >= 3]
+            partial[near] = process.cdist([query.chars], [cand_chars[i] for i in near.tolist()], scorer=fuzz.partial_ratio,
+                                          dtype=np.float32)[0] / 100
+        mix = self.weights.mix
+        composite = mix[0] * chars + mix[1] * tokens + mix[2] * partial + mix[3] * coverage
+
+        # Group the candidate questions by label: per label, the max of each scorer and its best two composites.
+        labels = index.entry_label[ids]
+        if index.one_per_label:  # an evaluation base: each question is its own label, nothing to group
+            uniq, best_q, n = labels, np.arange(len(ids)), len(ids)
+            best = composite.astype(np.float64)
+            second = np.zeros(n)
+            maxes = [arr.astype(np.float64) for arr in (chars, tokens, partial, coverage, token_set)]
+        else:
+            uniq, inverse = np.unique(labels, return_inverse=True)
+            n = len(uniq)
+            order = np.lexsort((-composite, inverse))  # by label, then best composite first
+            grouped = inverse[order]
+            first = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])  # one position per label, in label order
+            best_q = order[first]
+            best = composite[best_q].astype(np.float64)
+            has_second = np.r_[first[1:], len(order)] - first > 1
+            second = np.where(has_second, composite[order[np.minimum(first + 1, len(order) - 1)]], 0.0)
+            maxes = [np.maximum.reduceat(arr[order], first).astype(np.float64)
+                     for arr in (chars, tokens, partial, coverage, token_set)]
+        if n > 1:
+            top2 = np.partition(best, n - 2)[n - 2:]
+            other = np.where(best >= top2[1], top2[0], top2[1])
+        else:
+            other = np.zeros(1)
+        ev = self.index.evidence(query, uniq)
+        features = np.column_stack([
+            *maxes[:4], second, ev.bm25, ev.token_cover, ev.gram_cover,
+            np.full(n, ev.known), best - other, np.full(n, 1.0 / len(query.chars)),
+            (1.0 - ev.token_cover) * ev.token_mass, maxes[4],
+        ])
+        return Scored(uniq, ids[best_q], features)
+
     def rank(self, text: str, *, limit: int = 5) -> list[Match]:
         """The best `limit` labels with their scores, confident or not (for `kb try` and evaluation)."""
-        query = prepare(self.tokenizer, text)
-        if not query.chars:
+        scored = self.score_features(text)
+        if not len(scored.label_ids):
             return []
-        w = self.weights
-        per_label: dict[str, list[tuple[float, Entry, str]]] = defaultdict(list)
-        for i, coverage in self.index.candidates(query, limit=CANDIDATES):
-            entry = self.index.entries[i]
-            chars = fuzz.ratio(query.chars, entry.chars) / 100
-            tokens = fuzz.token_sort_ratio(query.token_text, entry.token_text) / 100 if query.tokens else 0.0
-            partial = fuzz.partial_ratio(query.chars, entry.chars) / 100 if min(len(query.chars), len(entry.chars)) >= 3 else chars
-            score = w.chars * chars + w.tokens * tokens + w.partial * partial + w.bm25 * coverage
-            why = f"chars={chars:.2f} tokens={tokens:.2f} partial={partial:.2f} bm25={coverage:.2f}"
-            per_label[entry.label].append((score, entry, why))
+        probs = _sigmoid(scored.features @ self._coef + self.weights.bias)
+        top = np.argsort(-probs, kind="stable")[:limit]
         matches = []
-        for label, scored in per_label.items():
-            scored.sort(key=lambda s: -s[0])
-            best, entry, why = scored[0]
-            second = scored[1][0] if len(scored) > 1 else 0.0
-            total = min(1.0, best + w.support * second * (1 - best))
-            matches.append(Match(label=label, score=round(total, 4), question=entry.question, why=why))
+        for i in top.tolist():
+            f = scored.features[i]
+            why = " ".join(f"{name}={value:.2f}" for name, value in zip(FEATURES, f) if name != "short")
+            matches.append(Match(label=self.index.labels[scored.label_ids[i]], score=round(float(probs[i]), 4),
+                                 question=self.index.entries[scored.entry_ids[i]].question, why=why))
         matches.sort(key=lambda m: (-m.score, m.label))
-        return matches[:limit]
+        return matches
 
     def suggest(self, text: str, *, limit: int = 3) -> list[Match]:
-        """Only the confident matches: an empty list when nothing fits."""
-        return [m for m in self.rank(text, limit=limit) if m.score >= self.weights.threshold]
+        """What an agent is shown: nothing when the best intent is below `threshold` (out of scope or
+        unsure), else the best and up to `limit - 1` runners-up scoring at least `also`."""
+        return self.shown(self.rank(text, limit=limit))
+
+    def shown(self, ranked: Sequence[Match]) -> list[Match]:
+        """`suggest`'s rule applied to an existing ranking."""
+        if not ranked or ranked[0].score < self.weights.threshold:
+            return []
+        return [ranked[0], *(m for m in ranked[1:] if m.score >= self.weights.also)]

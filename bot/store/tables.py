@@ -244,3 +244,61 @@ class ReminderOptOut(SQLModel, table=True):
     buyer_id: int = Field(foreign_key="buyers.id", primary_key=True)
     at: datetime = _at()
     push_id: str | None = None
+
+
+class Ticket(SQLModel, table=True):
+    """A complaint ticket (投诉工单): one open per buyer and category; `version` guards every update."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        sa.Index("ux_tickets_open_buyer_category", "buyer_id", "category", unique=True,
+                 sqlite_where=sa.text("state != 'closed'"), postgresql_where=sa.text("state != 'closed'")),
+        sa.Index("ix_tickets_state_severity", "state", "severity"),
+        sa.Index("ix_tickets_buyer_state", "buyer_id", "state"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    version: int = 1
+    buyer_id: int = Field(foreign_key="buyers.id")
+    platform: str
+    shop: str
+    buyer: str  # buyer_nick / customerPin
+    conversation_id: int | None = None  # no foreign key: conversations are merged and deleted
+    agent_account: str = ""  # the agent the buyer's conversation was routed to
+    order_id: str | None = None  # the buyer's latest order when the ticket was opened
+    category: str
+    severity: str  # P1, P2, P3
+    rule: str  # the detection rule that fired (the worst one), or "manual"
+    reason: str = ""
+    summary: str = ""  # the first complaint's text
+    complaints: int = 1  # complaint messages attached
+    state: str = Field(default="new", index=True)
+    owner: str | None = Field(default=None, index=True)  # agent id
+    resolution: str | None = None  # refund, exchange, compensation, explanation
+    resolution_note: str | None = None
+    rating: int | None = None  # the buyer's callback answer, 1-5
+    created_by: str = "bot"
+    created_at: datetime = _at()
+    updated_at: datetime = _at()
+    assigned_at: datetime | None = _at(nullable=True)
+    first_response_at: datetime | None = _at(nullable=True)
+    resolved_at: datetime | None = _at(nullable=True)
+    callback_at: datetime | None = _at(nullable=True)
+    closed_at: datetime | None = _at(nullable=True)
+    first_response_due_at: datetime = _at()
+    resolution_due_at: datetime = _at()
+    escalated_at: datetime | None = _at(nullable=True)
+    escalations: str = ""  # SLAs announced as breached: "first_response", "resolution", comma-separated
+
+
+class TicketHistory(SQLModel, table=True):
+    """Every change of a ticket, append-only (triggers refuse UPDATE and DELETE): who, when, from, to, note."""
+
+    __tablename__ = "ticket_history"
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="tickets.id", index=True)
+    at: datetime = _at()
+    actor: str  # agent id, "supervisor", "admin", "bot" or "buyer"
+    kind: str  # created, transition, attached, severity, escalated, rating
+    from_state: str | None = None
+    to_state: str
+    note: str = ""

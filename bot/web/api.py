@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.store import pushes
-from bot.web import keys
+from bot.store import tickets as tickets_store
+from bot.web import board, keys
 from bot.web.openapi import OPENAPI
 from bot.web.prometheus import label
 
@@ -38,4 +39,20 @@ async def prometheus(request: web.Request) -> web.Response:
     ]
     lines += request.app[keys.SUGGEST_LATENCY].lines(
         "csbot_suggestion_seconds", "Time to match one buyer message against the knowledge base.")
+    lines += [
+        "# HELP csbot_reminders_total Payment reminders decided by this process, by platform and outcome"
+        " (sent, waiting, missed, skipped:<reason>).",
+        "# TYPE csbot_reminders_total counter",
+    ]
+    for (platform, outcome), n in sorted(request.app[keys.REMINDER_COUNTS].items()):
+        lines.append(f'csbot_reminders_total{{platform="{platform}",outcome="{label(outcome)}"}} {n}')
+    async with request.app[keys.DB]() as session:
+        ticket_counts = await tickets_store.count_by_state(session)
+        overdue = (await tickets_store.search(session, overdue_at=request.app[keys.CLOCK].now(), limit=1))[1]
+    lines += ["# HELP csbot_tickets Complaint tickets, by state and severity.", "# TYPE csbot_tickets gauge"]
+    lines += [f'csbot_tickets{{state="{state}",severity="{severity}"}} {n}'
+              for (state, severity), n in sorted(ticket_counts.items())]
+    lines += ["# HELP csbot_tickets_overdue Open complaint tickets past an SLA.", "# TYPE csbot_tickets_overdue gauge",
+              f"csbot_tickets_overdue {overdue}"]
+    lines += board.prometheus_lines(request.app)
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8")

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from bot.matching.engine import shop_values
 from bot.matching.kb import KnowledgeBaseError
+from bot.tickets.detect import detect
 from bot.web import keys
 from bot.web.auth import caller
 from bot.web.errors import ApiError
@@ -48,8 +49,15 @@ async def suggest(request: web.Request) -> web.Response:
             {"intent": s.intent, "title": s.title, "score": s.score, "question": s.question, "reply": s.reply}
             for s in found
         ],
-        "complaint": None,
+        "complaint": _complaint(text, [s.intent for s in found[:1]], request),
     })
+
+
+def _complaint(text: str, intents: list[str], request: web.Request) -> dict | None:
+    """Whether the ticket queue would take `text` as a complaint, and why."""
+    found = detect(text, request.app[keys.TICKET_RULES], intents=intents)
+    return None if found is None else {"severity": found.severity, "reason": found.reason,
+                                       "rule": found.rule, "category": found.category}
 
 
 async def intents(request: web.Request) -> web.Response:

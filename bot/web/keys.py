@@ -10,9 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from bot.clock import Clock
 from bot.config import Config
 from bot.intake import Processor, PushWriter
+from bot.metrics.board import Board
+from bot.metrics.consumer import MetricsConsumer
 from bot.matching.engine import EngineHolder
 from bot.web.prometheus import Histogram
 from bot.outbox import OutboxSender
+from bot.reminders.job import ReminderJob
+from bot.tickets.actions import Assignment
+from bot.tickets.detect import Rules
 
 CONFIG = web.AppKey("config", Config)
 CLOCK = web.AppKey("clock", Clock)
@@ -26,3 +31,10 @@ SUGGEST_LATENCY = web.AppKey("suggest_latency", Histogram)
 CALLERS = web.AppKey("callers", dict)  # token -> auth.Caller
 READY = web.AppKey("ready", dict)  # part name -> bool; /healthz is ok when all are
 PUSH_COUNTS = web.AppKey("push_counts", Counter)  # (platform, outcome) -> n, for /metrics
+BOARD = web.AppKey("board", Board)  # the supervisor's live board and its SSE subscribers
+METRICS = web.AppKey("metrics", MetricsConsumer)  # feeds the board; tests call refresh()
+REMINDERS = web.AppKey("reminders", ReminderJob)  # the payment-reminder scan; tests call run(now=...)
+REMINDER_COUNTS = web.AppKey("reminder_counts", Counter)  # (platform, outcome) -> n, for /metrics
+TICKET_RULES = web.AppKey("ticket_rules", Rules)  # complaint detection rules (knowledge/complaints.toml)
+TICKET_ASSIGNMENT = web.AppKey("ticket_assignment", Assignment)  # who gets new tickets
+TICKET_ANNOUNCERS = web.AppKey("ticket_announcers", list)  # async callables given each SLA escalation batch

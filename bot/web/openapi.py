@@ -58,3 +58,191 @@ OPENAPI = {
         "/webhooks/dongdong": _push_path("dongdong", "Dongdong push intake (JOS-style signed form)"),
     },
 }
+
+OPENAPI["paths"]["/api/orders"] = {
+    "get": {
+        "summary": "Orders with their payment-reminder (催付) history (supervisor)",
+        "parameters": [
+            {"name": "status", "in": "query", "schema": {"enum": ["unpaid", "paid", "closed", "unknown", "all"], "default": "all"}},
+            {"name": "platform", "in": "query", "schema": {"enum": ["wangwang", "dongdong"]}},
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}},
+            {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+        ],
+        "responses": {
+            "200": {"description": "`{\"items\": [order with \"reminders\": [{slot, state, reason, scheduled_at, due_at, decided_at, client_msg_id}]], \"total\": N}`; "
+                                   "state is due, sent, skipped or missed"},
+            "400": {"description": "bad status, platform, limit or offset", "content": {"application/json": {"schema": _ERROR}}},
+            "401": {"description": "no or unknown token"},
+            "403": {"description": "not a supervisor"},
+        },
+    }
+}
+
+_PERIOD_PARAMS = [
+    {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"},
+     "description": "first day YYYY-MM-DD, shop time (default: `to`, else today)"},
+    {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"},
+     "description": "last day, inclusive (default: `from`); at most a year after `from`"},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}},
+    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+]
+_AGENT_FIGURES = {
+    "type": "object",
+    "description": "metrics.md's figures for one agent on one platform; rates are 0..1 and null when nothing to divide by; "
+                   "times in seconds; sales in yuan (and sales_fen in fen)",
+    "properties": {k: {"type": t} for k, t in [
+        ("agent", "string"), ("name", "string"), ("platform", "string"), ("consulting_buyers", "integer"),
+        ("replied_buyers", "integer"), ("reply_rate", ["number", "null"]), ("responses", "integer"),
+        ("avg_response_s", ["number", "null"]), ("p50_response_s", ["number", "null"]), ("p90_response_s", ["number", "null"]),
+        ("first_response_avg_s", ["number", "null"]), ("within_30s_rate", ["number", "null"]),
+        ("effective_reply_rate", ["number", "null"]), ("converted_buyers", "integer"), ("conversion_rate", ["number", "null"]),
+        ("sales", "number"), ("sales_fen", "integer"), ("avg_order_value", ["number", "null"]),
+    ]},
+}
+OPENAPI["components"]["schemas"]["AgentFigures"] = _AGENT_FIGURES
+OPENAPI["paths"]["/api/metrics/agents"] = {
+    "get": {
+        "summary": "Per-agent response metrics for a period of days (supervisor)",
+        "parameters": _PERIOD_PARAMS,
+        "responses": {
+            "200": {"description": "`{\"from\", \"to\", \"timezone\", \"items\": [AgentFigures], \"total\": N, "
+                                   "\"shop\": {\"consulting_buyers\", \"responses\", \"effective_reply\": [{platform, day, buyers, "
+                                   "effective, late, pending, rate, flagged}]}}`",
+                    "content": {"application/json": {"schema": {"type": "object", "properties": {
+                        "items": {"type": "array", "items": {"$ref": "#/components/schemas/AgentFigures"}},
+                        "total": {"type": "integer"}}}}}},
+            "400": {"description": "from after to, not a date, more than a year, bad limit/offset",
+                    "content": {"application/json": {"schema": _ERROR}}},
+            "401": {"description": "no or unknown token"},
+            "403": {"description": "not a supervisor"},
+        },
+    }
+}
+OPENAPI["paths"]["/api/handovers"] = {
+    "get": {
+        "summary": "Buyers handed over at a shift change (交接) and still waiting; an agent sees those handed to them",
+        "parameters": _PERIOD_PARAMS[2:],
+        "responses": {
+            "200": {"description": "`{\"items\": [{conversation_id, buyer_id, buyer, platform, from_agent, to_agent, "
+                                   "shift_change_at, waiting_since, last_buyer_text}], \"total\": N}`, longest wait first"},
+            "401": {"description": "no or unknown token"},
+        },
+    }
+}
+OPENAPI["paths"]["/api/board/stream"] = {
+    "get": {
+        "summary": "The live board as Server-Sent Events (supervisor)",
+        "description": "Authorization: Bearer, or `?token=` on this endpoint only (EventSource cannot send headers). "
+                       "Events: `snapshot` (everything, on connect and after a viewer fell behind), `update` (what changed: "
+                       "agents, agents_removed, waiting_upsert, waiting_remove, handovers, roster, shop), `ping` every 15 s. "
+                       "A viewer whose socket takes no data for 10 s is dropped; `retry: 1000` makes browsers reconnect.",
+        "parameters": [{"name": "token", "in": "query", "schema": {"type": "string"}}],
+        "responses": {
+            "200": {"description": "text/event-stream"},
+            "401": {"description": "no or unknown token"},
+            "403": {"description": "not a supervisor"},
+        },
+    }
+}
+OPENAPI["paths"]["/board"] = {
+    "get": {"summary": "The supervisor's live board page (open as /board#token=...)", "security": [],
+            "responses": {"200": {"description": "text/html"}}}
+}
+
+# The complaint queue (投诉工单): bot/web/tickets.py.
+_TICKET_STATES = ["new", "assigned", "investigating", "resolved", "callback", "closed", "reopened"]
+_TICKET = {
+    "type": "object",
+    "description": "A complaint ticket. `version` guards updates; `allowed` lists the states it may go to now; "
+                   "`overdue` lists the SLAs it is past (first_response, resolution). Times are ISO 8601 UTC.",
+    "properties": {
+        **{k: {"type": "integer"} for k in ("id", "version", "buyer_id", "complaints")},
+        **{k: {"type": "string"} for k in ("platform", "shop", "buyer", "agent_account", "category", "rule", "reason",
+                                            "summary", "created_by", "created_at", "updated_at",
+                                            "first_response_due_at", "resolution_due_at")},
+        "state": {"enum": _TICKET_STATES}, "severity": {"enum": ["P1", "P2", "P3"]},
+        "owner": {"type": ["string", "null"]}, "conversation_id": {"type": ["integer", "null"]},
+        "order_id": {"type": ["string", "null"]},
+        "resolution": {"enum": ["refund", "exchange", "compensation", "explanation", None]},
+        "resolution_note": {"type": ["string", "null"]}, "rating": {"type": ["integer", "null"], "minimum": 1, "maximum": 5},
+        **{k: {"type": ["string", "null"]} for k in ("assigned_at", "first_response_at", "resolved_at", "callback_at",
+                                                      "closed_at", "escalated_at")},
+        "overdue": {"type": "array", "items": {"enum": ["first_response", "resolution"]}},
+        "allowed": {"type": "array", "items": {"enum": _TICKET_STATES}},
+    },
+}
+OPENAPI["components"]["schemas"]["Ticket"] = _TICKET
+_ERR = {"application/json": {"schema": _ERROR}}
+OPENAPI["paths"]["/api/tickets"] = {
+    "get": {
+        "summary": "The complaint queue: supervisors see every ticket, agents those they own or whose buyer is routed to them",
+        "parameters": [
+            {"name": "state", "in": "query", "schema": {"enum": _TICKET_STATES}},
+            {"name": "severity", "in": "query", "schema": {"enum": ["P1", "P2", "P3"]}},
+            {"name": "owner", "in": "query", "schema": {"type": "string"}, "description": "agent id; empty: unassigned"},
+            {"name": "overdue", "in": "query", "schema": {"enum": ["true", "false"]},
+             "description": "true: only open tickets past their first-response or resolution SLA (the board's list)"},
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}},
+            {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+        ],
+        "responses": {
+            "200": {"description": "`{\"items\": [Ticket], \"total\": N}`, most severe then oldest first",
+                    "content": {"application/json": {"schema": {"type": "object", "properties": {
+                        "items": {"type": "array", "items": {"$ref": "#/components/schemas/Ticket"}},
+                        "total": {"type": "integer"}}}}}},
+            "400": {"description": "unknown state or severity, bad limit/offset/overdue", "content": _ERR},
+            "401": {"description": "no or unknown token"},
+        },
+    },
+    "post": {
+        "summary": "Open a ticket from a conversation (an agent: only their own); an open ticket of that buyer and "
+                   "category gets the complaint instead (200, created false), raising its severity if worse",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["conversation_id", "note"],
+            "properties": {"conversation_id": {"type": "integer"}, "note": {"type": "string", "minLength": 1},
+                           "severity": {"enum": ["P1", "P2", "P3"], "default": "P3"},
+                           "category": {"type": "string", "default": "service"}}}}}},
+        "responses": {
+            "201": {"description": "Ticket with `created: true`"}, "200": {"description": "Ticket with `created: false`"},
+            "400": {"description": "bad body", "content": _ERR}, "401": {"description": "no or unknown token"},
+            "403": {"description": "not the caller's conversation", "content": _ERR},
+            "404": {"description": "no such conversation", "content": _ERR},
+        },
+    },
+}
+OPENAPI["paths"]["/api/tickets/{id}"] = {
+    "get": {
+        "summary": "A ticket with its append-only history `[{at, actor, kind, from, to, note}]`",
+        "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+        "responses": {"200": {"description": "Ticket + history"}, "401": {"description": "no or unknown token"},
+                      "403": {"description": "an agent's view of a ticket neither theirs nor routed to them", "content": _ERR},
+                      "404": {"description": "no such ticket", "content": _ERR}},
+    }
+}
+OPENAPI["paths"]["/api/tickets/{id}/transition"] = {
+    "post": {
+        "summary": "Move a ticket: new→assigned→investigating→resolved→callback→closed; reopened from resolved, "
+                   "callback, or closed within 30 days. Resolving sends the buyer the callback question (回访) and "
+                   "moves the ticket to callback; the buyer's answer (1-5, 满意/不满意) closes or reopens it.",
+        "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["to"],
+            "properties": {
+                "to": {"enum": _TICKET_STATES},
+                "note": {"type": "string", "description": "required to resolve, reopen, or close a new ticket"},
+                "version": {"type": "integer", "description": "the version the change is based on; 409 if it moved on"},
+                "resolution": {"enum": ["refund", "exchange", "compensation", "explanation"],
+                               "description": "required to resolve"},
+                "owner": {"type": "string", "description": "agent id, to assign (a supervisor; an agent only themself)"},
+            }}}}},
+        "responses": {
+            "200": {"description": "the Ticket after the change"},
+            "400": {"description": "unknown state, missing note or resolution, bad owner", "content": _ERR},
+            "401": {"description": "no or unknown token"},
+            "403": {"description": "an agent moving someone else's ticket, or assigning it to someone else", "content": _ERR},
+            "404": {"description": "no such ticket", "content": _ERR},
+            "409": {"description": "`illegal_transition` with `state` and `allowed`, or `conflict` (changed by someone "
+                                   "else since `version`)", "content": _ERR},
+        },
+    }
+}

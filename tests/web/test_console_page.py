@@ -6,12 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import aiohttp
 import pytest
 from playwright.async_api import async_playwright, expect
 
-from bot.sim.gateway import create_gateway_app
-from tests.conftest import APP_KEYS, ROOT, SECRETS, buyer_message, eventually, make_config, post_push, signed_form
+from tests.conftest import gateway_url, sent_by_gateway, ROOT, buyer_message, eventually, make_config, post_push, signed_form
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "artifacts"
@@ -31,19 +29,9 @@ async def page():
 
 
 @pytest.fixture
-async def gateway(aiohttp_server, clock):
-    return await aiohttp_server(create_gateway_app({p: {APP_KEYS[p]: SECRETS[p]} for p in SECRETS}, clock=clock))
-
-
-@pytest.fixture
 async def bot(tmp_path, aiohttp_client, make_app, clock, gateway):
-    config = make_config(f"sqlite:///{tmp_path / 'bot.db'}", gateway_url=str(gateway.make_url("")).rstrip("/"))
+    config = make_config(f"sqlite:///{tmp_path / 'bot.db'}", gateway_url=gateway_url(gateway))
     return await aiohttp_client(make_app(config, clock, background=True))
-
-
-async def sent(gateway) -> list[dict]:
-    async with aiohttp.ClientSession() as s, s.get(gateway.make_url("/sent")) as resp:
-        return (await resp.json())["items"]
 
 
 async def push(bot, **kw) -> None:
@@ -74,7 +62,7 @@ async def test_an_agent_answers_with_a_suggestion_and_it_reaches_the_gateway(pag
     await reply.type("（今天下单）")
     await reply.press("Control+Enter")
     await expect(page.locator("#reply-status")).to_have_text("已发送")
-    messages = await eventually(lambda: sent(gateway), lambda items: len(items) == 1)
+    messages = await eventually(lambda: sent_by_gateway(gateway), lambda items: len(items) == 1)
     assert [(m["buyer"], m["text"], m["kind"], m["sign_valid"]) for m in messages] == [
         ("tb_xiaoyu", suggested + "（今天下单）", "reply", True)]
     await expect(page.locator("#messages li.agent")).to_have_count(1)
@@ -92,7 +80,7 @@ async def test_a_blocked_reply_shows_the_rule_and_sends_nothing(page, bot, gatew
     await expect(page.locator("#blocked")).to_contain_text("微 信")
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "console-blocked.png"))
-    assert await sent(gateway) == []
+    assert await sent_by_gateway(gateway) == []
 
 
 async def test_buyer_html_is_shown_as_text_never_run(page, bot):

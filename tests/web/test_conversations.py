@@ -3,28 +3,21 @@ replies through the guard and the outbox to the simulated gateway, and the feedb
 
 from __future__ import annotations
 
-import aiohttp
 import pytest
 import sqlalchemy as sa
 
 from bot.events import AgentMessage
-from bot.sim.gateway import create_gateway_app
 from bot.store.tables import OutboxMessage, ReplyFeedback
 from bot.web import keys
-from tests.conftest import APP_KEYS, SECRETS, START, buyer_message, make_config, minutes, post_push, signed_form
+from tests.conftest import gateway_url, sent_by_gateway, START, buyer_message, make_config, minutes, post_push, signed_form
 
 XIAOMEI = {"Authorization": "Bearer agent-xiaomei-token"}
 SUPERVISOR = {"Authorization": "Bearer supervisor-token"}
 
 
 @pytest.fixture
-async def gateway(aiohttp_server, clock):
-    return await aiohttp_server(create_gateway_app({p: {APP_KEYS[p]: SECRETS[p]} for p in SECRETS}, clock=clock))
-
-
-@pytest.fixture
 async def bot(tmp_path, aiohttp_client, make_app, clock, gateway):
-    config = make_config(f"sqlite:///{tmp_path / 'bot.db'}", gateway_url=str(gateway.make_url("")).rstrip("/"))
+    config = make_config(f"sqlite:///{tmp_path / 'bot.db'}", gateway_url=gateway_url(gateway))
     client = await aiohttp_client(make_app(config, clock))
     # Two buyers: one routed to 小美 (xiaomei), one to 阿强 (aqiang).
     for event in (buyer_message("wangwang", buyer="tb_mine", text="能发顺丰吗", agent="小店:小美", at=START),
@@ -38,11 +31,6 @@ async def bot(tmp_path, aiohttp_client, make_app, clock, gateway):
 async def conversation_ids(bot, headers) -> dict[str, int]:
     body = await (await bot.get("/api/conversations", headers=headers)).json()
     return {item["buyer"]: item["id"] for item in body["items"]}
-
-
-async def sent(gateway) -> list[dict]:
-    async with aiohttp.ClientSession() as s, s.get(gateway.make_url("/sent")) as resp:
-        return (await resp.json())["items"]
 
 
 async def test_an_agent_sees_only_conversations_routed_to_them(bot):
@@ -79,7 +67,7 @@ async def test_a_reply_goes_out_signed_and_counts_as_the_agents_response(bot, ga
                           json={"text": text, "intent": "presale.courier"}, headers=XIAOMEI)
     assert resp.status == 202
     assert await bot.app[keys.OUTBOX].send_due() == 1
-    [message] = await sent(gateway)
+    [message] = await sent_by_gateway(gateway)
     assert (message["buyer"], message["agent_account"], message["text"], message["kind"]) == (
         "tb_mine", "小店:小美", text, "reply")
     after = await (await bot.get(f"/api/conversations/{ids['tb_mine']}", headers=XIAOMEI)).json()
@@ -109,7 +97,7 @@ async def test_a_blocked_reply_is_422_with_the_rule_and_nothing_is_sent(bot, gat
     async with bot.app[keys.DB]() as session:
         assert await session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 0
     assert await bot.app[keys.OUTBOX].send_due() == 0
-    assert await sent(gateway) == []
+    assert await sent_by_gateway(gateway) == []
 
 
 async def test_a_warning_is_sent_and_reported(bot):

@@ -1,0 +1,180 @@
+"""The supervisor's board: the /board page, its event stream, per-agent figures for a period, handovers.
+
+The stream authenticates like the rest of /api/ (Authorization: Bearer), and, because a browser's
+EventSource cannot send headers, also by `?token=` — on this one endpoint only. The page keeps the
+token in the URL fragment (`/board#token=...`) or sessionStorage, which never reach server logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+from aiohttp import web
+
+from bot.metrics.board import CLOSE, RESNAPSHOT, iso, sse
+from bot.metrics.period import period_totals
+from bot.metrics.report import parse_period
+from bot.store import metrics as metrics_store
+from bot.web import keys
+from bot.web.auth import Caller, caller
+from bot.web.errors import ApiError
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+KEEPALIVE_S = 15.0
+WRITE_TIMEOUT_S = 10.0  # a viewer whose socket takes no data for this long is dropped
+RETRY_MS = 1000  # how soon EventSource reconnects after the stream ends
+
+
+def _page(name: str, content_type: str):
+    async def handler(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / name, headers={"Content-Type": content_type, "Cache-Control": "no-cache"})
+    return handler
+
+
+board_page = _page("board.html", "text/html; charset=utf-8")
+board_js = _page("board.js", "application/javascript; charset=utf-8")
+board_css = _page("board.css", "text/css; charset=utf-8")
+
+
+def _stream_caller(request: web.Request) -> Caller:
+    token = request.query.get("token")
+    if token is None:
+        return caller(request, role="supervisor")
+    found = request.app[keys.CALLERS].get(token)
+    if found is None:
+        raise ApiError(401, "unauthorized", "unknown token")
+    if not found.at_least("supervisor"):
+        raise ApiError(403, "forbidden", f"this needs the supervisor role; the token has {found.role}")
+    return found
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    """GET /api/board/stream: a snapshot on connect, then the board's changes as they happen."""
+    _stream_caller(request)
+    board = request.app[keys.BOARD]
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
+    })
+    await response.prepare(request)
+    subscriber = board.subscribe()
+    try:
+        board.now = request.app[keys.CLOCK].now()
+        await _write(response, f"retry: {RETRY_MS}\n\n" + board.snapshot_message())
+        while True:
+            try:
+                message = await asyncio.wait_for(subscriber.next(), KEEPALIVE_S)
+            except TimeoutError:
+                # An event, not an SSE comment: the page's watchdog sees it and knows the line is alive.
+                message = sse("ping", {"now": iso(request.app[keys.CLOCK].now())})
+            if message is CLOSE:
+                break
+            if message is RESNAPSHOT:
+                message = board.snapshot_message()
+            await _write(response, message)
+    except (ConnectionError, TimeoutError):
+        log.info("board viewer dropped resnapshots=%d", subscriber.resnapshots)
+    finally:
+        board.unsubscribe(subscriber)
+    with contextlib.suppress(ConnectionError):
+        await response.write_eof()
+    return response
+
+
+async def _write(response: web.StreamResponse, text: str) -> None:
+    # A viewer that stops reading fills its socket; then write() waits, and we give up on it.
+    await asyncio.wait_for(response.write(text.encode()), WRITE_TIMEOUT_S)
+
+
+async def agent_metrics(request: web.Request) -> web.Response:
+    """GET /api/metrics/agents?from=YYYY-MM-DD&to=YYYY-MM-DD (supervisor)."""
+    caller(request, role="supervisor")
+    board = request.app[keys.BOARD]
+    now = request.app[keys.CLOCK].now()
+    try:
+        first, last = parse_period(request.query.get("from"), request.query.get("to"),
+                                   today=now.astimezone(board.rules.zone).date())
+    except ValueError as e:
+        raise ApiError(400, "bad_period", str(e)) from None
+    limit, offset = _paging(request)
+    totals = await period_totals(request.app[keys.DB], first=first, last=last, now=now, rules=board.rules)
+    names = {a.id: a.name or a.id for a in request.app[keys.CONFIG].agents}
+    items = [{**row, "name": names.get(row["agent"], row["agent"])} for row in totals.agents()]
+    return web.json_response({
+        "from": first.isoformat(), "to": last.isoformat(), "timezone": request.app[keys.CONFIG].shop.timezone,
+        "items": items[offset:offset + limit], "total": len(items),
+        "shop": {"consulting_buyers": totals.consulting, "responses": totals.responses,
+                 "effective_reply": totals.effective_days()},
+    })
+
+
+async def handovers(request: web.Request) -> web.Response:
+    """GET /api/handovers: waiting buyers handed over at a shift change (交接); an agent sees those handed to them."""
+    who = caller(request, role="agent")
+    limit, offset = _paging(request)
+    async with request.app[keys.DB]() as session:
+        rows = await metrics_store.open_handovers(session, to_agent=None if who.at_least("supervisor") else who.agent)
+    items = [{**h, "shift_change_at": iso(h["shift_change_at"]), "waiting_since": iso(h["waiting_since"])} for h in rows]
+    return web.json_response({"items": items[offset:offset + limit], "total": len(items)})
+
+
+def _paging(request: web.Request) -> tuple[int, int]:
+    try:
+        limit = int(request.query.get("limit", 50))
+        offset = int(request.query.get("offset", 0))
+    except ValueError:
+        raise ApiError(400, "bad_paging", "limit and offset must be whole numbers") from None
+    if not 1 <= limit <= 1000 or offset < 0:
+        raise ApiError(400, "bad_paging", "limit must be 1 to 1000 and offset at least 0")
+    return limit, offset
+
+
+def prometheus_lines(app: web.Application) -> list[str]:
+    """The board's series for GET /metrics: waiting buyers, today's per-agent figures, viewers."""
+    from datetime import datetime
+
+    from bot.web.prometheus import label
+
+    board = app[keys.BOARD]
+    now = app[keys.CLOCK].now()
+    lines = ["# HELP csbot_waiting_buyers Buyers waiting for an agent now, by platform.",
+             "# TYPE csbot_waiting_buyers gauge"]
+    waiting = board.waiting_by_platform()
+    for platform, (n, _) in sorted(waiting.items()):
+        lines.append(f'csbot_waiting_buyers{{platform="{label(platform)}"}} {n}')
+    lines += ["# HELP csbot_longest_wait_seconds The longest current wait, by platform.",
+              "# TYPE csbot_longest_wait_seconds gauge"]
+    for platform, (_, earliest) in sorted(waiting.items()):
+        since = datetime.fromisoformat(earliest.replace("Z", "+00:00"))
+        lines.append(f'csbot_longest_wait_seconds{{platform="{label(platform)}"}} {max(0.0, (now - since).total_seconds()):.1f}')
+    series = [
+        ("responses", "csbot_agent_responses_today", "Responses today (shop time), by agent.", "gauge"),
+        ("avg_response_s", "csbot_agent_response_seconds_avg_today", "Mean response time today, by agent.", "gauge"),
+        ("p90_response_s", "csbot_agent_response_seconds_p90_today", "90th percentile response time today, by agent.", "gauge"),
+        ("reply_rate", "csbot_agent_reply_rate_today", "Reply rate today, by agent.", "gauge"),
+        ("within_30s_rate", "csbot_agent_within_30s_rate_today", "Share of today's responses within 30 s, by agent.", "gauge"),
+    ]
+    agents = board.agents()
+    for field, name, help_text, kind in series:
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+        for row in agents:
+            if row[field] is not None:
+                lines.append(f'{name}{{agent="{label(row["agent"])}",platform="{label(row["platform"])}"}} {row[field]}')
+    lines += ["# HELP csbot_effective_reply_rate_today The shop's effective-reply rate today, by platform.",
+              "# TYPE csbot_effective_reply_rate_today gauge",
+              "# HELP csbot_effective_reply_flagged 1 when today's effective-reply rate is flagged, by platform.",
+              "# TYPE csbot_effective_reply_flagged gauge"]
+    today = board.day.isoformat() if board.day else ""
+    for row in board.shop()["effective"]:
+        if row["day"] == today:
+            if row["rate"] is not None:
+                lines.append(f'csbot_effective_reply_rate_today{{platform="{label(row["platform"])}"}} {row["rate"]}')
+            lines.append(f'csbot_effective_reply_flagged{{platform="{label(row["platform"])}"}} {int(row["flagged"])}')
+    lines += ["# HELP csbot_handovers_open Buyers handed over at a shift change and still waiting.",
+              "# TYPE csbot_handovers_open gauge", f"csbot_handovers_open {len(board.handovers())}",
+              "# HELP csbot_board_viewers Open board streams.", "# TYPE csbot_board_viewers gauge",
+              f"csbot_board_viewers {board.subscribers}"]
+    return lines

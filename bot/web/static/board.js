@@ -1,0 +1,268 @@
+// The supervisor's live board: one EventSource on /api/board/stream; a snapshot, then changes.
+// Waits count up here, from the server's clock (offset measured on each message); no build step.
+"use strict";
+(function () {
+  const $ = (sel) => document.querySelector(sel);
+  const state = { thresholds: [30, 60, 100], agents: new Map(), waiting: new Map(), handovers: [], roster: [],
+                  shop: null, offsetMs: 0, connections: 0, day: null };
+  let source = null, watchdog = null, retryTimer = null, renderQueued = false;
+
+  // --- token -------------------------------------------------------------------------------
+  function token() {
+    const m = location.hash.match(/token=([^&]+)/);
+    if (m) {
+      sessionStorage.setItem("csbot-board-token", decodeURIComponent(m[1]));
+      history.replaceState(null, "", location.pathname);  // keep it out of the address bar
+    }
+    return sessionStorage.getItem("csbot-board-token");
+  }
+  $("#login").addEventListener("submit", (e) => {
+    e.preventDefault();
+    sessionStorage.setItem("csbot-board-token", $("#token").value.trim());
+    $("#login").hidden = true;
+    connect();
+  });
+
+  // --- connection --------------------------------------------------------------------------
+  function setStatus(kind, text) {
+    const el = $("#status");
+    el.className = "status " + (kind === "live" ? "live" : "off");
+    el.dataset.state = kind;
+    el.dataset.connections = String(state.connections);
+    el.textContent = text;
+  }
+
+  function connect() {
+    clearTimeout(retryTimer);
+    const t = token();
+    if (!t) { $("#login").hidden = false; setStatus("login", "token needed"); return; }
+    if (source) source.close();
+    source = new EventSource("/api/board/stream?token=" + encodeURIComponent(t));
+    source.onopen = () => { state.connections += 1; setStatus("live", "live"); alive(); };
+    source.onerror = () => {
+      setStatus("reconnecting", "reconnecting…");
+      // EventSource retries by itself after a dropped stream; after a refused one it gives up, so we retry.
+      if (source.readyState === EventSource.CLOSED) retryTimer = setTimeout(connect, 2000);
+    };
+    source.addEventListener("snapshot", (e) => { alive(); snapshot(JSON.parse(e.data)); });
+    source.addEventListener("update", (e) => { alive(); update(JSON.parse(e.data)); });
+    source.addEventListener("ping", (e) => { alive(); clock(JSON.parse(e.data).now); });
+  }
+
+  function alive() {
+    // No message (not even the 15-second ping) for 40 s: the line is dead though nobody said so.
+    clearTimeout(watchdog);
+    watchdog = setTimeout(() => { setStatus("reconnecting", "reconnecting…"); connect(); }, 40000);
+  }
+
+  function clock(now) { if (now) state.offsetMs = Date.parse(now) - Date.now(); }
+
+  // --- state -------------------------------------------------------------------------------
+  const agentKey = (r) => r.agent + "|" + r.platform;
+
+  function snapshot(s) {
+    clock(s.now);
+    state.day = s.day;
+    state.thresholds = s.thresholds_s;
+    state.agents = new Map(s.agents.map((r) => [agentKey(r), r]));
+    state.waiting = new Map(s.waiting.map((r) => [r.conversation_id, r]));
+    state.handovers = s.handovers;
+    state.roster = s.roster;
+    state.shop = s.shop;
+    render();
+  }
+
+  function update(u) {
+    clock(u.now);
+    for (const r of u.agents || []) state.agents.set(agentKey(r), r);
+    for (const k of u.agents_removed || []) state.agents.delete(k[0] + "|" + k[1]);
+    for (const r of u.waiting_upsert || []) state.waiting.set(r.conversation_id, r);
+    for (const id of u.waiting_remove || []) state.waiting.delete(id);
+    if (u.handovers) state.handovers = u.handovers;
+    if (u.roster) state.roster = u.roster;
+    if (u.shop) state.shop = u.shop;
+    if (!renderQueued) { renderQueued = true; requestAnimationFrame(() => { renderQueued = false; render(); }); }
+  }
+
+  // --- rendering ---------------------------------------------------------------------------
+  function tier(seconds) {
+    if (seconds == null) return "";
+    const [a, b, c] = state.thresholds;
+    return seconds < a ? "t0" : seconds < b ? "t1" : seconds < c ? "t2" : "t3";
+  }
+  const fmtS = (v) => (v == null ? "–" : v.toFixed(v >= 100 ? 0 : 1));
+  const pct = (v) => (v == null ? "–" : (v * 100).toFixed(0) + "%");
+  const money = (v) => (v == null ? "–" : v.toFixed(2));
+  function waitText(s) {
+    s = Math.max(0, Math.floor(s));
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+    return (h ? h + ":" + String(m).padStart(2, "0") : String(m)) + ":" + String(sec).padStart(2, "0");
+  }
+  function cell(tr, text, cls, title) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    if (cls) td.className = cls;
+    if (title) td.title = title;
+    tr.appendChild(td);
+    return td;
+  }
+  const nameOf = (id) => (state.roster.find((r) => r.id === id) || {}).name || id || "—";
+
+  function render() {
+    document.querySelectorAll(".th0").forEach((e) => (e.textContent = state.thresholds[0]));
+    document.querySelectorAll(".th1").forEach((e) => (e.textContent = state.thresholds[1]));
+    document.querySelectorAll(".th2").forEach((e) => (e.textContent = state.thresholds[2]));
+    $("#day").textContent = state.day ? "today 今日 " + state.day : "";
+    renderKpis();
+    renderWaiting();
+    renderAgents();
+    renderHandovers();
+    renderChart();
+    tick();
+  }
+
+  function renderKpis() {
+    const shop = state.shop || { consulting_buyers: 0, responses: 0, effective: [] };
+    $("#k-waiting").textContent = state.waiting.size;
+    $("#k-consulting").textContent = shop.consulting_buyers;
+    $("#k-responses").textContent = shop.responses;
+    $("#k-overdue").textContent = shop.tickets_overdue == null ? "–" : shop.tickets_overdue;
+    $("#k-overdue").className = shop.tickets_overdue ? "t3" : "";
+    $("#k-reminders").textContent = shop.reminders_sent == null ? "–"
+      : `${shop.reminders_sent} / ${shop.reminders_recovered} (¥${money((shop.recovered_fen || 0) / 100)})`;
+    const eff = $("#effective");
+    eff.replaceChildren();
+    for (const d of shop.effective.filter((d) => d.day === state.day)) {
+      const span = document.createElement("span");
+      span.textContent = `${d.platform} 有效回复率 ${pct(d.rate)} (${d.buyers} buyers${d.pending ? ", " + d.pending + " pending" : ""}) `;
+      if (d.flagged) {
+        const flag = document.createElement("span");
+        flag.className = "flag";
+        flag.textContent = "FLAGGED 预警";
+        flag.title = "at least the configured number of buyers today and an effective-reply rate under the limit";
+        span.appendChild(flag);
+      }
+      eff.appendChild(span);
+    }
+  }
+
+  function renderWaiting() {
+    const rows = [...state.waiting.values()].sort((a, b) =>
+      a.waiting_since < b.waiting_since ? -1 : a.waiting_since > b.waiting_since ? 1 : a.conversation_id - b.conversation_id);
+    const handed = new Map(state.handovers.map((h) => [h.conversation_id, h]));
+    const body = document.createElement("tbody");
+    for (const r of rows) {
+      const tr = document.createElement("tr");
+      tr.className = "waiting";
+      tr.dataset.buyer = r.buyer;
+      tr.dataset.since = String(Date.parse(r.waiting_since));
+      cell(tr, "", "wait num");
+      cell(tr, r.buyer);
+      cell(tr, r.platform);
+      const h = handed.get(r.conversation_id);
+      cell(tr, h ? nameOf(h.from_agent) + " → " + nameOf(h.to_agent) : nameOf(r.agent), h ? "handed" : "");
+      cell(tr, r.last_buyer_text, "text", r.last_buyer_text);
+      body.appendChild(tr);
+    }
+    $("#waiting tbody").replaceWith(body);
+    $("#waiting-count").textContent = "(" + rows.length + ")";
+  }
+
+  function renderAgents() {
+    const rows = [...state.agents.values()];
+    const seen = new Set(rows.map((r) => r.agent));
+    for (const a of state.roster) if (!seen.has(a.id)) rows.push({ agent: a.id, platform: "", idle: true });
+    const shiftOf = new Map(state.roster.map((a) => [a.id, a.shift]));
+    rows.sort((a, b) => (nameOf(a.agent) + a.platform).localeCompare(nameOf(b.agent) + b.platform));
+    const body = document.createElement("tbody");
+    for (const r of rows) {
+      const tr = document.createElement("tr");
+      tr.className = "agent " + tier(r.avg_response_s);
+      tr.dataset.agent = r.agent;
+      tr.dataset.platform = r.platform;
+      const shift = shiftOf.get(r.agent);
+      cell(tr, r.name || nameOf(r.agent));
+      cell(tr, shift ? shift : shift === null ? "off 休" : "–", shift ? "on-shift" : "off-shift");
+      cell(tr, r.platform || "–");
+      if (r.idle) { for (let i = 0; i < 12; i++) cell(tr, "–", "num"); body.appendChild(tr); continue; }
+      cell(tr, r.consulting_buyers, "num");
+      cell(tr, pct(r.reply_rate), "num");
+      cell(tr, r.responses, "num responses");
+      cell(tr, fmtS(r.avg_response_s), "num avg " + tier(r.avg_response_s));
+      cell(tr, fmtS(r.p50_response_s), "num " + tier(r.p50_response_s));
+      cell(tr, fmtS(r.p90_response_s), "num " + tier(r.p90_response_s));
+      cell(tr, fmtS(r.first_response_avg_s), "num " + tier(r.first_response_avg_s));
+      cell(tr, pct(r.within_30s_rate), "num");
+      cell(tr, pct(r.effective_reply_rate), "num");
+      cell(tr, pct(r.conversion_rate), "num");
+      cell(tr, money(r.sales), "num");
+      cell(tr, money(r.avg_order_value), "num");
+      body.appendChild(tr);
+    }
+    $("#agents tbody").replaceWith(body);
+  }
+
+  function renderHandovers() {
+    const body = document.createElement("tbody");
+    for (const h of state.handovers) {
+      const tr = document.createElement("tr");
+      tr.className = "handover";
+      tr.dataset.buyer = h.buyer;
+      tr.dataset.since = String(Date.parse(h.waiting_since));
+      cell(tr, "", "wait num");
+      cell(tr, h.buyer);
+      cell(tr, nameOf(h.from_agent) + " → " + nameOf(h.to_agent));
+      cell(tr, new Date(h.shift_change_at).toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit" }));
+      cell(tr, h.last_buyer_text, "text", h.last_buyer_text);
+      body.appendChild(tr);
+    }
+    $("#handovers tbody").replaceWith(body);
+    $("#handover-count").textContent = "(" + state.handovers.length + ")";
+  }
+
+  function svg(tag, attrs, text) {
+    const el = document.createElementNS("http://www.w3.org/2000/svg", tag);
+    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+    if (text != null) el.textContent = text;
+    return el;
+  }
+
+  function renderChart() {
+    const chart = $("#chart");
+    chart.replaceChildren();
+    const hours = (state.shop && state.shop.hours) || [];
+    const W = 720, H = 200, left = 34, bottom = 18, top = 8;
+    const max = Math.max(state.thresholds[2] * 1.2, ...hours.map((h) => h.avg_response_s));
+    const y = (v) => H - bottom - (v / max) * (H - bottom - top);
+    const bw = (W - left) / 24;
+    for (const t of state.thresholds) {
+      chart.appendChild(svg("line", { x1: left, x2: W, y1: y(t), y2: y(t), stroke: "#d0d7de", "stroke-dasharray": "4 3" }));
+      chart.appendChild(svg("text", { x: 2, y: y(t) + 3 }, t + "s"));
+    }
+    for (const h of hours) {
+      const x = left + h.hour * bw + 2;
+      const bar = svg("rect", { x, y: y(h.avg_response_s), width: bw - 4, height: H - bottom - y(h.avg_response_s),
+                                class: "bar", fill: `var(--${tier(h.avg_response_s)})` });
+      bar.appendChild(svg("title", {}, `${h.hour}:00 · ${h.avg_response_s}s · ${h.responses} responses`));
+      chart.appendChild(bar);
+    }
+    for (let hr = 0; hr < 24; hr += 2) chart.appendChild(svg("text", { x: left + hr * bw + 2, y: H - 4 }, hr + "时"));
+    chart.appendChild(svg("line", { x1: left, x2: W, y1: H - bottom, y2: H - bottom, stroke: "#8c959f" }));
+  }
+
+  // Waits count up every half second without re-rendering the tables.
+  function tick() {
+    const now = Date.now() + state.offsetMs;
+    for (const tr of document.querySelectorAll("tr.waiting, tr.handover")) {
+      const seconds = (now - Number(tr.dataset.since)) / 1000;
+      const td = tr.firstChild;
+      td.textContent = waitText(seconds);
+      const t = tier(seconds);
+      if (!tr.classList.contains(t)) { tr.classList.remove("t0", "t1", "t2", "t3"); tr.classList.add(t); }
+      td.className = "wait num " + t;
+    }
+  }
+  setInterval(tick, 500);
+
+  connect();
+})();

@@ -1,0 +1,291 @@
+"""`scripts/bench board`: how fast the supervisor's board follows the traffic, and how fast a month's report is.
+
+Part 1, live: starts the real bot (`csbot serve`, fresh SQLite, free ports) and the simulator
+(`csbot simulate --rate 200`), connects 50 board viewers to /api/board/stream, and meanwhile sends
+probe pushes (a new buyer each, 5 a second). For each probe: the delay from the push's 200 answer to
+the moment its buyer appears as waiting on *every* viewer (p50/p99; target p99 < 1 s), and per viewer.
+
+Part 2, report: writes 30 days of history (1,000,000 messages by default) straight into a fresh SQLite
+file, then times GET /api/metrics/agents for those 30 days on the real bot (target < 2 s) and prints
+SQLite's query plan for the report's queries.
+
+A benchmark, not a test: CI does not run it; it prints figures and never fails on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+CSBOT = ROOT / ".venv" / "bin" / "csbot"
+TOKEN = "supervisor-demo-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_config(folder: Path, *, port: int, gateway_port: int, db: Path) -> Path:
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^port = \d+", f"port = {port}", text, count=1)
+    text = text.replace('url = "sqlite:///var/csbot.db"', f'url = "sqlite:///{db}"')
+    text = text.replace('sqlite_synchronous = "FULL"', 'sqlite_synchronous = "NORMAL"')
+    text = text.replace("http://127.0.0.1:8090", f"http://127.0.0.1:{gateway_port}")
+    text = text.replace('path = "knowledge"', f'path = "{ROOT / "knowledge"}"')
+    path = folder / "bench.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the bot exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("the bot did not become healthy")
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))] if values else float("nan")
+
+
+# ------------------------------------------------------------------------------------------- part 1
+
+async def viewer(session, url: str, seen: dict, index: int, ready: asyncio.Event, counter: list) -> None:
+    async with session.get(url, timeout=None) as resp:
+        assert resp.status == 200, resp.status
+        counter[0] += 1
+        if counter[0] == counter[1]:
+            ready.set()
+        kind = None
+        async for raw in resp.content:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: ") and kind in ("update", "snapshot"):
+                now = time.monotonic()
+                data = json.loads(line[6:])
+                rows = data.get("waiting_upsert", []) if kind == "update" else data.get("waiting", [])
+                for row in rows:
+                    if row["buyer"].startswith("probe-"):
+                        seen.setdefault(row["buyer"], {}).setdefault(index, now)
+
+
+async def live(args, config_path: Path, bot_url: str) -> dict:
+    import aiohttp
+
+    from bot.clock import SystemClock
+    from bot.config import load_config
+    from bot.events import BuyerMessage
+    from bot.gateway import PLATFORMS
+
+    config = load_config(config_path)
+    platform = config.platform("wangwang")
+    account = next(acc.partition(":")[2] for a in config.agents for acc in a.accounts if acc.startswith("wangwang:"))
+    sim = subprocess.Popen([str(CSBOT), "--log-level", "WARNING", "simulate", "--config", str(config_path), "--bot-url", bot_url,
+                            "--rate", str(args.rate), "--duration", str(args.duration + 10)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seen: dict[str, dict[int, float]] = {}
+    answered: dict[str, float] = {}
+    ready = asyncio.Event()
+    counter = [0, args.viewers]
+    conn = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=conn) as session:
+        stream = f"{bot_url}/api/board/stream?token={TOKEN}"
+        viewers = [asyncio.create_task(viewer(session, stream, seen, i, ready, counter)) for i in range(args.viewers)]
+        await asyncio.wait_for(ready.wait(), 30)
+        await asyncio.sleep(3)  # the simulator's traffic under way
+        clock = SystemClock()
+        started = time.monotonic()
+        n = 0
+        while time.monotonic() - started < args.duration:
+            n += 1
+            buyer = f"probe-{n}"
+            event = BuyerMessage(platform="wangwang", shop=platform.app_key, buyer=buyer, push_id=f"probe-{n}-{os.getpid()}",
+                                 at=clock.now(), text="在吗，这个有货吗", agent_account=account)
+            form = PLATFORMS["wangwang"].push_form(event, app_key=platform.app_key, secret=platform.app_secret, now=clock.now())
+            async with session.post(f"{bot_url}/webhooks/wangwang", data=form) as resp:
+                if resp.status == 200:
+                    answered[buyer] = time.monotonic()
+            await asyncio.sleep(1 / args.probes_per_s)
+        await asyncio.sleep(3)
+        for task in viewers:
+            task.cancel()
+        await asyncio.gather(*viewers, return_exceptions=True)
+    sim.terminate()
+    sim.wait(10)
+    every, each, missing = [], [], 0
+    for buyer, t0 in answered.items():
+        got = seen.get(buyer, {})
+        each += [t - t0 for t in got.values()]
+        if len(got) == args.viewers:
+            every.append(max(got.values()) - t0)
+        else:
+            missing += 1
+    return {"probes": len(answered), "missing": missing,
+            "every_p50_ms": pct(every, 0.5) * 1000, "every_p99_ms": pct(every, 0.99) * 1000,
+            "each_p50_ms": pct(each, 0.5) * 1000, "each_p99_ms": pct(each, 0.99) * 1000}
+
+
+# ------------------------------------------------------------------------------------------- part 2
+
+def fmt(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def make_history(db: Path, *, messages: int, days: int, first_day: datetime, seed: int = 7) -> int:
+    """Write `messages` messages over `days` days into an already migrated SQLite file, with their
+    buyers and conversations as the bot would have made them. Returns how many were written."""
+    rng = random.Random(seed)
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA synchronous=OFF")
+    con.execute("PRAGMA journal_mode=WAL")
+    accounts = ["示例小店:小美", "示例小店:阿强", "示例小店:丽丽"]
+    written = 0
+    buyer_id = 0
+    conv_id = 0
+    per_day = messages // days
+    with con:
+        for day in range(days):
+            day_start = first_day + timedelta(days=day)
+            day_written = 0
+            buyers, convs, msgs = [], [], []
+            while day_written < per_day:
+                buyer_id += 1
+                conv_id += 1
+                buyers.append((buyer_id, "wangwang", "demo-tb", f"hist-{buyer_id}", fmt(day_start)))
+                t = day_start + timedelta(seconds=rng.uniform(0, 86000))
+                started = t
+                agent = rng.choice(accounts)
+                waiting = None
+                for _ in range(rng.randint(1, 4)):  # exchanges
+                    for _ in range(rng.randint(1, 3)):  # a burst of buyer messages
+                        msgs.append((conv_id, buyer_id, "wangwang", "buyer", agent, "在吗", fmt(t)))
+                        t += timedelta(seconds=rng.uniform(2, 20))
+                        day_written += 1
+                    if rng.random() < 0.95:
+                        t += timedelta(seconds=rng.choice([rng.uniform(5, 60), rng.uniform(60, 200)]))
+                        msgs.append((conv_id, buyer_id, "wangwang", "agent", agent, "亲，在的", fmt(t)))
+                        day_written += 1
+                        waiting = None
+                    else:
+                        waiting = started
+                    t += timedelta(seconds=rng.uniform(10, 300))
+                convs.append((conv_id, buyer_id, "wangwang", "demo-tb", fmt(started), fmt(t), agent,
+                              fmt(waiting) if waiting else None, "在吗"))
+            con.executemany("INSERT INTO buyers (id, platform, shop, nick, first_seen_at) VALUES (?,?,?,?,?)", buyers)
+            con.executemany("INSERT INTO conversations (id, buyer_id, platform, shop, started_at, last_message_at, "
+                            "agent_account, waiting_since, last_buyer_text) VALUES (?,?,?,?,?,?,?,?,?)", convs)
+            con.executemany("INSERT INTO messages (conversation_id, buyer_id, platform, sender, agent_account, text, sent_at) "
+                            "VALUES (?,?,?,?,?,?,?)", msgs)
+            written += day_written
+    con.execute("ANALYZE")
+    con.close()
+    return written
+
+
+def query_plan(db: Path, start: str, end: str) -> list[str]:
+    con = sqlite3.connect(db)
+    sql = ("SELECT buyer_id, sender, sent_at, agent_account FROM messages WHERE conversation_id IN "
+           "(SELECT id FROM conversations WHERE last_message_at >= ? AND started_at < ?) ORDER BY buyer_id, sent_at, id")
+    rows = con.execute("EXPLAIN QUERY PLAN " + sql, (start, end)).fetchall()
+    con.close()
+    return [r[-1] for r in rows]
+
+
+def report(args, folder: Path) -> dict:
+    db = folder / "history.db"
+    port, gateway_port = free_port(), free_port()
+    config = write_config(folder, port=port, gateway_port=gateway_port, db=db)
+    subprocess.run([str(CSBOT), "--log-level", "WARNING", "db", "upgrade", "--config", str(config)], check=True, stdout=subprocess.DEVNULL)
+    first_day = datetime(2026, 10, 1, tzinfo=timezone(timedelta(hours=8))).astimezone(timezone.utc)
+    t = time.monotonic()
+    written = make_history(db, messages=args.messages, days=30, first_day=first_day)
+    print(f"  wrote {written:,} messages in {time.monotonic() - t:.1f} s", flush=True)
+    bot = subprocess.Popen([str(CSBOT), "--log-level", "WARNING", "serve", "--config", str(config)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, bot)
+        timings = []
+        for _ in range(3):
+            request = urllib.request.Request(f"{url}/api/metrics/agents?from=2026-10-01&to=2026-10-30",
+                                             headers={"Authorization": f"Bearer {TOKEN}"})
+            t = time.monotonic()
+            with urllib.request.urlopen(request, timeout=300) as r:
+                body = json.loads(r.read())
+            timings.append(time.monotonic() - t)
+    finally:
+        bot.terminate()
+        bot.wait(10)
+    start, end = fmt(first_day), fmt(first_day + timedelta(days=30))
+    return {"messages": written, "seconds": timings, "agents": body["total"],
+            "responses": sum(i["responses"] for i in body["items"]), "plan": query_plan(db, start, end)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="scripts/bench board", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=200.0, help="simulator pushes per second (default 200)")
+    parser.add_argument("--viewers", type=int, default=50, help="board viewers (default 50)")
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds of probing (default 30)")
+    parser.add_argument("--probes-per-s", type=float, default=5.0)
+    parser.add_argument("--messages", type=int, default=1_000_000, help="messages of history for the report (default 1,000,000)")
+    parser.add_argument("--skip-live", action="store_true")
+    parser.add_argument("--skip-report", action="store_true")
+    args = parser.parse_args(sys.argv[2:] if len(sys.argv) > 1 and sys.argv[1] == "board" else sys.argv[1:])
+    with tempfile.TemporaryDirectory(prefix="csbot-bench-board-") as tmp:
+        folder = Path(tmp)
+        if not args.skip_live:
+            port, gateway_port = free_port(), free_port()
+            config = write_config(folder, port=port, gateway_port=gateway_port, db=folder / "live.db")
+            bot = subprocess.Popen([str(CSBOT), "--log-level", "WARNING", "serve", "--config", str(config)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            url = f"http://127.0.0.1:{port}"
+            try:
+                wait_healthy(url, bot)
+                print(f"live: simulator at {args.rate:g} pushes/s, {args.viewers} viewers, {args.duration:g} s of probes ...", flush=True)
+                r = asyncio.run(live(args, config, url))
+            finally:
+                bot.terminate()
+                bot.wait(10)
+            print(f"  probes answered: {r['probes']}, not seen by every viewer: {r['missing']}")
+            print(f"  push answered -> on every viewer: p50 {r['every_p50_ms']:.0f} ms, p99 {r['every_p99_ms']:.0f} ms (target p99 < 1000 ms)")
+            print(f"  push answered -> on one viewer:   p50 {r['each_p50_ms']:.0f} ms, p99 {r['each_p99_ms']:.0f} ms")
+        if not args.skip_report:
+            print(f"report: GET /api/metrics/agents for 30 days over {args.messages:,} messages on SQLite ...", flush=True)
+            r = report(args, folder)
+            secs = ", ".join(f"{s:.2f}" for s in r["seconds"])
+            print(f"  {r['messages']:,} messages, {r['responses']:,} responses, {r['agents']} agents: {secs} s (target < 2 s)")
+            print("  query plan: " + " | ".join(r["plan"]))
+    print("command: scripts/bench board " + " ".join(sys.argv[2:] if len(sys.argv) > 1 and sys.argv[1] == "board" else sys.argv[1:]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Fit the matcher's logistic model (bot/matching/matcher.py `Weights`) offline, and report.
+
+The held-out messages are split deterministically: DEV = the even data rows of
+tests/matching/data/heldout.tsv (0-based row 0, 2, 4 ...), TEST = the odd rows. Only DEV is used to
+fit the coefficients and choose the threshold; TEST is reported, never tuned on.
+
+    .venv/bin/python scripts/fit_match.py            # fit on DEV, print Weights(...) and DEV/TEST figures
+
+Paste the printed `Weights` defaults into matcher.py by hand: nothing is trained at run time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.matching.engine import build_engine  # noqa: E402
+from bot.matching.evaluate import NONE, evaluate, read_tsv  # noqa: E402
+from bot.matching.matcher import FEATURES, Matcher, Weights  # noqa: E402
+
+HELDOUT = ROOT / "tests/matching/data/heldout.tsv"
+
+
+def split(cases):
+    return cases[0::2], cases[1::2]
+
+
+def rows(matcher: Matcher, cases):
+    xs, ys, groups = [], [], []
+    for g, case in enumerate(cases):
+        scored = matcher.score_features(case.text)
+        for li, f in zip(scored.label_ids.tolist(), scored.features):
+            label = matcher.index.labels[li]
+            xs.append(f)
+            ys.append(1.0 if label in case.gold and NONE not in case.gold else 0.0)
+            groups.append(g)
+    return np.array(xs), np.array(ys), np.array(groups)
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, *, c: float, iters: int = 50) -> tuple[np.ndarray, float]:
+    """L2-regularised logistic regression by Newton's method (the bias is not penalised)."""
+    xb = np.column_stack([x, np.ones(len(x))])
+    w = np.zeros(xb.shape[1])
+    reg = np.eye(xb.shape[1]) / c
+    reg[-1, -1] = 0.0
+    for _ in range(iters):
+        p = 1 / (1 + np.exp(-np.clip(xb @ w, -30, 30)))
+        grad = xb.T @ (p - y) + reg @ w
+        hess = (xb * (p * (1 - p))[:, None]).T @ xb + reg
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w[:-1], float(w[-1])
+
+
+def figures(matcher, cases):
+    r = evaluate(matcher, cases)
+    return r
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--c", type=float, default=1.0, help="inverse L2 strength")
+    ap.add_argument("--min-oos", type=float, default=0.90, help="DEV out-of-scope rejection the threshold must keep")
+    args = ap.parse_args()
+    engine = build_engine(ROOT / "knowledge")
+    base = engine.matcher
+    dev, test = split(read_tsv(HELDOUT))
+    x, y, _ = rows(base, dev)
+    coef, bias = fit_logistic(x, y, c=args.c)
+    fitted = Weights(coef=tuple(round(float(v), 3) for v in coef), bias=round(bias, 3), mix=base.weights.mix)
+    m = Matcher(base.tokenizer, base.index, weights=fitted)
+    # Threshold: the best DEV confident top-1 whose DEV out-of-scope rejection stays >= --min-oos.
+    best = None
+    for t in np.arange(0.05, 0.96, 0.01):
+        mt = Matcher(base.tokenizer, base.index, weights=Weights(**{**fitted.__dict__, "threshold": round(float(t), 2)}))
+        r = evaluate(mt, dev)
+        key = (r.oos_rejected >= args.min_oos, r.top1 + 0.5 * r.oos_rejected)
+        if best is None or key > best[0]:
+            best = (key, round(float(t), 2))
+    fitted = Weights(**{**fitted.__dict__, "threshold": best[1]})
+    m = Matcher(base.tokenizer, base.index, weights=fitted)
+    raw = Weights(**{**fitted.__dict__, "threshold": 0.0})
+    for name, cases in (("DEV", dev), ("TEST", test)):
+        r = evaluate(m, cases)
+        r0 = evaluate(Matcher(base.tokenizer, base.index, weights=raw), [c for c in cases if NONE not in c.gold])
+        print(f"{name}: n={r.n} confident top-1 {r.top1:.3f} top-3 {r.top3:.3f} MRR {r.mrr:.3f} "
+              f"OOS rejected {r.oos_rejected:.3f} wrong-confident {r.false_suggestion_rate:.3f} "
+              f"| raw top-1 {r0.top1:.3f} top-3 {r0.top3:.3f}")
+        if name == "TEST" or True:
+            print("   ", "; ".join(f"{g}->{p} x{c}" for g, p, c in r.confusions))
+    print("features:", ", ".join(f"{n}={v:+.3f}" for n, v in zip(FEATURES, coef)), f"bias={bias:+.3f}")
+    print(f"Weights(coef={fitted.coef}, bias={fitted.bias}, threshold={fitted.threshold})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

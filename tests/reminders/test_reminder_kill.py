@@ -1,0 +1,132 @@
+"""kill -9 while reminders are being sent, restart: the simulator's /sent witnesses each reminder
+exactly once. The bot runs as a real process (SystemClock, APScheduler scanning every second); the
+gateway runs in the test process, slowed down so that the kill lands in the middle of the sending."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+from collections import Counter
+from datetime import timedelta
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot.clock import SystemClock
+from bot.events import OrderCreated
+from bot.gateway import PLATFORMS
+from bot.sim.gateway import create_gateway_app
+from tests.conftest import APP_KEYS, ROOT, SECRETS
+from tests.test_durability import free_port, start_bot
+
+pytestmark = pytest.mark.slow
+ORDERS = 24
+
+
+def write_config(tmp_path, port: int, gateway_url: str):
+    platforms = "".join(
+        f'[[platforms]]\nname = "{p}"\napp_key = "{APP_KEYS[p]}"\napp_secret = "{SECRETS[p]}"\n'
+        f'gateway_url = "{gateway_url}"\n' for p in ("wangwang", "dongdong")
+    )
+    path = tmp_path / "csbot.toml"
+    path.write_text(
+        f'[server]\nport = {port}\n[database]\nurl = "sqlite:///{tmp_path / "bot.db"}"\n'
+        f'[knowledge]\npath = "{ROOT / "knowledge"}"\n'
+        '[reminders]\noffsets_minutes = [15]\nbefore_close_minutes = 0\nmax_per_buyer_per_day = 1\n'
+        'quiet_hours = ["00:00", "00:00"]\nscan_seconds = 1\n'
+        '[outbox]\nbackoff_seconds = 0.1\ntimeout_seconds = 2\n'
+        f'{platforms}', encoding="utf-8")
+    return path
+
+
+def slow_sends(app: web.Application) -> None:
+    """One send at a time, each answered after a pause: the sending takes seconds, not milliseconds."""
+    lock = asyncio.Lock()
+
+    @web.middleware
+    async def slow(request, handler):
+        if not request.path.endswith("/send"):
+            return await handler(request)
+        async with lock:
+            response = await handler(request)
+            await asyncio.sleep(0.08)
+            return response
+
+    app.middlewares.append(slow)
+
+
+async def push_orders(port: int) -> list[str]:
+    now = SystemClock().now()
+    keys = []
+    async with aiohttp.ClientSession() as session:
+        for i in range(ORDERS):
+            platform = "wangwang" if i % 2 else "dongdong"
+            created = now - timedelta(minutes=16)
+            event = OrderCreated(platform=platform, shop=APP_KEYS[platform], buyer=f"kbuyer{i}", push_id=f"o{i}",
+                                 at=created, order_id=f"K{i}", title="羊毛围巾", amount_fen=9900,
+                                 created_at=created, closes_at=created + timedelta(hours=24))
+            form = PLATFORMS[platform].push_form(event, app_key=APP_KEYS[platform], secret=SECRETS[platform], now=now)
+            async with session.post(f"http://127.0.0.1:{port}/webhooks/{platform}", data=form) as resp:
+                assert resp.status == 200, await resp.text()
+            keys.append(f"remind:{platform}:K{i}:1")
+    return keys
+
+
+async def sent(gateway) -> tuple[list[str], int]:
+    async with aiohttp.ClientSession() as s, s.get(gateway.make_url("/sent")) as resp:
+        body = await resp.json()
+    return [m["client_msg_id"] for m in body["items"]], body["repeats"]
+
+
+def outbox_states(db) -> Counter:
+    with sqlite3.connect(db) as conn:
+        return Counter(dict(conn.execute("SELECT state, count(*) FROM outbox WHERE kind = 'reminder' GROUP BY state")))
+
+
+async def test_kill_9_while_sending_reminders_then_restart_sends_each_once(tmp_path, aiohttp_server):
+    gateway_app = create_gateway_app({p: {APP_KEYS[p]: SECRETS[p]} for p in SECRETS})
+    slow_sends(gateway_app)
+    gateway = await aiohttp_server(gateway_app)
+    port = free_port()
+    config = write_config(tmp_path, port, str(gateway.make_url("")).rstrip("/"))
+    db = tmp_path / "bot.db"
+
+    proc = await start_bot(config, port)
+    try:
+        expected = await push_orders(port)
+        for _ in range(300):  # until the sending is well under way
+            ids, _ = await sent(gateway)
+            if len(ids) >= 4:
+                break
+            await asyncio.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    at_kill = outbox_states(db)
+    assert at_kill["sent"] < ORDERS, f"the kill came after the sending: {at_kill}"
+    # The killed process had leased what it was sending for 60 s; let that lease run out.
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE outbox SET next_attempt_at = '2000-01-01 00:00:00.000000' WHERE state = 'pending'")
+
+    proc = await start_bot(config, port)
+    try:
+        for _ in range(400):
+            if outbox_states(db).get("sent") == ORDERS:
+                break
+            await asyncio.sleep(0.05)
+        ids, repeats = await sent(gateway)
+        assert sorted(ids) == sorted(expected), "each reminder must reach the buyer exactly once"
+        assert repeats >= 1, "the kill came after the sends were recorded: nothing was resent"
+        assert outbox_states(db) == Counter({"sent": ORDERS})
+        with sqlite3.connect(db) as conn:
+            rows = conn.execute("SELECT state, count(*), count(DISTINCT client_msg_id) FROM reminders GROUP BY state").fetchall()
+        assert rows == [("sent", ORDERS, ORDERS)]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

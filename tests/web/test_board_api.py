@@ -1,0 +1,117 @@
+"""GET /api/metrics/agents and the board's stream: roles, bad periods, and bounded memory for slow viewers."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.metrics.board import CLOSE, RESNAPSHOT, Board
+from bot.metrics.report import Rules
+from bot.web import keys
+
+SUPERVISOR = {"Authorization": "Bearer supervisor-token"}
+
+
+@pytest.mark.parametrize("query, fragment", [
+    ({"from": "2026-11-25", "to": "2026-11-24"}, "after"),
+    ({"from": "yesterday", "to": "2026-11-24"}, "from must be a date"),
+    ({"from": "2026-11-01", "to": "2026-02-30"}, "to must be a date"),
+    ({"from": "2026-11-1", "to": "2026-11-24"}, "from must be a date"),
+    ({"from": "2025-11-24", "to": "2026-11-24"}, "more than a year"),
+    ({"from": "2026-11-24", "limit": "0"}, "limit"),
+])
+async def test_a_bad_period_is_400_with_a_message(client, query, fragment):
+    resp = await client.get("/api/metrics/agents", params=query, headers=SUPERVISOR)
+    body = await resp.json()
+    assert resp.status == 400, body
+    assert body["error"] in ("bad_period", "bad_paging") and fragment in body["message"]
+
+
+async def test_a_year_is_allowed_and_an_empty_period_has_no_rows(client):
+    resp = await client.get("/api/metrics/agents", params={"from": "2025-11-25", "to": "2026-11-24"}, headers=SUPERVISOR)
+    body = await resp.json()
+    assert resp.status == 200, body
+    assert (body["items"], body["total"], body["from"], body["to"]) == ([], 0, "2025-11-25", "2026-11-24")
+
+
+@pytest.mark.parametrize("path", ["/api/metrics/agents", "/api/board/stream"])
+async def test_the_supervisor_role_is_needed(client, path):
+    assert (await client.get(path)).status == 401
+    assert (await client.get(path, headers={"Authorization": "Bearer nope-nope-nope"})).status == 401
+    resp = await client.get(path, headers={"Authorization": "Bearer agent-xiaomei-token"})
+    assert resp.status == 403 and (await resp.json())["error"] == "forbidden"
+
+
+async def test_the_stream_takes_the_token_as_a_query_parameter_but_other_endpoints_do_not(client):
+    assert (await client.get("/api/board/stream", params={"token": "agent-xiaomei-token"})).status == 403
+    assert (await client.get("/api/board/stream", params={"token": "wrong-token-x"})).status == 401
+    assert (await client.get("/api/metrics/agents", params={"token": "supervisor-token"})).status == 401
+    await client.app[keys.METRICS].refresh()
+    resp = await client.get("/api/board/stream", params={"token": "supervisor-token"})
+    assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/event-stream")
+    first = await resp.content.readuntil(b"\n\n")
+    assert first.startswith(b"retry: ")
+    snapshot = await resp.content.readuntil(b"\n\n")
+    assert snapshot.startswith(b"event: snapshot\ndata: {")
+    client.app[keys.BOARD].disconnect_all()
+    assert await asyncio.wait_for(resp.content.read(), 5) == b""  # the stream ends; the browser reconnects
+
+
+def test_a_subscriber_that_never_reads_holds_at_most_its_queue():
+    board = Board(Rules(), queue_size=8)
+    slow, quick = board.subscribe(), board.subscribe()
+    for i in range(1000):
+        board.update_buyer(i, board._figures.get(i) or _figures(), [_waiting(i)])
+        board.flush()
+        if not quick.queue.empty():
+            quick.queue.get_nowait()
+    assert slow.queue.qsize() <= 8 and slow.resnapshots > 0
+    # what it missed was replaced by one resnapshot, after which changes keep coming
+    items = [slow.queue.get_nowait() for _ in range(slow.queue.qsize())]
+    assert RESNAPSHOT in items and items.index(RESNAPSHOT) == 0
+    assert quick.resnapshots == 0
+    board.disconnect_all()
+    assert quick.queue.get_nowait() is CLOSE
+
+
+async def test_a_viewer_that_stops_reading_is_dropped_and_memory_stays_bounded(client, monkeypatch):
+    """A real socket that is never read: the queue stays bounded, and the write timeout ends the stream."""
+    from bot.web import board as board_web
+
+    monkeypatch.setattr(board_web, "WRITE_TIMEOUT_S", 0.3)
+    board = client.app[keys.BOARD]
+    board.queue_size = 4
+    await client.app[keys.METRICS].refresh()
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    writer.write(b"GET /api/board/stream?token=supervisor-token HTTP/1.1\r\nHost: x\r\n\r\n")
+    await writer.drain()
+
+    async def subscribed():
+        while board.subscribers == 0:
+            await asyncio.sleep(0.01)
+    await asyncio.wait_for(subscribed(), 5)
+    [sub] = list(board._subscribers)
+    big = "x" * 2000
+    for i in range(3000):  # ~6 MB of changes, far more than the socket buffers hold
+        board.update_buyer(i, _figures(), [{**_waiting(i), "last_buyer_text": big}])
+        board.flush()
+        assert sub.queue.qsize() <= 4
+        if i % 50 == 0:
+            await asyncio.sleep(0)
+
+    async def dropped():
+        while board.subscribers:
+            await asyncio.sleep(0.05)
+    await asyncio.wait_for(dropped(), 10)
+    writer.close()
+
+
+def _figures():
+    from bot.metrics.report import EMPTY
+    return EMPTY
+
+
+def _waiting(i: int) -> dict:
+    return {"conversation_id": i, "buyer_id": i, "buyer": f"b{i}", "platform": "wangwang", "agent": "",
+            "waiting_since": "2026-11-24T02:00:00.000Z", "last_buyer_text": "在吗"}

@@ -1,0 +1,126 @@
+"""The board in a real headless Chromium (Debian's, driven by Playwright): a buyer push shows the
+buyer waiting, the agent's answer takes them off and changes the agent's figures, a cut stream
+reconnects by itself; and the page stays readable with 30 agents and 200 waiting buyers.
+Screenshots go to artifacts/."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from playwright.async_api import async_playwright, expect
+
+from bot.events import AgentMessage
+from bot.web import keys
+from tests.conftest import ROOT, START, buyer_message, make_config, post_push, signed_form
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "artifacts"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (scripts/setup test installs it)")
+
+
+@pytest.fixture
+async def page():
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        page = await browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.set_default_timeout(5000)
+        yield page
+        await browser.close()
+
+
+async def start_bot(tmp_path, aiohttp_client, make_app, clock, **sections):
+    config = make_config(f"sqlite:///{tmp_path / 'bot.db'}", **sections)
+    return await aiohttp_client(make_app(config, clock, background=True))
+
+
+async def push(bot, *events) -> None:
+    now = bot.app[keys.CLOCK].now()
+    for i in range(0, len(events), 50):  # concurrently, as the gateway does: they share group commits
+        results = await asyncio.gather(*(post_push(bot, e.platform, signed_form(e, now=now)) for e in events[i:i + 50]))
+        assert all(status == 200 for status, _ in results), results
+
+
+def answer(buyer: str, at, agent="小店:小美"):
+    return AgentMessage(platform="wangwang", shop="demo-tb", buyer=buyer, push_id=f"a-{buyer}-{at.timestamp()}",
+                        at=at, text="亲，在的", agent_account=agent)
+
+
+async def test_a_waiting_buyer_appears_goes_when_answered_and_the_stream_reconnects(page, tmp_path, aiohttp_client, make_app, clock):
+    bot = await start_bot(tmp_path, aiohttp_client, make_app, clock)
+    await page.goto(str(bot.make_url("/board")) + "#token=supervisor-token")
+    status = page.locator("#status")
+    await expect(status).to_have_attribute("data-state", "live")
+    assert "token" not in page.url
+
+    await push(bot, buyer_message(buyer="tb_xiaoyu", text="亲，能发顺丰吗？", at=START, agent="小店:小美"))
+    row = page.locator('#waiting tr.waiting[data-buyer="tb_xiaoyu"]')
+    await expect(row).to_be_visible(timeout=2000)
+    await expect(row).to_contain_text("亲，能发顺丰吗？")
+    await expect(row).to_contain_text("小美")
+    await expect(page.locator("#k-waiting")).to_have_text("1")
+
+    await push(bot, answer("tb_xiaoyu", START + timedelta(seconds=40)))
+    await expect(row).to_have_count(0, timeout=2000)
+    mei = page.locator('#agents tr.agent[data-agent="xiaomei"][data-platform="wangwang"]')
+    await expect(mei.locator("td.responses")).to_have_text("1")
+    await expect(mei.locator("td.avg")).to_have_text("40.0")
+    await expect(mei.locator("td.avg")).to_have_class("num avg t1")  # 30 s ≤ 40 s < 60 s
+    await expect(page.locator("#chart rect.bar")).to_have_count(1)
+
+    # Cut every stream: the page notices, reconnects by itself, and gets changes again.
+    bot.app[keys.BOARD].disconnect_all()
+    await expect(status).to_have_attribute("data-connections", "2", timeout=5000)
+    await expect(status).to_have_attribute("data-state", "live")
+    await push(bot, buyer_message(buyer="jd_again", platform="dongdong", at=START + timedelta(seconds=50), agent="jd_aqiang"))
+    await expect(page.locator('#waiting tr.waiting[data-buyer="jd_again"]')).to_be_visible(timeout=2000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "board.png"), full_page=True)
+
+
+async def test_a_wrong_token_asks_for_one(page, tmp_path, aiohttp_client, make_app, clock):
+    bot = await start_bot(tmp_path, aiohttp_client, make_app, clock)
+    await page.goto(str(bot.make_url("/board")) + "#token=agent-xiaomei-token")
+    await expect(page.locator("#status")).to_have_attribute("data-state", "reconnecting")
+    assert bot.app[keys.BOARD].subscribers == 0
+    await page.evaluate("sessionStorage.clear()")
+    await page.reload()
+    await expect(page.locator("#login")).to_be_visible()
+    await page.fill("#token", "supervisor-token")
+    await page.click("#login button")
+    await expect(page.locator("#status")).to_have_attribute("data-state", "live")
+
+
+async def test_thirty_agents_and_two_hundred_waiting_buyers_stay_readable(page, tmp_path, aiohttp_client, make_app, clock):
+    agents = [{"id": f"agent{i:02d}", "name": f"客服{i:02d}", "accounts": [f"wangwang:小店:客服{i:02d}"], "roles": ["presale"]}
+              for i in range(30)]
+    shifts = [{"name": "早班", "start": "08:00", "end": "17:00", "agents": [a["id"] for a in agents[:20]]},
+              {"name": "晚班", "start": "16:00", "end": "24:00", "agents": [a["id"] for a in agents[20:]]}]
+    bot = await start_bot(tmp_path, aiohttp_client, make_app, clock, agents=agents, shifts=shifts,
+                          tokens=[{"token": "supervisor-token", "role": "supervisor"}])
+    events = []
+    for i in range(200):
+        account = f"小店:客服{i % 30:02d}"
+        events.append(buyer_message(buyer=f"waiting{i:03d}", at=START - timedelta(seconds=7 * i), agent=account,
+                                    text=f"第{i}位买家：这件衣服有XL码吗？能不能今天发货？"))
+    for i in range(60):
+        account = f"小店:客服{i % 30:02d}"
+        t = START - timedelta(hours=1, minutes=i)
+        events += [buyer_message(buyer=f"done{i:03d}", at=t, agent=account), answer(f"done{i:03d}", t + timedelta(seconds=10 + 3 * i), account)]
+    await push(bot, *events)
+    await page.goto(str(bot.make_url("/board")) + "#token=supervisor-token")
+    await expect(page.locator("#waiting tr.waiting")).to_have_count(200, timeout=10000)
+    await expect(page.locator("#agents tr.agent")).to_have_count(30)
+    # longest wait first, and the oldest (over 100 s) is in the red
+    first = page.locator("#waiting tr.waiting").first
+    await expect(first).to_have_attribute("data-buyer", "waiting199")
+    await expect(first).to_have_class("waiting t3")
+    # the waiting list scrolls inside its box instead of pushing the agents off the screen
+    box = await page.locator("#waiting-box .scroll").bounding_box()
+    assert box["height"] < 1000
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "board-busy.png"))
