@@ -37,6 +37,7 @@ from bot.tickets.consumer import TicketConsumer
 from bot.web import keys
 from bot.web.prometheus import Histogram
 from bot.web.auth import callers
+from bot.web.console_feed import ConsoleFeed
 from bot.web.errors import json_errors
 from bot.web.routes import setup_routes
 
@@ -62,6 +63,8 @@ def create_app(
     app[keys.BOARD] = Board(Rules.from_config(config), thresholds_s=config.metrics.thresholds_s,
                             agent_names={a.id: a.name or a.id for a in config.agents})
     app.on_shutdown.append(_end_board_streams)
+    app[keys.CONSOLE_FEED] = ConsoleFeed()
+    app.on_shutdown.append(_end_console_streams)
     app[keys.TICKET_RULES] = _ticket_rules(config)
     app[keys.TICKET_ASSIGNMENT] = Assignment.from_config(config)
     app[keys.TICKET_ANNOUNCERS] = []
@@ -90,13 +93,23 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[keys.ENGINE], app[keys.DB] = engine, db
     app[keys.METRICS] = MetricsConsumer(db, board=app[keys.BOARD], clock=clock, config=config)
     processor = Processor(db, clock=clock, gap=timedelta(minutes=config.shop.session_gap_minutes),
-                          consumers=_consumers(app), on_processed=app[keys.METRICS].on_processed)
+                          consumers=_consumers(app), on_processed=functools.partial(_tell_live_views, app))
     app[keys.PROCESSOR] = processor
     app[keys.WRITER] = PushWriter(engine, clock=clock, on_commit=processor.wake)
     app[keys.READY]["store"] = True
     yield
     app[keys.READY]["store"] = False
     await engine.dispose()
+
+
+async def _end_console_streams(app: web.Application) -> None:
+    app[keys.CONSOLE_FEED].disconnect_all()
+
+
+def _tell_live_views(app: web.Application, events: list) -> None:
+    """After a commit of processed pushes or sent messages: the board and the consoles refresh."""
+    app[keys.METRICS].on_processed(events)
+    app[keys.CONSOLE_FEED].publish(events)
 
 
 def _auto_reply(app: web.Application) -> AutoReply:
@@ -171,7 +184,8 @@ async def _gateway_client(app: web.Application) -> AsyncIterator[None]:
     config = app[keys.CONFIG]
     async with aiohttp.ClientSession() as session:
         client = GatewayClient(session, clock=app[keys.CLOCK], timeout_s=config.outbox.timeout_seconds)
-        app[keys.OUTBOX] = OutboxSender(app[keys.DB], client, config=config, clock=app[keys.CLOCK])
+        app[keys.OUTBOX] = OutboxSender(app[keys.DB], client, config=config, clock=app[keys.CLOCK],
+                                        on_sent=functools.partial(_tell_live_views, app))
         yield
 
 
@@ -203,11 +217,16 @@ async def _reminders(app: web.Application, *, background: bool) -> AsyncIterator
         return
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+    scanning: set[asyncio.Task] = set()
+
     async def scan() -> None:
+        scanning.add(task := asyncio.current_task())
         try:
             await job.run(now=clock.now())
         except Exception:
             log.exception("reminder scan failed; the next one retries")
+        finally:
+            scanning.discard(task)
 
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(scan, "interval", seconds=config.reminders.scan_seconds, id="reminders",
@@ -217,6 +236,10 @@ async def _reminders(app: web.Application, *, background: bool) -> AsyncIterator
         yield
     finally:
         scheduler.shutdown(wait=False)
+        # A scan under way finishes its transaction before the database goes (a kill -9 instead
+        # rolls it back, and the next scan claims the same reminders again).
+        if scanning:
+            await asyncio.wait(scanning, timeout=10)
 
 
 async def _push_writer(app: web.Application) -> AsyncIterator[None]:

@@ -51,3 +51,13 @@ class OrderClosed(Event):
 
 CHAT_EVENTS = (BuyerMessage, AgentMessage)
 ORDER_EVENTS = (OrderCreated, OrderPaid, OrderClosed)
+
+
+@dataclass(frozen=True)
+class MessageSent(Event):
+    """The bot sent a message to a buyer through the gateway (an agent's reply, an auto-reply, a reminder)."""
+
+    text: str
+    agent_account: str
+    sender: str  # agent (counts as a response) or bot (never stops a wait)
+    kind: str  # reply, reminder, notice

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot.clock import Clock
 from bot.config import Config
+from bot.events import Event, MessageSent
 from bot.gateway.base import Outgoing
 from bot.gateway.client import GatewayClient, SendResult
 from bot.store import chat, outbox
@@ -26,6 +28,7 @@ class OutboxSender:
     def __init__(
         self, db: async_sessionmaker, client: GatewayClient, *, config: Config, clock: Clock,
         batch: int = 50, idle_poll_s: float = 1.0,
+        on_sent: Callable[[list[Event]], None] = lambda events: None,
     ) -> None:
         self._db = db
         self._client = client
@@ -34,6 +37,7 @@ class OutboxSender:
         self._batch = batch
         self._idle_poll_s = idle_poll_s
         self._wake = asyncio.Event()
+        self._on_sent = on_sent  # after the commit: who else should know (the board, the consoles)
 
     def wake(self) -> None:
         self._wake.set()
@@ -59,9 +63,13 @@ class OutboxSender:
         if not claimed:
             return 0
         results = await asyncio.gather(*(self._send(m) for m in claimed))
+        sent: list[Event] = []
         async with self._db() as session, session.begin():
             for message, result in zip(claimed, results):
-                await self._record(session, message.id, result)
+                if event := await self._record(session, message.id, result):
+                    sent.append(event)
+        if sent:
+            self._on_sent(sent)
         return len(claimed)
 
     async def _send(self, message: OutboxMessage) -> SendResult:
@@ -73,7 +81,7 @@ class OutboxSender:
             kind=message.kind, client_msg_id=message.client_msg_id,
         ))
 
-    async def _record(self, session, message_id: int, result: SendResult) -> None:
+    async def _record(self, session, message_id: int, result: SendResult) -> MessageSent | None:
         message = await outbox.get(session, message_id)
         now = self._clock.now()
         message.attempts += 1
@@ -91,7 +99,9 @@ class OutboxSender:
                 client_msg_id=message.client_msg_id,
             )
             log.info("sent platform=%s client_msg_id=%s kind=%s", message.platform, message.client_msg_id, message.kind)
-            return
+            return MessageSent(platform=message.platform, shop=message.shop, buyer=message.buyer,
+                               push_id=message.client_msg_id, at=now, text=message.text,
+                               agent_account=message.agent_account, sender=message.sender, kind=message.kind)
         message.last_error = result.error
         policy = self._config.outbox
         if result.retryable and message.attempts < policy.max_attempts:
@@ -103,3 +113,4 @@ class OutboxSender:
             message.state = "failed"
             log.error("send failed for good platform=%s client_msg_id=%s error=%s",
                       message.platform, message.client_msg_id, result.error)
+        return None

@@ -13,6 +13,7 @@ from bot.intake import Processor, PushWriter
 from bot.metrics.board import Board
 from bot.metrics.consumer import MetricsConsumer
 from bot.matching.engine import EngineHolder
+from bot.web.console_feed import ConsoleFeed
 from bot.web.prometheus import Histogram
 from bot.outbox import OutboxSender
 from bot.reminders.job import ReminderJob
@@ -28,6 +29,7 @@ PROCESSOR = web.AppKey("processor", Processor)
 OUTBOX = web.AppKey("outbox", OutboxSender)
 ENGINES = web.AppKey("engines", EngineHolder)  # the knowledge base and matcher in service
 SUGGEST_LATENCY = web.AppKey("suggest_latency", Histogram)
+CONSOLE_FEED = web.AppKey("console_feed", ConsoleFeed)  # live changes for the agents' consoles
 CALLERS = web.AppKey("callers", dict)  # token -> auth.Caller
 READY = web.AppKey("ready", dict)  # part name -> bool; /healthz is ok when all are
 PUSH_COUNTS = web.AppKey("push_counts", Counter)  # (platform, outcome) -> n, for /metrics

@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from bot.web import api, board, conversations, kb_api, orders, pages, tickets, webhooks
+from bot.web import api, board, console_feed, conversations, kb_api, orders, pages, tickets, webhooks
 
 
 def setup_routes(app: web.Application) -> None:
@@ -17,6 +17,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/conversations/{id}/reply", conversations.reply)
     app.router.add_get("/api/me", pages.me)
     app.router.add_get("/console", pages.console)
+    app.router.add_get("/api/console/stream", console_feed.stream)
     app.router.add_static("/static", pages.STATIC, append_version=False)
     app.router.add_get("/api/kb/intents", kb_api.intents)
     app.router.add_post("/api/kb/reload", kb_api.reload)

@@ -13,8 +13,17 @@ from bot.matching.kb import KnowledgeBaseError, fill, load, load_valid
 from bot.matching.lint import lint
 
 ROOT = Path(__file__).resolve().parents[2]
-REQUIRED = [line.split("|")[1].strip() for line in (ROOT.parent / "shared/spec/intents.md").read_text().splitlines()
-            if line.startswith("| ") and "." in line.split("|")[1] and line.split("|")[1].strip() != "id"]
+# The intents ../shared/spec/intents.md requires of the default knowledge base, with exactly these ids.
+REQUIRED = [
+    "presale.stock", "presale.size", "presale.authenticity", "presale.spec", "presale.bargain",
+    "presale.coupon", "presale.promotion", "presale.gift", "presale.price_protect", "presale.ship_time",
+    "presale.courier", "presale.shipping_fee", "presale.delivery_area", "payment.methods", "payment.installment",
+    "payment.failed", "order.change_address", "order.cancel", "order.urge_ship", "order.tracking",
+    "order.not_received", "order.merge", "aftersale.return", "aftersale.exchange", "aftersale.refund_progress",
+    "aftersale.quality", "aftersale.damaged", "aftersale.wrong_item", "aftersale.return_fee", "aftersale.warranty",
+    "invoice.request", "service.human", "service.greeting", "service.thanks", "service.hours",
+    "member.points", "complaint.service", "complaint.bad_review", "complaint.regulator", "reminder.opt_out",
+]
 
 QUESTIONS = ", ".join(f'"问题{i}号怎么弄"' for i in range(8))
 

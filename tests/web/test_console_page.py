@@ -4,6 +4,7 @@ simulated gateway; a blocked reply shows its rule and sends nothing; buyer HTML 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,13 @@ async def test_a_wrong_token_is_refused(page, bot):
     await page.fill("#token", "not-a-real-token")
     await page.click("#login button")
     await expect(page.locator("#login-error")).to_contain_text("unknown token")
+
+
+async def test_the_reply_shows_up_in_the_chat_once_sent(page, bot, gateway):
+    await push(bot, buyer="tb_echo", text="在吗")
+    await login(page, bot)
+    await page.locator("#conversations li", has_text="tb_echo").click()
+    await page.fill("#reply", "亲，在的，请问有什么可以帮您？")
+    await page.keyboard.press("Control+Enter")
+    # Only the stream tells the page that the outbox has sent it (the list is polled every 30 s).
+    await expect(page.locator("#messages li.agent")).to_have_text([re.compile("亲，在的，请问有什么可以帮您？")])

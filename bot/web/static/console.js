@@ -128,7 +128,7 @@ async function send() {
     $("reply").value = "";
     state.usedIntent = null;
     $("reply-status").textContent = data.warnings.length ? `已发送（提醒：${data.warnings.map((w) => w.reason).join("；")}）` : "已发送";
-    setTimeout(loadDetail, 800);
+    scheduleRefresh();
   } else if (status === 422) {
     $("blocked").hidden = false;
     $("blocked").textContent = `未发送：${data.reason}\n规则 ${data.rule}，问题文字「${data.violations[0].matched}」`;
@@ -160,9 +160,45 @@ async function start() {
   $("login").hidden = true;
   $("work").hidden = $("logout").hidden = false;
   await loadList();
-  $("live").className = "live on";
-  state.listTimer = setInterval(() => loadList().catch(() => { $("live").className = "live off"; }), 2000);
+  follow();
+  // A slow safety net; changes normally arrive on the stream within a second.
+  state.listTimer = setInterval(() => loadList().catch(() => {}), 30000);
   state.tick = setInterval(updateWaits, 1000);
+}
+
+// Server-Sent Events read with fetch(), so that the token travels in the Authorization header.
+async function follow() {
+  const token = state.token;
+  while (state.token && state.token === token) {
+    try {
+      const response = await fetch("/api/console/stream", { headers: { "Authorization": "Bearer " + token } });
+      if (response.status === 401) { logout("请重新登录：token 无效"); return; }
+      $("live").className = "live on";
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          if (/^event: changed$/m.test(block)) scheduleRefresh();
+        }
+      }
+    } catch (e) { /* dropped: reconnect below */ }
+    $("live").className = "live off";
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    scheduleRefresh();
+  }
+}
+
+let refreshTimer = null;
+function scheduleRefresh() {
+  // Several changes in a burst make one refresh.
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(() => loadList().catch(() => {}), 150);
 }
 
 $("login").addEventListener("submit", (e) => {
