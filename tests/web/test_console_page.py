@@ -119,3 +119,36 @@ async def test_the_reply_shows_up_in_the_chat_once_sent(page, bot, gateway):
     await page.keyboard.press("Control+Enter")
     # Only the stream tells the page that the outbox has sent it (the list is polled every 30 s).
     await expect(page.locator("#messages li.agent")).to_have_text([re.compile("亲，在的，请问有什么可以帮您？")])
+
+
+async def test_an_agent_opens_a_ticket_from_a_conversation_and_works_it(page, bot):
+    await push(bot, buyer="tb_angry", text="衣服洗一次就掉色了")
+    await login(page, bot)
+    await page.locator("#conversations li", has_text="tb_angry").click()
+    await page.click("#open-ticket")
+    await page.select_option("#ticket-severity", "P2")
+    await page.select_option("#ticket-category", "quality")
+    await page.fill("#ticket-note", "洗一次就掉色，要求退款")
+    await page.click("#ticket-form button[type=submit]")
+    await expect(page.locator("#ticket-status")).to_contain_text("工单 #")
+    await expect(page.locator("#tickets li", has_text="tb_angry")).to_contain_text("P2")
+    await expect(page.locator("#ticket-history li").first).to_contain_text("洗一次就掉色")
+    # Round-robin gave it to the after-sales agent: 小美 may look, not move it.
+    await expect(page.locator("#ticket-title")).to_contain_text("已分配（aqiang）")
+    await page.click("#ticket-actions button[data-to=investigating]")
+    await expect(page.locator("#ticket-error")).to_contain_text("belongs to aqiang")
+    # The supervisor works it; resolving without a note is refused with what is needed.
+    await page.click("#logout")
+    await page.fill("#token", "supervisor-token")
+    await page.click("#login button")
+    await page.locator("#tickets li", has_text="tb_angry").click()
+    await page.click("#ticket-actions button[data-to=investigating]")
+    await expect(page.locator("#ticket-title")).to_contain_text("调查中")
+    await page.click("#ticket-actions button[data-to=resolved]")
+    await expect(page.locator("#ticket-error")).not_to_be_empty()
+    await page.fill("#ticket-action-note", "已退款 20 元")
+    await page.select_option("#ticket-resolution", "refund")
+    await page.click("#ticket-actions button[data-to=resolved]")
+    await expect(page.locator("#ticket-title")).to_contain_text("回访中")
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "console-ticket.png"), full_page=True)

@@ -3,7 +3,7 @@
 "use strict";
 
 const state = { token: sessionStorage.getItem("csbot.token") || "", selected: null, detail: null,
-                usedIntent: null, skewMs: 0, timezone: "Asia/Shanghai", thresholds: [30, 60, 100], listTimer: null, tick: null };
+                usedIntent: null, ticket: null, skewMs: 0, timezone: "Asia/Shanghai", thresholds: [30, 60, 100], listTimer: null, tick: null };
 const $ = (id) => document.getElementById(id);
 
 async function api(method, path, body) {
@@ -96,6 +96,73 @@ async function loadDetail() {
   list.lastElementChild && list.lastElementChild.scrollIntoView({ block: "end" });
   renderSuggestions($("suggestions"), data.suggestions, true);
   $("reply").disabled = $("send").disabled = false;
+  $("open-ticket").hidden = false;
+}
+
+// --- complaint tickets -------------------------------------------------------------------------
+const STATE_NAMES = { new: "登记", assigned: "已分配", investigating: "调查中", resolved: "已处理",
+                      callback: "回访中", closed: "已归档", reopened: "重开" };
+
+async function loadTickets() {
+  const query = new URLSearchParams({ limit: "100" });
+  if ($("filter-state").value) query.set("state", $("filter-state").value);
+  if ($("filter-severity").value) query.set("severity", $("filter-severity").value);
+  if ($("filter-overdue").checked) query.set("overdue", "true");
+  const { status, data } = await api("GET", "/api/tickets?" + query);
+  if (status !== 200) return;
+  $("ticket-count").textContent = `(${data.total})`;
+  const list = $("tickets");
+  list.replaceChildren();
+  for (const t of data.items) {
+    const li = el("li", t.overdue.length ? "overdue" : "");
+    li.append(el("span", "sev-" + t.severity, t.severity + " "), el("span", "", `#${t.id} ${t.buyer} · ${STATE_NAMES[t.state] || t.state}`));
+    if (t.overdue.length) li.append(el("span", "error", " 超时"));
+    li.append(el("div", "last", t.summary || t.reason || ""));
+    li.addEventListener("click", () => showTicket(t.id));
+    list.append(li);
+  }
+}
+
+async function showTicket(id) {
+  const { status, data } = await api("GET", `/api/tickets/${id}`);
+  if (status !== 200) return;
+  state.ticket = data;
+  $("ticket-detail").hidden = false;
+  $("ticket-error").textContent = "";
+  $("ticket-title").textContent = `#${data.id} ${data.severity} ${data.buyer} · ${STATE_NAMES[data.state] || data.state}（${data.owner || "未分配"}）`;
+  const history = $("ticket-history");
+  history.replaceChildren();
+  for (const h of data.history) {
+    history.append(el("li", "", `${new Date(h.at).toLocaleString("zh-CN", { timeZone: state.timezone })} ${h.actor}: ${h.from || ""}→${h.to || ""} ${h.note || ""}`));
+  }
+  const actions = $("ticket-actions");
+  actions.replaceChildren();
+  for (const to of data.allowed) {
+    const button = el("button", "", STATE_NAMES[to] || to);
+    button.type = "button";
+    button.dataset.to = to;
+    button.addEventListener("click", () => moveTicket(to));
+    actions.append(button);
+  }
+}
+
+async function moveTicket(to) {
+  const t = state.ticket;
+  const body = { to, note: $("ticket-action-note").value, version: t.version };
+  if ($("ticket-resolution").value) body.resolution = $("ticket-resolution").value;
+  const { status, data } = await api("POST", `/api/tickets/${t.id}/transition`, body);
+  if (status !== 200) { $("ticket-error").textContent = data.message + (data.allowed ? `（可以：${data.allowed.join("、")}）` : ""); return; }
+  $("ticket-action-note").value = "";
+  await showTicket(t.id);
+  await loadTickets();
+}
+
+async function openTicket() {
+  const body = { conversation_id: state.selected, severity: $("ticket-severity").value,
+                 category: $("ticket-category").value, note: $("ticket-note").value.trim() };
+  const { status, data } = await api("POST", "/api/tickets", body);
+  $("ticket-status").textContent = status === 201 ? `已登记工单 #${data.id}` : status === 200 ? `已并入工单 #${data.id}` : data.message;
+  if (status === 200 || status === 201) { $("ticket-note").value = ""; await loadTickets(); await showTicket(data.id); }
 }
 
 function renderSuggestions(list, items, numbered) {
@@ -147,6 +214,13 @@ function logout(message) {
   state.token = "";
   clearInterval(state.listTimer);
   clearInterval(state.tick);
+  // Nothing of the previous user stays on screen.
+  Object.assign(state, { selected: null, detail: null, ticket: null, usedIntent: null });
+  for (const id of ["conversations", "messages", "suggestions", "search-results", "tickets", "ticket-history", "ticket-actions"]) $(id).replaceChildren();
+  $("chat-title").textContent = "选择一个会话";
+  $("ticket-detail").hidden = $("ticket-form").hidden = $("open-ticket").hidden = true;
+  $("reply").value = "";
+  $("reply").disabled = $("send").disabled = true;
   $("work").hidden = $("logout").hidden = true;
   $("login").hidden = false;
   $("login-error").textContent = message || "";
@@ -160,6 +234,7 @@ async function start() {
   $("login").hidden = true;
   $("work").hidden = $("logout").hidden = false;
   await loadList();
+  await loadTickets();
   follow();
   // A slow safety net; changes normally arrive on the stream within a second.
   state.listTimer = setInterval(() => loadList().catch(() => {}), 30000);
@@ -198,7 +273,7 @@ let refreshTimer = null;
 function scheduleRefresh() {
   // Several changes in a burst make one refresh.
   clearTimeout(refreshTimer);
-  refreshTimer = setTimeout(() => loadList().catch(() => {}), 150);
+  refreshTimer = setTimeout(() => { loadList().catch(() => {}); loadTickets().catch(() => {}); }, 150);
 }
 
 $("login").addEventListener("submit", (e) => {
@@ -208,6 +283,9 @@ $("login").addEventListener("submit", (e) => {
   start();
 });
 $("logout").addEventListener("click", () => logout());
+$("open-ticket").addEventListener("click", () => { $("ticket-form").hidden = !$("ticket-form").hidden; });
+$("ticket-form").addEventListener("submit", (e) => { e.preventDefault(); openTicket(); });
+for (const id of ["filter-state", "filter-severity", "filter-overdue"]) $(id).addEventListener("change", () => loadTickets());
 $("reply-form").addEventListener("submit", (e) => { e.preventDefault(); send(); });
 $("reply").addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); send(); } });
 $("reply").addEventListener("input", () => { $("blocked").hidden = true; });
