@@ -207,6 +207,7 @@ class ReplyFeedback(SQLModel, table=True):
     used_intent: str | None = None  # the suggestion the agent started from, if any
     outcome: str  # used, edited, ignored, none (nothing was suggested)
     text: str
+    guard_warnings: str = ""  # comma-separated ids of the compliance rules that warned (the reply was sent)
     created_at: datetime = _at()
 
 

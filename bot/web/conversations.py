@@ -144,7 +144,7 @@ async def reply(request: web.Request) -> web.Response:
                 conversation_id=conversation.id, agent=who.agent or who.role,
                 suggested_intent=stored[0].intent if stored else None, used_intent=intent,
                 outcome=_outcome(text, intent, bool(stored), engine, conversation.platform, values),
-                text=text, created_at=now,
+                text=text, guard_warnings=",".join(v.rule for v in violations), created_at=now,
             ))
     request.app[keys.OUTBOX].wake()
     return web.json_response({"client_msg_id": client_msg_id, "queued": queued,

@@ -105,6 +105,10 @@ async def test_a_warning_is_sent_and_reported(bot):
     resp = await bot.post(f"/api/conversations/{ids['tb_mine']}/reply", json={"text": "百分百正品哦"}, headers=XIAOMEI)
     body = await resp.json()
     assert resp.status == 202 and body["warnings"][0]["rule"] == "promise.absolute"
+    async with bot.app[keys.DB]() as session:
+        feedback = await session.scalar(sa.select(ReplyFeedback))
+        queued = await session.scalar(sa.select(OutboxMessage))
+    assert (feedback.guard_warnings, queued.text) == ("promise.absolute", "百分百正品哦")
 
 
 async def test_the_same_client_msg_id_is_queued_once(bot):
