@@ -162,8 +162,19 @@ def reminder_render(config: Config):
 
 def serve(config: Config) -> int:
     from bot.app import create_app
+    from bot.config import resolve_path
+    from bot.matching.engine import build_engine
+    from bot.matching.kb import KnowledgeBaseError
+    from bot.tickets.detect import RulesError
 
-    app = create_app(config)
+    # The knowledge base and rules are checked before the server starts: a bad file is a clear
+    # message and exit status 2, like a bad configuration, never a traceback at start-up.
+    try:
+        engine = build_engine(resolve_path(config, config.knowledge.path))
+        app = create_app(config, engine=engine)
+    except (KnowledgeBaseError, RulesError) as e:
+        print(f"csbot: the knowledge base cannot be used:\n{e}", file=sys.stderr)
+        return 2
     print(f"csbot serving on http://{config.server.host}:{config.server.port}", flush=True)
     web.run_app(app, host=config.server.host, port=config.server.port, print=None, access_log=None)
     return 0

@@ -13,6 +13,7 @@ def setup(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # a line per plugin at every start
     # jieba adds its own stderr handler at import and chats about loading its dictionary:
     # import it now, so that its handler is there to be removed.
     import jieba  # noqa: F401

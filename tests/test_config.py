@@ -88,3 +88,21 @@ def test_every_subcommand_has_help(args):
     result = subprocess.run([sys.executable, "-m", "bot", *args, "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert "usage: csbot" in result.stdout
+
+
+@pytest.mark.parametrize(("file", "text", "says"), [
+    ("intents/broken.toml", '[[intent]]\nid = "a.b"\nquestions = [\n', "broken.toml:"),
+    ("complaints.toml", "oops = [", "complaints.toml: not valid TOML"),
+])
+def test_serve_refuses_a_broken_knowledge_base_with_exit_2(tmp_path, file, text, says):
+    import shutil
+
+    shutil.copytree(ROOT / "knowledge", tmp_path / "knowledge")
+    target = tmp_path / "knowledge" / file
+    target.write_text((target.read_text(encoding="utf-8") if target.exists() else "") + "\n" + text, encoding="utf-8")
+    config = tmp_path / "csbot.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "x.db"}"\n', encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "bot", "serve", "--config", str(config)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert says in result.stderr and "Traceback" not in result.stderr
