@@ -8,14 +8,14 @@ import asyncio
 import csv
 import json
 import sys
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.clock import UTC, Clock, SystemClock
 from bot.config import Config, config_dir
 from bot.reminders.job import ReminderJob, Render
 from bot.reminders.policy import Rules
-from bot.reminders.report import figures
+from bot.reminders.report import figures, period, summary
 
 
 def add_parser(sub, config_arg) -> None:
@@ -26,6 +26,7 @@ def add_parser(sub, config_arg) -> None:
     preview.add_argument("--at", default=None,
                          help="scan as if it were TIME, shop time: 'YYYY-MM-DD HH:MM' or HH:MM today (default: now)")
     preview.add_argument("--format", choices=("table", "json"), default="table")
+    preview.add_argument("--hours", type=int, default=24, help="also list what falls due this many hours after (default 24)")
 
 
 def parse_at(text: str | None, *, now: datetime, zone: ZoneInfo) -> datetime:
@@ -74,17 +75,25 @@ def preview(args: argparse.Namespace, config: Config, *, render: Render, clock: 
         return 2
 
     async def work(db):
-        job = ReminderJob(db, rules=Rules.from_config(config.reminders, zone=config.shop.timezone), render=render)
-        return await job.preview(now=at)
+        from bot.store import reminders as store
 
-    result = asyncio.run(_with_db(config, work))
+        job = ReminderJob(db, rules=Rules.from_config(config.reminders, zone=config.shop.timezone), render=render)
+        result = await job.preview(now=at)
+        async with db() as session:
+            upcoming = await store.due_between(session, since=at, until=at + timedelta(hours=args.hours))
+        return result, upcoming
+
+    result, upcoming = asyncio.run(_with_db(config, work))
     local = at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
     others = {f"{platform}:{outcome}": n for (platform, outcome), n in sorted(result.outcomes.items())
               if outcome != "sent"}
     if args.format == "json":
         json.dump({"at": local, "timezone": config.shop.timezone, "messages": [
             {"platform": m.platform, "buyer": m.buyer, "client_msg_id": m.client_msg_id, "orders": list(m.orders),
-             "text": m.text} for m in result.messages], "not_sent": others}, out, ensure_ascii=False, indent=2)
+             "text": m.text} for m in result.messages], "not_sent": others,
+            "upcoming": [{"due_at": u.due_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"), "platform": u.platform,
+                          "buyer": u.buyer, "order_id": u.order_id, "slot": u.slot} for u in upcoming]},
+            out, ensure_ascii=False, indent=2)
         out.write("\n")
         return 0
     out.write(f"reminders a scan at {local} ({config.shop.timezone}) would send: {len(result.messages)}\n")
@@ -92,6 +101,9 @@ def preview(args: argparse.Namespace, config: Config, *, render: Render, clock: 
         out.write(f"  {m.platform:9} {m.buyer:16} {','.join(m.orders):20} {m.client_msg_id}\n    {m.text}\n")
     for name, n in others.items():
         out.write(f"  not sent: {name} {n}\n")
+    out.write(f"falling due in the {args.hours} h after (checked again by the policy when they do): {len(upcoming)}\n")
+    for u in upcoming:
+        out.write(f"  {u.due_at.astimezone(zone):%Y-%m-%d %H:%M} {u.platform:9} {u.buyer:16} {u.order_id} slot {u.slot}\n")
     return 0
 
 
@@ -100,13 +112,9 @@ def report(args: argparse.Namespace, config: Config, *, clock: Clock | None = No
     zone = ZoneInfo(config.shop.timezone)
     today = (clock or SystemClock()).now().astimezone(zone).date()
     try:
-        first = date.fromisoformat(args.first) if getattr(args, "first", None) else today
-        last = date.fromisoformat(args.last) if getattr(args, "last", None) else first
-    except ValueError:
-        print("csbot report reminders: days are YYYY-MM-DD", file=sys.stderr)
-        return 2
-    if last < first:
-        print("csbot report reminders: --to is before --from", file=sys.stderr)
+        first, last = period(getattr(args, "first", None), getattr(args, "last", None), today=today)
+    except ValueError as e:
+        print(f"csbot report reminders: {e}", file=sys.stderr)
         return 2
     since = datetime.combine(first, time(0), zone)
     until = datetime.combine(last + timedelta(days=1), time(0), zone)
@@ -120,8 +128,8 @@ def report(args: argparse.Namespace, config: Config, *, clock: Clock | None = No
     rows = figures(asyncio.run(_with_db(config, work)), zone=zone,
                    recovered_within=timedelta(hours=config.reminders.recovered_hours))
     if getattr(args, "format", "table") == "json":
-        json.dump({"from": first.isoformat(), "to": last.isoformat(), "timezone": config.shop.timezone, "items": rows},
-                  out, ensure_ascii=False, indent=2)
+        json.dump({"from": first.isoformat(), "to": last.isoformat(), "timezone": config.shop.timezone, "items": rows,
+                   "totals": summary(rows)}, out, ensure_ascii=False, indent=2)
         out.write("\n")
         return 0
     if getattr(args, "format", "table") == "csv":

@@ -13,7 +13,7 @@ from bot.config import ReminderConfig
 CLOSE_SLOT = "close"
 # Why a reminder was not sent; `missed` is "fell due while the bot was down and is no longer valid".
 REASONS = ("paid", "closed", "opted_out", "order_cap", "quiet_hours", "live_conversation", "daily_cap",
-           "missed", "blocked")
+           "missed", "blocked")  # and in reports, send_failed: the outbox gave up on the message
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -65,3 +65,32 @@ def figures(rows: Iterable[DecidedReminder], *, zone: ZoneInfo, recovered_within
             "skipped": dict(sorted(skipped[key].items())),
         })
     return out
+
+
+def period(first: str | None, last: str | None, *, today: date) -> tuple[date, date]:
+    """`--from`/`--to` (YYYY-MM-DD, days inclusive; either alone means that one day; neither, today).
+    Raises ValueError with a message for a person."""
+    try:
+        start = date.fromisoformat(first) if first else None
+        end = date.fromisoformat(last) if last else None
+    except ValueError:
+        raise ValueError("days are YYYY-MM-DD") from None
+    start, end = start or end or today, end or start or today
+    if end < start:
+        raise ValueError(f"from ({start}) is after to ({end})")
+    if (end - start).days > 366:
+        raise ValueError("a period is at most a year")
+    return start, end
+
+
+def summary(rows: list[dict]) -> dict:
+    """The period's totals over the rows of `figures`."""
+    reminded = sum(r["reminded_orders"] for r in rows)
+    recovered = sum(r["recovered_orders"] for r in rows)
+    skipped: Counter = Counter()
+    for r in rows:
+        skipped.update(r["skipped"])
+    return {"reminded_orders": reminded, "recovered_orders": recovered,
+            "recovered_sales_fen": sum(r["recovered_sales_fen"] for r in rows),
+            "recovery_rate": round(recovered / reminded, 4) if reminded else None,
+            "skipped": dict(sorted(skipped.items()))}

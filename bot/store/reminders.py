@@ -337,18 +337,40 @@ class Decided:
 
 
 async def decided_between(session: AsyncSession, *, since: datetime, until: datetime) -> list[Decided]:
+    """Reminders decided in [since, until). One whose message the outbox gave up on counts as skipped,
+    reason `send_failed`: it never reached the buyer."""
     rows = await session.execute(
         sa.select(Reminder.platform, Reminder.order_pk, Reminder.state, Reminder.reason, Reminder.decided_at,
-                  Order.paid_at, sa.func.coalesce(Order.paid_amount_fen, Order.amount_fen))
+                  Order.paid_at, sa.func.coalesce(Order.paid_amount_fen, Order.amount_fen), OutboxMessage.state)
         .join(Order, Order.id == Reminder.order_pk)
+        .outerjoin(OutboxMessage, OutboxMessage.client_msg_id == Reminder.client_msg_id)
         .where(Reminder.state != DUE, Reminder.decided_at >= since, Reminder.decided_at < until)
     )
-    return [Decided(*row) for row in rows.all()]
+    out = []
+    for *fields, outbox_state in rows.all():
+        decided = Decided(*fields)
+        if decided.state == "sent" and outbox_state == "failed":
+            decided = Decided(decided.platform, decided.order_pk, "skipped", "send_failed", decided.decided_at,
+                              decided.paid_at, decided.paid_fen)
+        out.append(decided)
+    return out
 
 
-async def due_between(session: AsyncSession, *, since: datetime | None, until: datetime) -> list[Reminder]:
-    """Reminders still due that fall due up to `until` (for the preview)."""
-    query = sa.select(Reminder).where(Reminder.state == DUE, Reminder.due_at <= until)
-    if since is not None:
-        query = query.where(Reminder.due_at > since)
-    return list((await session.scalars(query.order_by(Reminder.due_at, Reminder.id))).all())
+@dataclass(frozen=True)
+class Upcoming:
+    due_at: datetime
+    platform: str
+    buyer: str
+    order_id: str
+    slot: str
+
+
+async def due_between(session: AsyncSession, *, since: datetime, until: datetime, limit: int = 1000) -> list[Upcoming]:
+    """Reminders still due that fall due in (since, until], soonest first (for the preview)."""
+    rows = await session.execute(
+        sa.select(Reminder.due_at, Reminder.platform, Buyer.nick, Reminder.order_id, Reminder.slot)
+        .join(Buyer, Buyer.id == Reminder.buyer_id)
+        .where(Reminder.state == DUE, Reminder.due_at > since, Reminder.due_at <= until)
+        .order_by(Reminder.due_at, Reminder.id).limit(limit)
+    )
+    return [Upcoming(*row) for row in rows.all()]

@@ -246,3 +246,19 @@ OPENAPI["paths"]["/api/tickets/{id}/transition"] = {
         },
     }
 }
+OPENAPI["paths"]["/api/reminders/report"] = {
+    "get": {
+        "summary": "Payment reminders per shop day and platform: reminded and recovered orders, recovered sales, recovery rate, skips by reason (supervisor)",
+        "parameters": [
+            {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
+            {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}},
+        ],
+        "responses": {
+            "200": {"description": "`{\"from\", \"to\", \"timezone\", \"items\": [{day, platform, reminded_orders, recovered_orders, "
+                                   "recovered_sales_fen, recovery_rate, skipped: {reason: n}}], \"total\", \"totals\"}`"},
+            "400": {"description": "bad period", "content": {"application/json": {"schema": _ERROR}}},
+            "401": {"description": "no or unknown token"},
+            "403": {"description": "not a supervisor"},
+        },
+    }
+}

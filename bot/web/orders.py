@@ -1,11 +1,14 @@
-"""GET /api/orders: orders (e.g. `?status=unpaid`) with their payment-reminder history; supervisor."""
+"""GET /api/orders (e.g. `?status=unpaid`) with each order's payment-reminder history, and
+GET /api/reminders/report, what the reminders won back; both for supervisors."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from bot.reminders.report import figures, period, summary
 from bot.store import reminders
 from bot.web import keys
 from bot.web.auth import caller
@@ -48,3 +51,23 @@ async def list_orders(request: web.Request) -> web.Response:
         for o, nick in page
     ]
     return web.json_response({"items": items, "total": total})
+
+
+async def reminder_report(request: web.Request) -> web.Response:
+    """GET /api/reminders/report?from=YYYY-MM-DD&to=YYYY-MM-DD (supervisor): the figures of metrics.md's
+    payment reminders per shop day and platform, and their totals (for the board and reports)."""
+    caller(request, role="supervisor")
+    config = request.app[keys.CONFIG]
+    zone = ZoneInfo(config.shop.timezone)
+    today = request.app[keys.CLOCK].now().astimezone(zone).date()
+    try:
+        first, last = period(request.query.get("from"), request.query.get("to"), today=today)
+    except ValueError as e:
+        raise ApiError(400, "bad_period", str(e)) from None
+    since = datetime.combine(first, time(0), zone)
+    until = datetime.combine(last + timedelta(days=1), time(0), zone)
+    async with request.app[keys.DB]() as session:
+        decided = await reminders.decided_between(session, since=since, until=until)
+    rows = figures(decided, zone=zone, recovered_within=timedelta(hours=config.reminders.recovered_hours))
+    return web.json_response({"from": first.isoformat(), "to": last.isoformat(), "timezone": config.shop.timezone,
+                              "items": rows, "total": len(rows), "totals": summary(rows)})

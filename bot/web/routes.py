@@ -11,6 +11,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/metrics", api.prometheus)
     app.router.add_get("/api/openapi.json", api.openapi)
     app.router.add_get("/api/orders", orders.list_orders)
+    app.router.add_get("/api/reminders/report", orders.reminder_report)
     app.router.add_post("/api/suggest", kb_api.suggest)
     app.router.add_get("/api/conversations", conversations.list_conversations)
     app.router.add_get("/api/conversations/{id}", conversations.get_conversation)

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from bot.events import OrderCreated
+from bot.web import keys
 from tests.conftest import APP_KEYS, post_push, resign, signed_form
 from tests.reminders.conftest import shop
 
@@ -84,3 +85,38 @@ async def test_bad_order_pushes_are_rejected_with_a_reason(make_shop, clock, fie
     assert (status, body["code"]) == (400, 40)
     assert why in body["msg"]
     assert await s.reminders() == []
+
+
+async def test_the_reminder_report_api(make_shop):
+    s = await make_shop(stop_list=["wangwang:buyer2"])
+    await s.create("T1", at=shop(10))
+    await s.create("T2", at=shop(10), buyer="buyer2")
+    await s.scan(shop(10, 15))
+    await s.app[keys.OUTBOX].send_due()
+    await s.pay("T1", at=shop(12))
+    resp = await s.client.get("/api/reminders/report?from=2026-11-24", headers=SUPERVISOR)
+    body = await resp.json()
+    assert resp.status == 200, body
+    assert body["totals"] == {"reminded_orders": 1, "recovered_orders": 1, "recovered_sales_fen": 9900,
+                              "recovery_rate": 1.0, "skipped": {"opted_out": 1}}
+    assert [(i["day"], i["platform"]) for i in body["items"]] == [("2026-11-24", "wangwang")]
+    resp = await s.client.get("/api/reminders/report?from=2026-11-25&to=2026-11-24", headers=SUPERVISOR)
+    assert (resp.status, (await resp.json())["error"]) == (400, "bad_period")
+    resp = await s.client.get("/api/reminders/report", headers={"Authorization": "Bearer agent-xiaomei-token"})
+    assert resp.status == 403
+
+
+async def test_a_reminder_the_outbox_gave_up_on_is_not_counted_as_reminded(make_shop, gateway, clock):
+    from bot.sim.gateway import STATE
+
+    s = await make_shop()
+    await s.create("T1", at=shop(10))
+    await s.scan(shop(10, 15))
+    gateway.app[STATE].fail_next = 100
+    for _ in range(4):  # outbox.max_attempts in the tests' config
+        await s.app[keys.OUTBOX].send_due()
+        clock.advance(seconds=5)
+    assert [m.state for m in await s.outbox()] == ["failed"]
+    body = await (await s.client.get("/api/reminders/report?from=2026-11-24", headers=SUPERVISOR)).json()
+    assert body["totals"]["reminded_orders"] == 0
+    assert body["totals"]["skipped"] == {"send_failed": 1}

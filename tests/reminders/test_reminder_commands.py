@@ -22,11 +22,14 @@ async def test_preview_shows_what_would_be_sent_and_sends_nothing(make_shop, clo
 
     async def preview(at: str) -> dict:
         out = io.StringIO()
-        args = argparse.Namespace(at=at, format="json")
+        args = argparse.Namespace(at=at, format="json", hours=24)
         assert await asyncio.to_thread(commands.preview, args, config, render=render, clock=clock, out=out) == 0
         return json.loads(out.getvalue())
 
-    assert (await preview("2026-11-24 10:14"))["messages"] == []
+    early = await preview("2026-11-24 10:14")
+    assert early["messages"] == []
+    assert early["upcoming"] == [{"due_at": "2026-11-24 10:15", "platform": "wangwang", "buyer": "buyer1",
+                                  "order_id": "T1", "slot": "1"}]
     shown = await preview("2026-11-24 10:15")
     [message] = shown["messages"]
     assert (message["buyer"], message["client_msg_id"], message["orders"]) == ("buyer1", "remind:wangwang:T1:1", ["T1"])
