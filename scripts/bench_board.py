@@ -258,7 +258,7 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=1_000_000, help="messages of history for the report (default 1,000,000)")
     parser.add_argument("--skip-live", action="store_true")
     parser.add_argument("--skip-report", action="store_true")
-    args = parser.parse_args(sys.argv[2:] if len(sys.argv) > 1 and sys.argv[1] == "board" else sys.argv[1:])
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="csbot-bench-board-") as tmp:
         folder = Path(tmp)
         if not args.skip_live:
@@ -283,7 +283,7 @@ def main() -> int:
             secs = ", ".join(f"{s:.2f}" for s in r["seconds"])
             print(f"  {r['messages']:,} messages, {r['responses']:,} responses, {r['agents']} agents: {secs} s (target < 2 s)")
             print("  query plan: " + " | ".join(r["plan"]))
-    print("command: scripts/bench board " + " ".join(sys.argv[2:] if len(sys.argv) > 1 and sys.argv[1] == "board" else sys.argv[1:]))
+    print("command: scripts/bench board " + " ".join(sys.argv[1:]))
     return 0
 
 

@@ -145,14 +145,17 @@ class MetricsConsumer:
         log.info("board loaded day=%s buyers=%d waiting=%d", today, len(figures), len(waiting))
 
     async def _poll_messages(self, session: AsyncSession) -> None:
-        rows = await store.buyers_with_messages_after(session, after_id=max(0, self._last_id - _LOOKBACK_IDS))
+        # SQLite commits one writer at a time, so ids become visible in order; PostgreSQL's sequences
+        # do not promise that, so there a window of recent ids is looked at again.
+        lookback = 0 if session.bind.dialect.name == "sqlite" else _LOOKBACK_IDS
+        rows = await store.buyers_with_messages_after(session, after_id=max(0, self._last_id - lookback))
         for message_id, buyer_id in rows:
-            if message_id > self._last_id - _LOOKBACK_IDS and message_id not in self._seen_ids:
+            if message_id not in self._seen_ids:
                 self._seen_ids.add(message_id)
                 self._dirty_ids.add(buyer_id)
         if rows:
             self._last_id = max(self._last_id, rows[-1][0])
-        floor = self._last_id - _LOOKBACK_IDS
+        floor = self._last_id - lookback
         self._seen_ids = {i for i in self._seen_ids if i > floor}
 
     async def _fetch(self, session: AsyncSession, buyer_ids: Collection[int], now: datetime):
