@@ -92,10 +92,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         await agents_store.sync_from_config(session, config)
     app[keys.ENGINE], app[keys.DB] = engine, db
     app[keys.METRICS] = MetricsConsumer(db, board=app[keys.BOARD], clock=clock, config=config)
+    gate = asyncio.Lock()  # one in-process writer at a time between intake and processing
     processor = Processor(db, clock=clock, gap=timedelta(minutes=config.shop.session_gap_minutes),
-                          consumers=_consumers(app), on_processed=functools.partial(_tell_live_views, app))
+                          consumers=_consumers(app), on_processed=functools.partial(_tell_live_views, app), gate=gate)
     app[keys.PROCESSOR] = processor
-    app[keys.WRITER] = PushWriter(engine, clock=clock, on_commit=processor.wake)
+    app[keys.WRITER] = PushWriter(engine, clock=clock, on_commit=processor.wake, gate=gate)
     app[keys.READY]["store"] = True
     yield
     app[keys.READY]["store"] = False

@@ -30,13 +30,19 @@ class Overloaded(Exception):
 
 
 class PushWriter:
-    """Group commit: pushes that arrive while a commit is under way go together in the next one."""
+    """Group commit: pushes that arrive while a commit is under way go together in the next one.
+
+    `gate` is shared with the Processor: an asyncio.Lock is first come, first served, so a commit
+    of pushes never waits behind more than one processing batch (SQLite has one writer at a time,
+    and its own busy-wait would let a busy processor starve the answers).
+    """
 
     def __init__(
         self, engine: AsyncEngine, *, clock: Clock, on_commit: Callable[[], None] = lambda: None,
-        max_batch: int = 500, max_queue: int = 20_000,
+        max_batch: int = 500, max_queue: int = 20_000, gate: asyncio.Lock | None = None,
     ) -> None:
         self._engine = engine
+        self._gate = gate or asyncio.Lock()
         self._clock = clock
         self._on_commit = on_commit
         self._max_batch = max_batch
@@ -70,7 +76,7 @@ class PushWriter:
         for row, _ in batch:
             first.setdefault((row["platform"], row["push_id"]), row)
         try:
-            async with self._engine.begin() as conn:
+            async with self._gate, self._engine.begin() as conn:
                 new = await pushes.insert_new(conn, list(first.values()))
         except Exception as e:
             log.exception("push batch failed to commit size=%d", len(batch))
@@ -112,10 +118,11 @@ class Processor:
 
     def __init__(
         self, db: async_sessionmaker, *, clock: Clock, gap: timedelta,
-        consumers: Sequence[Consumer] = (), batch: int = 200, idle_poll_s: float = 1.0,
-        on_processed: Callable[[list[Event]], None] = lambda events: None,
+        consumers: Sequence[Consumer] = (), batch: int = 10, idle_poll_s: float = 1.0,
+        on_processed: Callable[[list[Event]], None] = lambda events: None, gate: asyncio.Lock | None = None,
     ) -> None:
         self._db = db
+        self._gate = gate or asyncio.Lock()
         self._clock = clock
         self._gap = gap
         self._consumers = tuple(consumers)
@@ -150,7 +157,9 @@ class Processor:
 
     async def process_batch(self) -> int:
         processed: list[Event] = []
-        async with self._db() as session, session.begin():
+        # Small batches under the shared gate: the push writer, waiting in the gate's queue, gets
+        # the database between two of them, so answers stay fast while a backlog is processed.
+        async with self._gate, self._db() as session, session.begin():
             stored = await pushes.claim_pending(session, limit=self._batch)
             for push in stored:
                 try:
@@ -158,6 +167,7 @@ class Processor:
                         event = event_of(push)
                         await self._apply(session, event)
                 except Exception as e:
+                    session.info.clear()  # what was looked up inside the rolled-back savepoint may be gone
                     log.exception("push processing failed platform=%s push_id=%s", push.platform, push.push_id)
                     pushes.mark_failed(push, now=self._clock.now(), error=f"{type(e).__name__}: {e}")
                     continue

@@ -12,22 +12,32 @@ from bot.conversation import BUYER, Line, current_agent, split, waiting_since
 from bot.store.tables import Buyer, Conversation, Message, Order
 
 
+# session.info keys: what this session already looked up or recorded, asked for again by each consumer.
+RECORDED = "chat.recorded"  # (platform, push_id) -> the Message recorded
+BUYERS = "chat.buyers"  # (platform, shop, nick) -> buyer id
+
+
 async def buyer_id(session: AsyncSession, *, platform: str, shop: str, nick: str, seen_at: datetime) -> int:
     """The buyer's id, created on first sight (safe against a concurrent creation)."""
+    known = session.info.setdefault(BUYERS, {})
+    key = (platform, shop, nick)
+    if key in known:
+        return known[key]
     found = await session.scalar(
         sa.select(Buyer.id).where(Buyer.platform == platform, Buyer.shop == shop, Buyer.nick == nick)
     )
-    if found is not None:
-        return found
-    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-    await session.execute(
-        insert(Buyer.__table__)
-        .values(platform=platform, shop=shop, nick=nick, first_seen_at=seen_at)
-        .on_conflict_do_nothing()
-    )
-    return await session.scalar(
-        sa.select(Buyer.id).where(Buyer.platform == platform, Buyer.shop == shop, Buyer.nick == nick)
-    )
+    if found is None:
+        insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+        await session.execute(
+            insert(Buyer.__table__)
+            .values(platform=platform, shop=shop, nick=nick, first_seen_at=seen_at)
+            .on_conflict_do_nothing()
+        )
+        found = await session.scalar(
+            sa.select(Buyer.id).where(Buyer.platform == platform, Buyer.shop == shop, Buyer.nick == nick)
+        )
+    known[key] = found
+    return found
 
 
 async def record_message(
@@ -55,6 +65,8 @@ async def record_message(
     )
     session.add(message)
     await session.flush()
+    if push_id is not None:
+        session.info.setdefault(RECORDED, {})[(platform, push_id)] = message
     affected = list(
         (
             await session.scalars(

@@ -7,10 +7,15 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.store import chat
 from bot.store.tables import Message, Suggestion
 
 
 async def message_for_push(session: AsyncSession, *, platform: str, push_id: str) -> Message | None:
+    # Each consumer asks for the message of the push being processed: chat.record_message noted it.
+    known = session.info.get(chat.RECORDED, {}).get((platform, push_id))
+    if known is not None:
+        return known
     return await session.scalar(
         sa.select(Message).where(Message.platform == platform, Message.push_id == push_id).limit(1)
     )
