@@ -152,7 +152,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _pin_one_core() -> None:
     if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
 
 def _recall(sut, queries) -> tuple[float, int]:
@@ -173,10 +173,10 @@ def child_size(system: str, size: int, messages: int, recall_limit: int, eval_di
         sut.top(text)
     times, cpu = [], []
     for text, _ in sample:
-        c0, t0 = time.thread_time(), time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         sut.top(text)
         times.append((time.perf_counter() - t0) * 1000)
-        cpu.append((time.thread_time() - c0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
     ids = {i for i, _ in rows}
     in_kb = [(t, g) for t, g in queries if g & ids]
     in_kb = in_kb[:: max(1, len(in_kb) // recall_limit)][:recall_limit] if recall_limit else in_kb
@@ -259,7 +259,7 @@ def main() -> int:
             public.append(_run_child(["--eval-dir", str(args.eval_dir), "--child", "public", system, name, str(limit)]))
 
     print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (wall times suffer when the "
-          "machine is shared; the CPU columns count only this process's own time on its core)")
+          "machine is shared; the CPU columns count only the CPU time of the child process)")
     print("\nlatency and throughput (one core; ×: messages/s over the baseline's, by CPU time)")
     print(f"{'size':>8} {'system':<7} {'build s':>8} {'p50 ms':>8} {'p99 ms':>8} {'msg/s':>9} {'CPU p50':>8} {'CPU p99':>8}"
           f" {'CPU msg/s':>10} {'RSS MB':>8} {'R@1':>6} {'×bm25s':>7} {'×wratio':>8}")

@@ -70,7 +70,9 @@ def _try(engine, text: str) -> int:
     for m in ranked:
         mark = "✓" if m.score >= threshold else " "
         print(f"{mark} {m.score:.3f} {m.label:<28} {engine.kb.by_id[m.label].title}  ← {m.question!r}  [{m.why}]")
-    print(f"(✓: confident, score ≥ {threshold}; only these are suggested)")
+    also = engine.matcher.weights.also
+    print(f"(✓: score ≥ {threshold}. Suggestions are shown only when the first is ✓, with the runners-up "
+          f"scoring at least {also})")
     return 0
 
 

@@ -59,7 +59,7 @@ def test_labels_pool_their_questions(index, tokenizer):
     assert index.labels == ("stock", "courier", "refund")
     query = prepare(tokenizer, "还有货吗 什么时候补货")
     ev = index.evidence(query, np.arange(len(index.labels)))
-    stock, courier, refund = range(3)
+    stock, courier = 0, 1
     # Both words of the message are somewhere in the stock questions, in no single one of them.
     assert ev.token_cover[stock] == pytest.approx(1.0)
     assert ev.bm25[stock] > ev.bm25[courier]
@@ -77,7 +77,7 @@ def test_words_no_question_has_lower_the_coverage(index, tokenizer):
 
 def test_common_terms_only_rescore_candidates(tokenizer, monkeypatch):
     """With the common-term cut-off forced low, the best candidate and its coverage do not change."""
-    rows = [("l%d" % i, q) for i, q in enumerate(["怎么退货", "退货运费谁出", "怎么退款", "怎么换货", "什么时候发货",
+    rows = [(f"l{i}", q) for i, q in enumerate(["怎么退货", "退货运费谁出", "怎么退款", "怎么换货", "什么时候发货",
                                                   "怎么取消订单", "怎么改地址", "退货地址在哪"] * 3)]
     idx = Index([prepare(tokenizer, q, label) for label, q in rows])
     query = prepare(tokenizer, "退货地址是哪里")
