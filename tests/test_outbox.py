@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-
 import pytest
 import sqlalchemy as sa
 from aiohttp import web
@@ -14,7 +13,7 @@ from bot.sim.gateway import STATE, create_gateway_app
 from bot.store import outbox as outbox_store
 from bot.store.tables import Message, OutboxMessage
 from bot.web import keys
-from tests.conftest import gateway_url, sent_by_gateway, APP_KEYS, make_config
+from tests.conftest import APP_KEYS, gateway_url, make_config, sent_by_gateway
 
 
 async def bot_with_gateway(aiohttp_client, make_app, db_url, clock, gateway_url):

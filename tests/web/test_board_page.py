@@ -7,30 +7,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
 
 from bot.events import AgentMessage
 from bot.web import keys
-from tests.conftest import ROOT, START, buyer_message, make_config, post_push, signed_form
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = ROOT / "artifacts"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (scripts/setup test installs it)")
-
-
-@pytest.fixture
-async def page():
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        page = await browser.new_page(viewport={"width": 1600, "height": 1000})
-        page.set_default_timeout(5000)
-        yield page
-        await browser.close()
+from tests.conftest import START, buyer_message, make_config, post_push, signed_form
+from tests.web.conftest import ARTIFACTS
 
 
 async def start_bot(tmp_path, aiohttp_client, make_app, clock, **sections):

@@ -5,28 +5,20 @@ simulated gateway; a blocked reply shows its rule and sends nothing; buyer HTML 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
 
-from tests.conftest import gateway_url, sent_by_gateway, ROOT, buyer_message, eventually, make_config, post_push, signed_form
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = ROOT / "artifacts"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (scripts/setup test installs it)")
-
-
-@pytest.fixture
-async def page():
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        page = await browser.new_page(viewport={"width": 1400, "height": 900})
-        page.set_default_timeout(5000)
-        yield page
-        await browser.close()
+from tests.conftest import (
+    buyer_message,
+    eventually,
+    gateway_url,
+    make_config,
+    post_push,
+    sent_by_gateway,
+    signed_form,
+)
+from tests.web.conftest import ARTIFACTS
 
 
 @pytest.fixture

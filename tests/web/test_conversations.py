@@ -9,7 +9,16 @@ import sqlalchemy as sa
 from bot.events import AgentMessage
 from bot.store.tables import OutboxMessage, ReplyFeedback
 from bot.web import keys
-from tests.conftest import gateway_url, sent_by_gateway, START, buyer_message, make_config, minutes, post_push, signed_form
+from tests.conftest import (
+    START,
+    buyer_message,
+    gateway_url,
+    make_config,
+    minutes,
+    post_push,
+    sent_by_gateway,
+    signed_form,
+)
 
 XIAOMEI = {"Authorization": "Bearer agent-xiaomei-token"}
 SUPERVISOR = {"Authorization": "Bearer supervisor-token"}
