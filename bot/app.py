@@ -117,7 +117,8 @@ def _auto_reply(app: web.Application) -> AutoReply:
     config = app[keys.CONFIG]
     zone = shop_zone(config.shop.timezone)
     return AutoReply(clock=app[keys.CLOCK], config=config.auto_reply,
-                     anyone_on_shift=lambda at: bool(agents_on_shift(config.shifts, at, zone)))
+                     # Without [[shifts]] the agents count as always on shift (as for ticket assignment).
+                     anyone_on_shift=lambda at: not config.shifts or bool(agents_on_shift(config.shifts, at, zone)))
 
 
 def _consumers(app: web.Application) -> tuple:

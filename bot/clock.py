@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -85,6 +85,19 @@ def shop_day(at: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
 def _minutes(hhmm: str) -> int:
     hours, _, mins = hhmm.partition(":")
     return int(hours) * 60 + int(mins)
+
+
+def in_window(at: datetime, zone: tzinfo, window: tuple[str, str]) -> bool:
+    """Whether `at` falls in a shop-local ("HH:MM", "HH:MM") window, start included, end excluded;
+    an end before the start runs past midnight, and "24:00" is the end of the day.
+
+    >>> in_window(datetime(2026, 11, 24, 15, 59, tzinfo=UTC), ZoneInfo("Asia/Shanghai"), ("16:00", "24:00"))  # 23:59
+    True
+    """
+    local = at.astimezone(zone)
+    now = local.hour * 60 + local.minute + local.second / 60
+    start, end = _minutes(window[0]), _minutes(window[1])
+    return start <= now < end if start < end else (now >= start or now < end)
 
 
 def quiet_until(at: datetime, zone: ZoneInfo, window: tuple[str, str]) -> datetime | None:

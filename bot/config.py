@@ -243,7 +243,8 @@ class ShiftConfig(_Section):
 
 class AutoReplyConfig(_Section):
     """The bot answers alone only intents marked `auto_reply` in the knowledge base, above
-    `threshold`, and only when no agent is on shift (with no [[shifts]], nobody ever is)."""
+    `threshold`, and only when no agent is on shift: it needs [[shifts]] (without them, agents count as
+    always on shift)."""
 
     enabled: bool = False
     threshold: float = Field(0.85, gt=0, le=1)

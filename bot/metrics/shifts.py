@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, time, timedelta, tzinfo
 
+from bot.clock import in_window
 from bot.config import ShiftConfig
 
 
@@ -14,17 +15,8 @@ def _minutes(hhmm: str) -> int:
 
 
 def on_shift(shift: ShiftConfig, at: datetime, zone: tzinfo) -> bool:
-    """Whether `at` falls in the shift (start inclusive, end exclusive); `end` before `start` runs past midnight.
-
-    >>> from zoneinfo import ZoneInfo
-    >>> late = ShiftConfig(name="晚班", start="16:00", end="24:00")
-    >>> on_shift(late, datetime(2026, 1, 1, 23, 59, tzinfo=ZoneInfo("Asia/Shanghai")), ZoneInfo("Asia/Shanghai"))
-    True
-    """
-    local = at.astimezone(zone)
-    m = local.hour * 60 + local.minute + local.second / 60
-    start, end = _minutes(shift.start), _minutes(shift.end)
-    return start <= m < end if start < end else (m >= start or m < end)
+    """Whether `at` falls in the shift (start inclusive, end exclusive); `end` before `start` runs past midnight."""
+    return in_window(at, zone, (shift.start, shift.end))
 
 
 def agents_on_shift(shifts: Sequence[ShiftConfig], at: datetime, zone: tzinfo) -> dict[str, str]:

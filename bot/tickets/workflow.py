@@ -10,7 +10,9 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
+
+from bot.clock import in_window
 
 STATES = ("new", "assigned", "investigating", "resolved", "callback", "closed", "reopened")
 OPEN_STATES = ("new", "assigned", "investigating", "reopened")  # someone still has work to do
@@ -102,12 +104,7 @@ def breaches(
 
 def on_shift(windows: Sequence[tuple[str, str]], at: datetime, zone: tzinfo) -> bool:
     """Whether shop-local `at` falls in any ("HH:MM", "HH:MM") window; an end before the start runs past midnight."""
-    local = at.astimezone(zone).time()
-    for start, end in windows:
-        s, e = _time(start), _time(end)
-        if (s <= local < e) if s < e else (local >= s or local < e):
-            return True
-    return False
+    return any(in_window(at, zone, window) for window in windows)
 
 
 def pick_owner(candidates: Sequence[str], last_assigned: Mapping[str, datetime]) -> str | None:
@@ -154,7 +151,3 @@ def after_rating(rating: int) -> str:
     """Where a ticket in callback goes on the buyer's rating: satisfied enough closes, else reopens."""
     return "closed" if rating >= 3 else "reopened"
 
-
-def _time(value: str) -> time:
-    h, m = value.split(":")
-    return time(0, 0) if (int(h), int(m)) == (24, 0) else time(int(h), int(m))

@@ -63,3 +63,8 @@ async def test_no_auto_reply_to_an_old_message_caught_up_after_downtime(tmp_path
     client = await bot_with(tmp_path, aiohttp_client, make_app, clock, shifts=LATE_SHIFT, auto_reply={"enabled": True})
     clock.advance(minutes=6)
     assert await queued_after(client, "在吗", at=START) == []
+
+
+async def test_without_shifts_the_agents_count_as_on_shift(tmp_path, aiohttp_client, make_app, clock):
+    client = await bot_with(tmp_path, aiohttp_client, make_app, clock, auto_reply={"enabled": True})
+    assert await queued_after(client, "在吗") == []
