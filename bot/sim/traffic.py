@@ -30,6 +30,8 @@ from bot.clock import Clock, SystemClock
 from bot.config import Config, resolve_path
 from bot.events import AgentMessage, BuyerMessage, Event, OrderClosed, OrderCreated, OrderPaid
 from bot.gateway import PLATFORMS
+from bot.matching.engine import shop_values
+from bot.matching.kb import fill
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,8 @@ class Questions:
 
     asks: tuple[str, ...]
     complaints: tuple[str, ...]
+    # question -> the knowledge base's reply to it, which simulated agents often send as is or edit
+    answers: Mapping[str, str] = field(default_factory=dict)
     chit_chat: tuple[str, ...] = (
         "今天天气不错", "你们老板是谁", "你是机器人吗", "哈哈哈哈", "你们公司在哪里",
         "能交个朋友吗", "推荐个好看的电影", "你吃饭了吗", "周末有什么好玩的",
@@ -89,26 +93,33 @@ FALLBACK_ASKS = ("这款还有货吗", "什么时候发货", "包邮吗", "可�
 FALLBACK_COMPLAINTS = ("我要投诉", "你们客服态度太差了", "不解决就给差评")
 
 
-def load_questions(folder: Path) -> Questions:
-    """Questions of every `[[intent]]` in `folder/intents/*.toml` (or `folder/*.toml`), in file order.
+def load_questions(folder: Path, *, values: Mapping[str, object] | None = None) -> Questions:
+    """Questions of every `[[intent]]` in `folder/intents/*.toml` (or `folder/*.toml`), in file order,
+    and the first general reply of each, filled with `values`.
 
     Template intents (`template = true`) are skipped; `complaint.*` intents are the complaints.
     """
     intents = folder / "intents" if (folder / "intents").is_dir() else folder
     asks: list[str] = []
     complaints: list[str] = []
+    answers: dict[str, str] = {}
     for path in sorted(intents.glob("*.toml")):
         with open(path, "rb") as f:
             for intent in tomllib.load(f).get("intent", []):
                 if intent.get("template"):
                     continue
                 target = complaints if str(intent.get("id", "")).startswith("complaint.") else asks
-                target.extend(q for q in intent.get("questions", []) if isinstance(q, str) and q)
-    return Questions(asks=tuple(asks) or FALLBACK_ASKS, complaints=tuple(complaints) or FALLBACK_COMPLAINTS)
+                questions = [q for q in intent.get("questions", []) if isinstance(q, str) and q]
+                target.extend(questions)
+                general = [r["text"] for r in intent.get("reply", []) if isinstance(r, dict) and not r.get("platform")]
+                if general and isinstance(general[0], str):
+                    answers.update((q, fill(general[0].strip(), values or {})) for q in questions)
+    return Questions(asks=tuple(asks) or FALLBACK_ASKS, complaints=tuple(complaints) or FALLBACK_COMPLAINTS,
+                     answers=answers)
 
 
 def questions_from_config(config: Config) -> Questions:
-    return load_questions(resolve_path(config, config.knowledge.path))
+    return load_questions(resolve_path(config, config.knowledge.path), values=shop_values(config.shop))
 
 
 # Simplified -> traditional, for the buyers who type in traditional characters.
@@ -289,11 +300,22 @@ class _Planner:
         if delay is not None:
             at += delay
             pushes.append(replace(base, offset_s=at, kind="agent_message", agent_account=agent,
-                                  text=self._rng.choice(AGENT_REPLIES)))
+                                  text=self._answer(texts[-1])))
             if self._rng.random() < 0.3:
                 at += self._rng.uniform(5, 30)
                 pushes.append(replace(base, offset_s=at, agent_account=agent, text=self._rng.choice(BUYER_FOLLOW_UPS)))
         return pushes
+
+    def _answer(self, question: str) -> str:
+        """Agents send the scripted reply as is (half the time), shortened with a word of their own,
+        or something of their own: what `csbot kb stats` learns from."""
+        scripted = self._questions.answers.get(question)
+        roll = self._rng.random()
+        if scripted and roll < 0.5:
+            return scripted
+        if scripted and roll < 0.7:
+            return scripted[: max(8, len(scripted) * 2 // 3)] + "，有问题随时找我哦"
+        return self._rng.choice(AGENT_REPLIES)
 
     def _order(self, shop: Shop, buyer: str, start: float) -> list[PlannedPush]:
         """An order, then paid (60%), cancelled by the buyer (15%), or left unpaid until it times out."""

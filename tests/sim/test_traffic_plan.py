@@ -10,7 +10,9 @@ import pytest
 
 from bot.gateway import PLATFORMS
 from bot.sim import traffic
-from bot.sim.traffic import Counts, PlannedPush, Questions, Report, event_of, load_questions, plan, shops_from_config
+from bot.sim.traffic import (
+    AGENT_REPLIES, Counts, PlannedPush, Questions, Report, Shop, event_of, load_questions, plan, shops_from_config,
+)
 from tests.conftest import ROOT, START, make_config
 
 SHOPS = shops_from_config(make_config("sqlite:///unused.db"))
@@ -193,3 +195,14 @@ def test_the_report_totals_the_platforms():
     assert text.splitlines()[0].split() == ["traffic", "report", "wangwang", "dongdong", "total"]
     assert "delivered (200 ok)" in text and "rejected 401" in text
     assert Counts().in_flight == 0
+
+
+def test_simulated_agents_often_send_the_scripted_reply_as_is_or_edited():
+    questions = Questions(asks=("包邮吗",), complaints=("我要投诉",), answers={"包邮吗": "亲，全国大部分地区包邮哦～偏远地区除外"})
+    shops = [Shop("wangwang", "demo-tb", "s", "小店", ("小店:小美",))]
+    answers = [p.text for p in itertools.islice(plan(shops, seed=3, rate=50, questions=questions), 3000)
+               if p.kind == "agent_message" and p.text != "" and p.buyer]
+    scripted = "亲，全国大部分地区包邮哦～偏远地区除外"
+    assert answers.count(scripted) > 0
+    assert any(a.endswith("有问题随时找我哦") and a.startswith(scripted[:8]) for a in answers)
+    assert any(a in AGENT_REPLIES for a in answers)
