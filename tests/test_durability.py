@@ -32,15 +32,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_config(tmp_path: Path, port: int) -> Path:
+def write_config(tmp_path: Path, port: int, *, gateway_url: str = "http://127.0.0.1:9", extra: str = "") -> Path:
+    """A configuration file for a bot process on `port`, its SQLite file in `tmp_path`; `extra` is more TOML."""
     platforms = "".join(
         f'[[platforms]]\nname = "{p}"\napp_key = "{APP_KEYS[p]}"\napp_secret = "{SECRETS[p]}"\n'
-        f'gateway_url = "http://127.0.0.1:9"\n' for p in ("wangwang", "dongdong")
+        f'gateway_url = "{gateway_url}"\n' for p in ("wangwang", "dongdong")
     )
     path = tmp_path / "csbot.toml"
     path.write_text(
         f'[server]\nport = {port}\n[database]\nurl = "sqlite:///{tmp_path / "bot.db"}"\n'
-        f'[knowledge]\npath = "{ROOT / "knowledge"}"\n{platforms}', encoding="utf-8")
+        f'[knowledge]\npath = "{ROOT / "knowledge"}"\n{extra}{platforms}', encoding="utf-8")
     return path
 
 

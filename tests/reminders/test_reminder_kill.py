@@ -19,27 +19,18 @@ from bot.clock import SystemClock
 from bot.events import OrderCreated
 from bot.gateway import PLATFORMS
 from bot.sim.gateway import create_gateway_app
-from tests.conftest import APP_KEYS, ROOT, SECRETS
-from tests.test_durability import free_port, start_bot
+from tests.conftest import APP_KEYS, SECRETS
+from tests.test_durability import free_port, start_bot, write_config
 
 pytestmark = pytest.mark.slow
 ORDERS = 24
 
 
-def write_config(tmp_path, port: int, gateway_url: str):
-    platforms = "".join(
-        f'[[platforms]]\nname = "{p}"\napp_key = "{APP_KEYS[p]}"\napp_secret = "{SECRETS[p]}"\n'
-        f'gateway_url = "{gateway_url}"\n' for p in ("wangwang", "dongdong")
-    )
-    path = tmp_path / "csbot.toml"
-    path.write_text(
-        f'[server]\nport = {port}\n[database]\nurl = "sqlite:///{tmp_path / "bot.db"}"\n'
-        f'[knowledge]\npath = "{ROOT / "knowledge"}"\n'
+def write_reminder_config(tmp_path, port: int, gateway_url: str):
+    return write_config(tmp_path, port, gateway_url=gateway_url, extra=(
         '[reminders]\noffsets_minutes = [15]\nbefore_close_minutes = 0\nmax_per_buyer_per_day = 1\n'
         'quiet_hours = ["00:00", "00:00"]\nscan_seconds = 1\n'
-        '[outbox]\nbackoff_seconds = 0.1\ntimeout_seconds = 2\n'
-        f'{platforms}', encoding="utf-8")
-    return path
+        '[outbox]\nbackoff_seconds = 0.1\ntimeout_seconds = 2\n'))
 
 
 def slow_sends(app: web.Application) -> None:
@@ -96,7 +87,7 @@ async def test_kill_9_while_sending_reminders_then_restart_sends_each_once(tmp_p
     slow_sends(gateway_app)
     gateway = await aiohttp_server(gateway_app)
     port = free_port()
-    config = write_config(tmp_path, port, str(gateway.make_url("")).rstrip("/"))
+    config = write_reminder_config(tmp_path, port, str(gateway.make_url("")).rstrip("/"))
     db = tmp_path / "bot.db"
 
     proc = await start_bot(config, port)
