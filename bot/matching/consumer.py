@@ -16,7 +16,7 @@ from bot.clock import Clock
 from bot.config import AutoReplyConfig
 from bot.events import AgentMessage, BuyerMessage, Event
 from bot.matching.engine import EngineHolder
-from bot.matching.kb import Intent
+from bot.matching.kb import Intent, fill
 from bot.matching.matcher import Match
 from bot.matching.normalize import normalize
 from bot.store import chat, feedback, outbox, suggestions
@@ -26,12 +26,14 @@ log = logging.getLogger(__name__)
 USED, EDITED = 95, 60  # fuzz.ratio of the answer to a suggested reply: as is, or a rewrite of it
 
 
-def outcome_of(answer: str, suggested_replies: dict[str, str]) -> tuple[str, str | None]:
-    """("used" | "edited" | "ignored", the intent whose reply the answer comes from)."""
+def outcome_of(answer: str, suggested_replies: dict[str, list[str]]) -> tuple[str, str | None]:
+    """("used" | "edited" | "ignored", the intent whose reply the answer comes from), against every
+    wording of each suggested intent (its general and per-platform replies)."""
     if not suggested_replies:
         return "none", None
     said = normalize(answer)
-    intent, best = max(((i, fuzz.ratio(said, normalize(r))) for i, r in suggested_replies.items()), key=lambda x: x[1])
+    intent, best = max(((i, fuzz.ratio(said, normalize(r))) for i, texts in suggested_replies.items() for r in texts),
+                       key=lambda x: x[1])
     if best >= USED:
         return "used", intent
     if best >= EDITED:
@@ -113,7 +115,7 @@ class MatchingConsumer:
         shown = await suggestions.for_message(session, before[-1].id)
         engine = self._engines.engine
         values = {**self._values, "buyer": event.buyer}
-        replies = {s.intent: engine.reply(s.intent, platform=event.platform, values=values)
+        replies = {s.intent: [fill(r.text, values) for r in engine.kb.by_id[s.intent].replies]
                    for s in shown if s.intent in engine.kb.by_id}
         outcome, used = outcome_of(event.text, replies)
         await feedback.record(session, ReplyFeedback(

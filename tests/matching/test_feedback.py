@@ -17,9 +17,11 @@ from tests.conftest import ROOT, START, buyer_message, minutes, post_push, signe
 
 
 def test_outcome_of_an_answer():
-    replies = {"presale.courier": "亲，默认发中通，可补差价发顺丰哦～", "presale.ship_time": "亲，付款后24小时内发货"}
+    replies = {"presale.courier": ["亲，默认发中通，可补差价发顺丰哦～", "亲，京东物流配送哦"],
+               "presale.ship_time": ["亲，付款后24小时内发货"]}
     assert outcome_of("亲，默认发中通，可补差价发顺丰哦～", replies) == ("used", "presale.courier")
     assert outcome_of("亲，默认发中通，补5元可以发顺丰", replies) == ("edited", "presale.courier")
+    assert outcome_of("亲，京东物流配送哦", replies) == ("used", "presale.courier")  # a platform's own wording
     assert outcome_of("稍等，我问一下仓库", replies) == ("ignored", None)
     assert outcome_of("好的", {}) == ("none", None)
 
