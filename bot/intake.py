@@ -44,9 +44,15 @@ class PushWriter:
         self._engine = engine
         self._gate = gate or asyncio.Lock()
         self._clock = clock
-        self._on_commit = on_commit
+        self.on_commit = on_commit  # told after each commit that stored something new
         self._max_batch = max_batch
         self._queue: asyncio.Queue[tuple[dict, asyncio.Future[str]]] = asyncio.Queue(max_queue)
+        self._committing = False
+
+    @property
+    def busy(self) -> bool:
+        """Pushes are waiting to be committed, or being committed."""
+        return self._committing or not self._queue.empty()
 
     async def accept(self, push: Push, form: Mapping[str, str]) -> str:
         """Store the push; "ok" once committed, "duplicate" if its id was stored before."""
@@ -68,7 +74,11 @@ class PushWriter:
             batch = [await self._queue.get()]
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            await self._commit(batch)
+            self._committing = True
+            try:
+                await self._commit(batch)
+            finally:
+                self._committing = False
 
     async def _commit(self, batch: list[tuple[dict, asyncio.Future[str]]]) -> None:
         # The first of several copies of one push in a batch is the one stored; the rest are duplicates.
@@ -90,7 +100,7 @@ class PushWriter:
             if not done.done():
                 done.set_result("ok" if fresh else "duplicate")
         if new:
-            self._on_commit()
+            self.on_commit()
 
     def fail_waiting(self) -> None:
         """At shutdown: whoever still waits gets an error (503), never a false 200."""
@@ -120,9 +130,11 @@ class Processor:
         self, db: async_sessionmaker, *, clock: Clock, gap: timedelta,
         consumers: Sequence[Consumer] = (), batch: int = 10, idle_poll_s: float = 1.0,
         on_processed: Callable[[list[Event]], None] = lambda events: None, gate: asyncio.Lock | None = None,
+        intake_busy: Callable[[], bool] = lambda: False,
     ) -> None:
         self._db = db
         self._gate = gate or asyncio.Lock()
+        self._intake_busy = intake_busy
         self._clock = clock
         self._gap = gap
         self._consumers = tuple(consumers)
@@ -158,9 +170,10 @@ class Processor:
     async def process_batch(self) -> int:
         processed: list[Event] = []
         # Small batches under the shared gate: the push writer, waiting in the gate's queue, gets
-        # the database between two of them, so answers stay fast while a backlog is processed.
+        # the database between two of them, so answers stay fast while a backlog is processed; while
+        # pushes are arriving, one at a time (a commit costs far less than a push's processing).
         async with self._gate, self._db() as session, session.begin():
-            stored = await pushes.claim_pending(session, limit=self._batch)
+            stored = await pushes.claim_pending(session, limit=1 if self._intake_busy() else self._batch)
             for push in stored:
                 try:
                     async with session.begin_nested():

@@ -4,6 +4,7 @@ together off the event loop and swapped in whole, so a reload never serves half 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -88,5 +89,6 @@ class EngineHolder:
         async with self._lock:
             engine = await asyncio.to_thread(build_engine, self.folder)
             self.engine = engine
+            gc.freeze()  # the new base is long-lived too: keep it out of the collector's full passes
             log.info("knowledge base reloaded intents=%d", len(engine.kb.intents))
             return engine
