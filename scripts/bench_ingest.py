@@ -35,7 +35,7 @@ import time
 import tomllib
 import urllib.error
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -105,7 +105,7 @@ def _sign_range(job: tuple[int, int, str, str, dict]) -> list[str]:
 def write_pushes(path: Path, n: int, shops: dict[str, tuple[str, str]]) -> tuple[float, float]:
     """Sign n distinct pushes into `path`; returns (when they were signed, seconds it took)."""
     started = time.monotonic()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     run = secrets.token_hex(4)
     step = 10_000
     jobs = [(lo, min(lo + step, n), run, now.isoformat(), shops) for lo in range(0, n, step)]
@@ -260,7 +260,7 @@ def run_wrk(port: int, pushes: Path, args: argparse.Namespace, server_pid: int) 
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     machine = busy_cpu()[0]
     started = time.monotonic()
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     wall = time.monotonic() - started
     machine = busy_cpu()[0] - machine
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -271,7 +271,7 @@ def run_wrk(port: int, pushes: Path, args: argparse.Namespace, server_pid: int) 
     result = json.loads(line.removeprefix("BENCH_RESULT "))
     seconds = result["duration_us"] / 1e6
     result.update(
-        cmd=shlex.join(cmd), seconds=seconds, rps=result["requests"] / seconds, ok_rps=result["ok"] / seconds,
+        cmd=shlex.join(cmd), port=port, seconds=seconds, rps=result["requests"] / seconds, ok_rps=result["ok"] / seconds,
         p50_ms=result["lat_p50_us"] / 1000, p99_ms=result["lat_p99_us"] / 1000,
         p999_ms=result["lat_p999_us"] / 1000, max_ms=result["lat_max_us"] / 1000,
         server_cpu=server_cpu / wall,
@@ -406,7 +406,7 @@ def ingest(args: argparse.Namespace) -> int:
             stored, processed = stored_counts(db_url)
         finally:
             stop(bot)
-        stored_after_stop, processed_after_stop = stored_counts(db_url)
+        stored_after_stop, _ = stored_counts(db_url)
     finally:
         if pg and not args.keep:
             drop_pg_database(args.db, db_url)
@@ -432,7 +432,8 @@ def report(args, invocation, results, *, db_label, stored, processed, stored_aft
     print(header)
     print("-" * len(header))
     for label, r, rate in (("bare aiohttp handler (reads form, no store)", bare, bare["rps"]),
-                           (f"durable: csbot serve ({db_label})", bot, bot["ok_rps"])):
+                           (f"durable: {'--bot-command' if args.bot_command else 'csbot serve'} ({db_label})",
+                            bot, bot["ok_rps"])):
         other = max(0.0, r["machine_cpu"] - r["server_cpu"] - r["wrk_cpu"])
         print(f"{label:<48} {rate:>9,.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['p999_ms']:>7.2f} "
               f"{r['max_ms']:>7.1f} {r['server_cpu']:>6.0%} {r['wrk_cpu']:>6.0%} {other:>6.0%}")
@@ -475,12 +476,14 @@ def report(args, invocation, results, *, db_label, stored, processed, stored_aft
     print()
     print("commands:")
     print(f"  {invocation}")
-    print(f"  bare: {VENV_PY.relative_to(ROOT)} scripts/bench_ingest.py bare-server --port PORT")
+    print(f"  bare: {VENV_PY.relative_to(ROOT)} scripts/bench_ingest.py bare-server --port {bare['port']}")
     print(f"        {bare['cmd']}")
     print(f"  bot:  {shlex.join(str(x) for x in bot_cmd)}")
     print(f"        {bot['cmd']}")
     if args.keep:
         print(f"  kept: {work} (bot.log, bare.log, bench.toml, pushes.txt, csbot.db)")
+    else:
+        print(f"  ({work} with the config, pushes and database is removed; --keep keeps it)")
 
 
 def main(argv: list[str] | None = None) -> int:
