@@ -123,6 +123,9 @@ def event_of(stored: pushes.RawPush) -> Event:
     return PLATFORMS[stored.platform].parse_push(json.loads(stored.form)).event
 
 
+YIELD_S = 1.0  # the longest the processor waits for a pause in arriving pushes
+
+
 class Processor:
     """Stored pushes → conversations and orders → consumers, in event-time order, resumable."""
 
@@ -169,6 +172,12 @@ class Processor:
 
     async def process_batch(self) -> int:
         processed: list[Event] = []
+        # Answers first: while pushes are arriving, wait for a pause in them (up to YIELD_S, so
+        # that processing still moves under a flood that never pauses).
+        loop = asyncio.get_running_loop()
+        until = loop.time() + YIELD_S
+        while self._intake_busy() and loop.time() < until:
+            await asyncio.sleep(0.002)
         # Small batches under the shared gate: the push writer, waiting in the gate's queue, gets
         # the database between two of them, so answers stay fast while a backlog is processed; while
         # pushes are arriving, one at a time (a commit costs far less than a push's processing).
