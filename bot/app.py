@@ -68,7 +68,7 @@ def create_app(
     app.on_shutdown.append(_end_console_streams)
     app[keys.TICKET_RULES] = _ticket_rules(config)
     app[keys.TICKET_ASSIGNMENT] = Assignment.from_config(config)
-    app[keys.TICKET_ANNOUNCERS] = []
+    app[keys.TICKET_ANNOUNCERS] = [functools.partial(_escalations_to_board, app)]
     app.cleanup_ctx.append(functools.partial(_knowledge, engine=engine))
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_gateway_client)
@@ -145,6 +145,12 @@ def _ticket_rules(config: Config) -> ticket_detect.Rules:
         log.warning("no complaint rules file=%s; complaints are not detected", path)
         return ticket_detect.Rules()
     return ticket_detect.load_rules(path)
+
+
+async def _escalations_to_board(app: web.Application, escalations: list) -> None:
+    """Supervisors hear of a ticket past its SLA on the board's stream, and its count is refreshed."""
+    app[keys.BOARD].announce("escalation", {"tickets": [e.as_json() for e in escalations]})
+    app[keys.METRICS].on_processed([])
 
 
 async def _ticket_sla(app: web.Application) -> AsyncIterator[None]:

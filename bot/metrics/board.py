@@ -162,6 +162,12 @@ class Board:
             self._extras = extras
             self._changes.extras = True
 
+    def announce(self, kind: str, data: dict) -> None:
+        """A one-off message to every viewer (e.g. tickets just escalated past their SLA)."""
+        message = sse(kind, data)
+        for sub in self._subscribers:
+            sub.offer(message)
+
     def prune_waiting(self, *, since: datetime) -> None:
         """Forget waits that started before `since` (older than the board's horizon)."""
         cutoff = iso(since)

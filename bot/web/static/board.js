@@ -47,12 +47,24 @@
     source.addEventListener("snapshot", (e) => { alive(); snapshot(JSON.parse(e.data)); });
     source.addEventListener("update", (e) => { alive(); update(JSON.parse(e.data)); });
     source.addEventListener("ping", (e) => { alive(); clock(JSON.parse(e.data).now); });
+    source.addEventListener("escalation", (e) => { alive(); escalated(JSON.parse(e.data).tickets); });
   }
 
   function alive() {
     // No message (not even the 15-second ping) for 40 s: the line is dead though nobody said so.
     clearTimeout(watchdog);
     watchdog = setTimeout(() => { setStatus("reconnecting", "reconnecting…"); connect(); }, 40000);
+  }
+
+  // Tickets that just went past their SLA: a banner until dismissed (text only, never HTML).
+  function escalated(tickets) {
+    const box = document.getElementById("escalations");
+    for (const t of tickets) {
+      const line = document.createElement("li");
+      line.textContent = `工单 #${t.ticket_id} ${t.severity} ${t.owner || "未分配"} 超时：${t.breached.join("、")}`;
+      line.addEventListener("click", () => line.remove());
+      box.prepend(line);
+    }
   }
 
   function clock(now) { if (now) state.offsetMs = Date.parse(now) - Date.now(); }
