@@ -134,3 +134,14 @@ def test_heldout_test_split_stays_above_the_floor(matcher):
     report = evaluate(matcher, test_split)
     got = {"top1": report.top1, "top3": report.top3, "oos_rejected": report.oos_rejected}
     assert all(got[k] >= v for k, v in FLOOR.items()), got
+
+
+# Reached on heldout2.tsv, written apart from the knowledge base and never tuned on (top-1 0.943,
+# top-3 0.953, out-of-scope rejected 0.875), minus a margin of 0.02; raise these when matching improves.
+FLOOR2 = {"top1": 0.92, "top3": 0.93, "oos_rejected": 0.85}
+
+
+def test_the_fresh_heldout_set_stays_above_its_floor(matcher):
+    report = evaluate(matcher, read_tsv(HELDOUT.with_name("heldout2.tsv")))
+    got = {"top1": report.top1, "top3": report.top3, "oos_rejected": report.oos_rejected}
+    assert all(got[k] >= v for k, v in FLOOR2.items()), got
