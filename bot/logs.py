@@ -23,6 +23,7 @@ def setup(level: str = "INFO") -> None:
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # a line per plugin at every start
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # two lines per scan, every few seconds
     # jieba adds its own stderr handler at import and chats about loading its dictionary:
     # import it now, so that its handler is there to be removed.
     import jieba  # noqa: F401
