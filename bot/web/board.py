@@ -7,26 +7,23 @@ token in the URL fragment (`/board#token=...`) or sessionStorage, which never re
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from pathlib import Path
 
 from aiohttp import web
 
-from bot.metrics.board import CLOSE, RESNAPSHOT, iso, sse
+from bot.metrics.board import iso, sse
 from bot.metrics.period import period_totals
 from bot.metrics.report import parse_period
 from bot.store import metrics as metrics_store
 from bot.web import keys
+from bot.web import sse as sse_stream
 from bot.web.auth import Caller, caller
 from bot.web.errors import ApiError
+from bot.web.params import paging
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
-KEEPALIVE_S = 15.0
-WRITE_TIMEOUT_S = 10.0  # a viewer whose socket takes no data for this long is dropped
-RETRY_MS = 1000  # how soon EventSource reconnects after the stream ends
 
 
 def _page(name: str, content_type: str):
@@ -55,38 +52,19 @@ def _stream_caller(request: web.Request) -> Caller:
 async def stream(request: web.Request) -> web.StreamResponse:
     """GET /api/board/stream: a snapshot on connect, then the board's changes as they happen."""
     _stream_caller(request)
-    board = request.app[keys.BOARD]
-    response = web.StreamResponse(headers={
-        "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
-    })
-    await response.prepare(request)
-    subscriber = board.subscribe()
+    board, clock = request.app[keys.BOARD], request.app[keys.CLOCK]
+    viewer = board.subscribe()
+
+    def first() -> str:
+        board.now = clock.now()
+        return board.snapshot_message()
+
     try:
-        board.now = request.app[keys.CLOCK].now()
-        await _write(response, f"retry: {RETRY_MS}\n\n" + board.snapshot_message())
-        while True:
-            try:
-                message = await asyncio.wait_for(subscriber.next(), KEEPALIVE_S)
-            except TimeoutError:
-                # An event, not an SSE comment: the page's watchdog sees it and knows the line is alive.
-                message = sse("ping", {"now": iso(request.app[keys.CLOCK].now())})
-            if message is CLOSE:
-                break
-            if message is RESNAPSHOT:
-                message = board.snapshot_message()
-            await _write(response, message)
-    except (ConnectionError, TimeoutError):
-        log.info("board viewer dropped resnapshots=%d", subscriber.resnapshots)
+        # The keepalive is an event, not an SSE comment: the page's watchdog sees it and knows the line is alive.
+        return await sse_stream.serve(request, viewer, first=first, snapshot=board.snapshot_message,
+                                      keepalive=lambda: sse("ping", {"now": iso(clock.now())}), name="board")
     finally:
-        board.unsubscribe(subscriber)
-    with contextlib.suppress(ConnectionError):
-        await response.write_eof()
-    return response
-
-
-async def _write(response: web.StreamResponse, text: str) -> None:
-    # A viewer that stops reading fills its socket; then write() waits, and we give up on it.
-    await asyncio.wait_for(response.write(text.encode()), WRITE_TIMEOUT_S)
+        board.unsubscribe(viewer)
 
 
 async def agent_metrics(request: web.Request) -> web.Response:
@@ -99,7 +77,7 @@ async def agent_metrics(request: web.Request) -> web.Response:
                                    today=now.astimezone(board.rules.zone).date())
     except ValueError as e:
         raise ApiError(400, "bad_period", str(e)) from None
-    limit, offset = _paging(request)
+    limit, offset = paging(request, error="bad_paging")
     totals = await period_totals(request.app[keys.DB], first=first, last=last, now=now, rules=board.rules)
     names = {a.id: a.name or a.id for a in request.app[keys.CONFIG].agents}
     items = [{**row, "name": names.get(row["agent"], row["agent"])} for row in totals.agents()]
@@ -114,22 +92,11 @@ async def agent_metrics(request: web.Request) -> web.Response:
 async def handovers(request: web.Request) -> web.Response:
     """GET /api/handovers: waiting buyers handed over at a shift change (交接); an agent sees those handed to them."""
     who = caller(request, role="agent")
-    limit, offset = _paging(request)
+    limit, offset = paging(request, error="bad_paging")
     async with request.app[keys.DB]() as session:
         rows = await metrics_store.open_handovers(session, to_agent=None if who.at_least("supervisor") else who.agent)
     items = [{**h, "shift_change_at": iso(h["shift_change_at"]), "waiting_since": iso(h["waiting_since"])} for h in rows]
     return web.json_response({"items": items[offset:offset + limit], "total": len(items)})
-
-
-def _paging(request: web.Request) -> tuple[int, int]:
-    try:
-        limit = int(request.query.get("limit", 50))
-        offset = int(request.query.get("offset", 0))
-    except ValueError:
-        raise ApiError(400, "bad_paging", "limit and offset must be whole numbers") from None
-    if not 1 <= limit <= 1000 or offset < 0:
-        raise ApiError(400, "bad_paging", "limit must be 1 to 1000 and offset at least 0")
-    return limit, offset
 
 
 def prometheus_lines(app: web.Application) -> list[str]:

@@ -4,20 +4,16 @@ header, never in a URL. A viewer that stops reading is bounded like the board's.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Iterable
 
 from aiohttp import web
 
 from bot.events import Event
-from bot.metrics.board import CLOSE, RESNAPSHOT, Subscriber, iso, sse
+from bot.metrics.board import CLOSE, Subscriber, iso, sse
 from bot.web import keys
+from bot.web import sse as sse_stream
 from bot.web.auth import Caller, caller
 
-log = logging.getLogger(__name__)
-KEEPALIVE_S = 15.0
-WRITE_TIMEOUT_S = 10.0
 
 
 class ConsoleFeed:
@@ -52,29 +48,13 @@ class ConsoleFeed:
 async def stream(request: web.Request) -> web.StreamResponse:
     """GET /api/console/stream: `changed` events for the caller's conversations."""
     who = caller(request)
-    feed = request.app[keys.CONSOLE_FEED]
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8",
-                                           "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-    await response.prepare(request)
+    feed, clock = request.app[keys.CONSOLE_FEED], request.app[keys.CLOCK]
     viewer = feed.subscribe(who)
     try:
-        await _write(response, "retry: 1000\n\n" + sse("hello", {"role": who.role}))
-        while True:
-            try:
-                message = await asyncio.wait_for(viewer.next(), KEEPALIVE_S)
-            except TimeoutError:
-                message = f": keepalive {iso(request.app[keys.CLOCK].now())}\n\n"
-            if message is CLOSE:
-                break
-            if message is RESNAPSHOT:
-                message = sse("changed", {"buyers": "*"})
-            await _write(response, message)
-    except (ConnectionError, TimeoutError):
-        log.info("console viewer dropped")
+        return await sse_stream.serve(
+            request, viewer, first=lambda: sse("hello", {"role": who.role}),
+            snapshot=lambda: sse("changed", {"buyers": "*"}),  # behind: refresh everything
+            keepalive=lambda: f": keepalive {iso(clock.now())}\n\n", name="console",
+        )
     finally:
         feed.unsubscribe(viewer)
-    return response
-
-
-async def _write(response: web.StreamResponse, text: str) -> None:
-    await asyncio.wait_for(response.write(text.encode()), WRITE_TIMEOUT_S)

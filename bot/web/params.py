@@ -7,18 +7,25 @@ from aiohttp import web
 from bot.web.errors import ApiError
 
 
-def paging(request: web.Request, *, default: int = 50, most: int = 1000) -> tuple[int, int]:
+MAX_OFFSET = 10**9
+
+
+def paging(request: web.Request, *, default: int = 50, most: int = 1000, error: str = "bad_request") -> tuple[int, int]:
+    """(limit, offset) of a list request; 400 with `error` (the board's endpoints answer
+    `bad_paging`) and what is wrong."""
     def number(name: str, fallback: int) -> int:
         raw = request.query.get(name)
         if raw is None:
             return fallback
         if not raw.isdigit():
-            raise ApiError(400, "bad_request", f"{name} must be a whole number")
+            raise ApiError(400, error, f"{name} must be a whole number")
         return int(raw)
 
     limit, offset = number("limit", default), number("offset", 0)
     if not 1 <= limit <= most:
-        raise ApiError(400, "bad_request", f"limit must be from 1 to {most}")
+        raise ApiError(400, error, f"limit must be from 1 to {most}")
+    if offset > MAX_OFFSET:
+        raise ApiError(400, error, f"offset must be at most {MAX_OFFSET}")
     return limit, offset
 
 

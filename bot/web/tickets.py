@@ -17,8 +17,8 @@ from bot.web import keys
 from bot.web.auth import Caller, caller
 from bot.web.errors import ApiError
 from bot.web.kb_api import json_body
+from bot.web.params import paging
 
-MAX_LIMIT = 1000
 
 
 def _at(value) -> str | None:
@@ -61,15 +61,6 @@ def actor(who: Caller) -> str:
     return who.agent if who.role == "agent" and who.agent else who.role
 
 
-def _int(request: web.Request, name: str, default: int, *, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ApiError(400, "bad_request", f"{name} must be an integer from {low} to {high}")
-    return int(raw)
-
-
 async def list_tickets(request: web.Request) -> web.Response:
     who = caller(request, role="agent")
     q = request.query
@@ -81,8 +72,7 @@ async def list_tickets(request: web.Request) -> web.Response:
     overdue = q.get("overdue")
     if overdue not in (None, "true", "false"):
         raise ApiError(400, "bad_request", "overdue must be true or false")
-    limit = _int(request, "limit", 50, low=1, high=MAX_LIMIT)
-    offset = _int(request, "offset", 0, low=0, high=10**9)
+    limit, offset = paging(request)
     now = request.app[keys.CLOCK].now()
     async with request.app[keys.DB]() as session:
         rows, total = await store.search(

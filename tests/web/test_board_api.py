@@ -77,9 +77,9 @@ def test_a_subscriber_that_never_reads_holds_at_most_its_queue():
 
 async def test_a_viewer_that_stops_reading_is_dropped_and_memory_stays_bounded(client, monkeypatch):
     """A real socket that is never read: the queue stays bounded, and the write timeout ends the stream."""
-    from bot.web import board as board_web
+    from bot.web import sse as sse_stream
 
-    monkeypatch.setattr(board_web, "WRITE_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(sse_stream, "WRITE_TIMEOUT_S", 0.3)
     board = client.app[keys.BOARD]
     board.queue_size = 4
     await client.app[keys.METRICS].refresh()
