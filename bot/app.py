@@ -83,10 +83,8 @@ def create_app(
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     config, clock = app[keys.CONFIG], app[keys.CLOCK]
-    engine = create_engine(
-        async_url(config.database.url, base=config_dir(config)),
-        sqlite_synchronous=config.database.sqlite_synchronous,
-    )
+    url = async_url(config.database.url, base=config_dir(config))
+    engine = create_engine(url, sqlite_synchronous=config.database.sqlite_synchronous)
     await migrate(engine)
     db = sessionmaker(engine)
     async with db() as session, session.begin():
@@ -97,7 +95,10 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     # PostgreSQL locks rows, so there each has its own.
     gate = asyncio.Lock() if is_sqlite(engine) else None
     writer = PushWriter(engine, clock=clock, gate=gate)
-    processor = Processor(db, clock=clock, gap=timedelta(minutes=config.shop.session_gap_minutes),
+    # The processor's many small statements: on SQLite, on the event loop's thread (store.inline_sqlite).
+    processing = create_engine(url, sqlite_synchronous=config.database.sqlite_synchronous, inline=True) \
+        if is_sqlite(engine) else engine
+    processor = Processor(sessionmaker(processing), clock=clock, gap=timedelta(minutes=config.shop.session_gap_minutes),
                           consumers=_consumers(app), on_processed=functools.partial(_tell_live_views, app),
                           gate=gate, intake_busy=lambda: writer.busy)
     writer.on_commit = processor.wake
@@ -106,6 +107,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     yield
     app[keys.READY]["store"] = False
     await engine.dispose()
+    await processing.dispose()
 
 
 async def _end_console_streams(app: web.Application) -> None:

@@ -124,6 +124,7 @@ def event_of(stored: pushes.RawPush) -> Event:
 
 
 YIELD_S = 1.0  # the longest the processor waits for a pause in arriving pushes
+KNOWN_BUYERS_MAX = 200_000  # buyer ids remembered across batches (rows are never deleted)
 
 
 class Processor:
@@ -145,6 +146,7 @@ class Processor:
         self._idle_poll_s = idle_poll_s
         self._on_processed = on_processed
         self._wake = asyncio.Event()
+        self._buyers: dict[tuple[str, str, str], int] = {}  # committed buyers: one lookup less per push
 
     def wake(self) -> None:
         self._wake.set()
@@ -181,23 +183,37 @@ class Processor:
         # Small batches under the shared gate: the push writer, waiting in the gate's queue, gets
         # the database between two of them, so answers stay fast while a backlog is processed; while
         # pushes are arriving, one at a time (a commit costs far less than a push's processing).
-        async with self._gate, self._db() as session, session.begin():
-            stored = await pushes.claim_pending(session, limit=1 if self._intake_busy() else self._batch)
-            for push in stored:
-                try:
-                    async with session.begin_nested():
-                        event = event_of(push)
-                        await self._apply(session, event)
-                except Exception as e:
-                    session.info.clear()  # what was looked up inside the rolled-back savepoint may be gone
-                    log.exception("push processing failed platform=%s push_id=%s", push.platform, push.push_id)
-                    pushes.mark_failed(push, now=self._clock.now(), error=f"{type(e).__name__}: {e}")
-                    continue
-                pushes.mark_processed(push, now=self._clock.now())
-                processed.append(event)
+        async with self._gate, self._db() as session:
+            async with session.begin():
+                session.info[chat.COMMITTED_BUYERS] = self._buyers
+                stored = await self._process(session, processed)
+            self._remember_buyers(session.info.get(chat.BUYERS, {}))
         if processed:
             self._on_processed(processed)
+        return stored
+
+    async def _process(self, session: AsyncSession, processed: list[Event]) -> int:
+        """One batch inside its transaction; the events that went through are added to `processed`."""
+        stored = await pushes.claim_pending(session, limit=1 if self._intake_busy() else self._batch)
+        for push in stored:
+            try:
+                async with session.begin_nested():
+                    event = event_of(push)
+                    await self._apply(session, event)
+            except Exception as e:
+                session.info.clear()  # what was looked up inside the rolled-back savepoint may be gone
+                session.info[chat.COMMITTED_BUYERS] = self._buyers
+                log.exception("push processing failed platform=%s push_id=%s", push.platform, push.push_id)
+                pushes.mark_failed(push, now=self._clock.now(), error=f"{type(e).__name__}: {e}")
+                continue
+            pushes.mark_processed(push, now=self._clock.now())
+            processed.append(event)
         return len(stored)
+
+    def _remember_buyers(self, created: dict[tuple[str, str, str], int]) -> None:
+        if len(self._buyers) + len(created) > KNOWN_BUYERS_MAX:
+            self._buyers.clear()
+        self._buyers.update(created)
 
     async def _apply(self, session: AsyncSession, event: Event) -> None:
         buyer_id = await chat.buyer_id(

@@ -8,7 +8,7 @@ import pytest
 
 from bot.app import create_app
 from bot.events import AgentMessage, OrderClosed, OrderCreated, OrderPaid
-from bot.store.tables import Conversation, Message, Order, RawPush
+from bot.store.tables import Buyer, Conversation, Message, Order, RawPush
 from bot.web import keys
 from tests.conftest import START, eventually, buyer_message, make_config, minutes, post_push, signed_form
 
@@ -105,6 +105,55 @@ async def test_out_of_order_pushes_give_the_same_result_as_in_order(store_client
     assert await messages_by_conversation(store_client) == [["question", "answer"]]
     [conv] = await conversations(store_client)
     assert conv.waiting_since is None and conv.started_at == START + minutes(1)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_conversations_kept_in_place_equal_a_regrouping_of_every_message(store_client, seed):
+    """The processor updates the usual in-order message's conversation in place and regroups only
+    around late ones; whatever the arrival order, the stored conversations must be exactly what
+    the pure rules (bot.conversation) make of all the messages."""
+    import random
+
+    from bot.conversation import BUYER, Line, current_agent, split, waiting_since
+
+    rng = random.Random(seed)
+    events, at = [], START
+    for n in range(120):
+        at += minutes(rng.choice([0, 0.2, 1, 3, 12, 29.9, 30, 31, 45]))
+        buyer = rng.choice(["b1", "b2", "b3"])
+        kind = rng.random()
+        if kind < 0.55:
+            events.append(buyer_message(buyer=buyer, text=f"q{n}", at=at, agent=rng.choice(["", "小店:小美", "小店:阿强"])))
+        else:
+            events.append(agent_message(buyer=buyer, text=f"a{n}", at=at, agent=rng.choice(["小店:小美", "小店:阿强"]),
+                                        push_id=f"r{seed}-{n}"))
+    arrival = list(events)
+    for i in range(0, len(arrival) - 3, 7):  # some pushes arrive late, behind a few later ones
+        j = i + rng.randint(1, 3)
+        arrival[i], arrival[j] = arrival[j], arrival[i]
+    for k in range(0, len(arrival), 2):  # processed as they come, a couple at a time
+        await push_all(store_client, *arrival[k:k + 2])
+
+    async with store_client.app[keys.DB]() as session:
+        stored = (await session.execute(
+            sa.select(Conversation, Buyer.nick).join(Buyer, Buyer.id == Conversation.buyer_id)
+        )).all()
+        messages = (await session.scalars(sa.select(Message).order_by(Message.sent_at, Message.id))).all()
+    got = sorted((nick, c.started_at, c.last_message_at, c.waiting_since, c.agent_account, c.last_buyer_text)
+                 for c, nick in stored)
+    nick_of = {e.push_id: e.buyer for e in events}
+    expected = []
+    for buyer in ("b1", "b2", "b3"):
+        own = [m for m in messages if nick_of[m.push_id] == buyer]
+        lines = [Line(m.sender, m.sent_at, m.agent_account) for m in own]
+        for group in split(lines, gap=minutes(30)):
+            group_lines = [lines[i] for i in group]
+            texts = [own[i].text for i in group if own[i].sender == BUYER]
+            expected.append((buyer, group_lines[0].sent_at, group_lines[-1].sent_at, waiting_since(group_lines),
+                             current_agent(group_lines), texts[-1] if texts else ""))
+    assert got == sorted(expected)
+    # and every message points at the conversation it belongs to
+    assert all(m.conversation_id is not None for m in messages)
 
 
 async def test_pushes_stored_before_a_restart_are_processed_on_start(db_url, aiohttp_client, clock, make_app):

@@ -8,13 +8,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.conversation import BUYER, Line, current_agent, split, waiting_since
+from bot.conversation import AGENT, BUYER, Line, current_agent, split, waiting_since
 from bot.store.tables import Buyer, Conversation, Message, Order
 
 
 # session.info keys: what this session already looked up or recorded, asked for again by each consumer.
 RECORDED = "chat.recorded"  # (platform, push_id) -> the Message recorded
 BUYERS = "chat.buyers"  # (platform, shop, nick) -> buyer id
+COMMITTED_BUYERS = "chat.committed_buyers"  # the same, known from earlier transactions (read only)
 
 
 async def buyer_id(session: AsyncSession, *, platform: str, shop: str, nick: str, seen_at: datetime) -> int:
@@ -23,16 +24,15 @@ async def buyer_id(session: AsyncSession, *, platform: str, shop: str, nick: str
     key = (platform, shop, nick)
     if key in known:
         return known[key]
+    if (committed := session.info.get(COMMITTED_BUYERS, {}).get(key)) is not None:
+        return committed
+    # Not seen by this process: most often a new buyer, so insert first and look up only on a conflict.
+    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
     found = await session.scalar(
-        sa.select(Buyer.id).where(Buyer.platform == platform, Buyer.shop == shop, Buyer.nick == nick)
+        insert(Buyer.__table__).values(platform=platform, shop=shop, nick=nick, first_seen_at=seen_at)
+        .on_conflict_do_nothing().returning(Buyer.__table__.c.id)
     )
     if found is None:
-        insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-        await session.execute(
-            insert(Buyer.__table__)
-            .values(platform=platform, shop=shop, nick=nick, first_seen_at=seen_at)
-            .on_conflict_do_nothing()
-        )
         found = await session.scalar(
             sa.select(Buyer.id).where(Buyer.platform == platform, Buyer.shop == shop, Buyer.nick == nick)
         )
@@ -56,26 +56,83 @@ async def record_message(
 ) -> Message:
     """Store a message and put it in the right conversation, even when it arrives out of order.
 
-    Only the conversations a message at `sent_at` can touch (those active within `gap` of it, and
-    any later ones) are recomputed, so the usual in-order message costs one conversation's worth.
+    The usual in-order message updates its conversation in place; a late one has the conversations
+    it can touch recomputed (bot.conversation's rules over their messages).
     """
     message = Message(
         buyer_id=buyer_id, platform=platform, sender=sender, agent_account=agent_account, text=text,
         sent_at=sent_at, push_id=push_id, client_msg_id=client_msg_id,
     )
-    session.add(message)
-    await session.flush()
+    # The conversations it can touch: the one it would join (the last started at or before it,
+    # even when that ended more than `gap` before: only a buyer message starts a new one) and
+    # every one active within `gap` of it or later.
+    joined = (
+        sa.select(Conversation.id).where(Conversation.buyer_id == buyer_id, Conversation.started_at <= sent_at)
+        .order_by(Conversation.started_at.desc(), Conversation.id.desc()).limit(1).scalar_subquery()
+    )
+    affected = list((await session.scalars(
+        sa.select(Conversation)
+        .where(Conversation.buyer_id == buyer_id,
+               sa.or_(Conversation.last_message_at >= sent_at - gap, Conversation.id == joined))
+        .order_by(Conversation.started_at, Conversation.id)
+    )).all())
+    in_order = all(c.last_message_at <= sent_at for c in affected)
+    if in_order and affected and not (sender == BUYER and sent_at - affected[-1].last_message_at > gap):
+        # The usual case: after all of the buyer's other messages, in the last conversation.
+        await _append(session, affected[-1], message)
+    elif in_order:
+        await _start(session, message, shop=shop)
+    else:
+        await _regroup(session, message, affected, shop=shop, gap=gap)
     if push_id is not None:
         session.info.setdefault(RECORDED, {})[(platform, push_id)] = message
-    affected = list(
-        (
-            await session.scalars(
-                sa.select(Conversation)
-                .where(Conversation.buyer_id == buyer_id, Conversation.last_message_at >= sent_at - gap)
-                .order_by(Conversation.started_at, Conversation.id)
-            )
-        ).all()
+    return message
+
+
+async def _start(session: AsyncSession, message: Message, *, shop: str) -> None:
+    """A message that starts a conversation: the buyer's first, or a buyer message after the gap."""
+    line = Line(message.sender, message.sent_at, message.agent_account)
+    conversation = Conversation(
+        buyer_id=message.buyer_id, platform=message.platform, shop=shop, started_at=message.sent_at,
+        last_message_at=message.sent_at, waiting_since=waiting_since([line]), agent_account=current_agent([line]),
+        last_buyer_text=message.text[:500] if message.sender == BUYER else "",
     )
+    session.add(conversation)
+    await session.flush()
+    message.conversation_id = conversation.id
+    session.add(message)
+    await session.flush()
+
+
+async def _append(session: AsyncSession, conversation: Conversation, message: Message) -> None:
+    """What the full regrouping would make of `conversation` with `message` at its end."""
+    message.conversation_id = conversation.id
+    session.add(message)
+    conversation.last_message_at = message.sent_at
+    if message.sender == BUYER:
+        conversation.last_buyer_text = message.text[:500]
+        if conversation.waiting_since is None:
+            conversation.waiting_since = message.sent_at
+    elif message.sender == AGENT:
+        conversation.waiting_since = None
+    if message.sender == AGENT and message.agent_account:
+        conversation.agent_account = message.agent_account
+    elif message.agent_account and not await session.scalar(
+        # current_agent(): the last answering agent wins over the last routing; is there one?
+        sa.select(sa.literal(1)).where(
+            Message.conversation_id == conversation.id, Message.sender == AGENT, Message.agent_account != "",
+        ).limit(1)
+    ):
+        conversation.agent_account = message.agent_account
+    await session.flush()
+
+
+async def _regroup(
+    session: AsyncSession, message: Message, affected: list[Conversation], *, shop: str, gap: timedelta,
+) -> None:
+    """Recompute the conversations `message` can touch (out of order, or starting a new one)."""
+    session.add(message)
+    await session.flush()
     messages = [message]
     if affected:
         messages += (
@@ -92,8 +149,8 @@ async def record_message(
         if n < len(affected):
             conversation = affected[n]
         else:
-            conversation = Conversation(buyer_id=buyer_id, platform=platform, shop=shop,
-                                        started_at=sent_at, last_message_at=sent_at)
+            conversation = Conversation(buyer_id=message.buyer_id, platform=message.platform, shop=shop,
+                                        started_at=message.sent_at, last_message_at=message.sent_at)
             session.add(conversation)
             await session.flush()
         group_lines = [lines[i] for i in group]
@@ -108,7 +165,6 @@ async def record_message(
     await session.flush()
     for stale in affected[len(groups):]:
         await session.delete(stale)
-    return message
 
 
 async def conversation_of(session: AsyncSession, message: Message) -> Conversation | None:

@@ -11,6 +11,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from bot.store import inline_sqlite
+
 log = logging.getLogger(__name__)
 
 
@@ -31,11 +33,19 @@ def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def create_engine(url: str, *, sqlite_synchronous: str = "FULL") -> AsyncEngine:
-    """An engine for an async URL (see `async_url`). SQLite files get WAL and write-first transactions."""
+def create_engine(url: str, *, sqlite_synchronous: str = "FULL", inline: bool = False) -> AsyncEngine:
+    """An engine for an async URL (see `async_url`). SQLite files get WAL and write-first transactions.
+
+    `inline`: SQLite statements run on the event loop's thread (store.inline_sqlite), for work made
+    of many small statements; PostgreSQL ignores it.
+    """
     if url.startswith("sqlite"):
-        Path(url.removeprefix("sqlite+aiosqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        path = url.removeprefix("sqlite+aiosqlite:///")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if inline:
+            engine = create_async_engine(url, async_creator=inline_sqlite.creator(path, timeout_s=30))
+        else:
+            engine = create_async_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_connection, _record) -> None:

@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.store import chat
 from bot.store.tables import Message, Suggestion
 
+STORED = "suggestions.stored"  # session.info: message id -> the suggestions stored in this session
+
 
 async def message_for_push(session: AsyncSession, *, platform: str, push_id: str) -> Message | None:
     # Each consumer asks for the message of the push being processed: chat.record_message noted it.
@@ -23,13 +25,19 @@ async def message_for_push(session: AsyncSession, *, platform: str, push_id: str
 
 async def replace(session: AsyncSession, *, message_id: int, ranked: Sequence[tuple[str, float, str]]) -> None:
     """Store (intent, score, question) best first, replacing what a retry stored before."""
-    await session.execute(sa.delete(Suggestion).where(Suggestion.message_id == message_id))
-    for rank, (intent, score, question) in enumerate(ranked, start=1):
-        session.add(Suggestion(message_id=message_id, rank=rank, intent=intent, score=score, question=question))
+    recorded_now = any(m.id == message_id for m in session.info.get(chat.RECORDED, {}).values())
+    if not recorded_now:  # a message stored in this transaction has nothing to replace
+        await session.execute(sa.delete(Suggestion).where(Suggestion.message_id == message_id))
+    rows = [Suggestion(message_id=message_id, rank=rank, intent=intent, score=score, question=question)
+            for rank, (intent, score, question) in enumerate(ranked, start=1)]
+    session.add_all(rows)
     await session.flush()
+    session.info.setdefault(STORED, {})[message_id] = rows
 
 
 async def for_message(session: AsyncSession, message_id: int) -> list[Suggestion]:
+    if (stored := session.info.get(STORED, {}).get(message_id)) is not None:
+        return list(stored)  # the later consumers of the push the matching consumer just handled
     return list((await session.scalars(
         sa.select(Suggestion).where(Suggestion.message_id == message_id).order_by(Suggestion.rank)
     )).all())

@@ -47,7 +47,8 @@ class TicketConsumer:
         if conversation is not None and conversation.waiting_since is not None:
             waiting = event.at - conversation.waiting_since
         angry_before = 0
-        if conversation is not None and self._rules.angry is not None:
+        # Earlier anger counts only when this message is angry too (detect's repeated-anger rule).
+        if conversation is not None and detect.is_angry(event.text, self._rules):
             earlier = await store.earlier_buyer_texts(session, conversation_id=conversation.id, before_id=message.id)
             angry_before = sum(detect.is_angry(t, self._rules) for t in earlier)
         # The matching consumer ran first and stored its suggestions for this message; the best one counts.
