@@ -69,7 +69,8 @@ def build_engine(folder: str | Path, *, weights: Weights = Weights()) -> Engine:
         raise KnowledgeBaseError([Problem(str(Path(folder) / "rules"), 1, str(e))]) from None
     tokenizer = Tokenizer(userdict=kb.userdict, synonyms=kb.synonyms)
     labelled = [(intent.id, q) for intent in kb.matchable for q in intent.questions]
-    return Engine(kb=kb, matcher=Matcher.build(tokenizer, labelled, weights=weights), guard=guard)
+    keywords = {intent.id: intent.keywords for intent in kb.matchable if intent.keywords}
+    return Engine(kb=kb, matcher=Matcher.build(tokenizer, labelled, weights=weights, keywords=keywords), guard=guard)
 
 
 class EngineHolder:

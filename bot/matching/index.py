@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,7 +83,10 @@ def _bm25_postings(docs: Sequence[Counter[str]], *, postings: bool = True,
 
 
 class Index:
-    def __init__(self, entries: Sequence[Entry]) -> None:
+    def __init__(self, entries: Sequence[Entry], *, keywords: Mapping[str, Sequence[Entry]] | None = None) -> None:
+        """`keywords`: per label, extra words (prepared like questions) that belong to its pooled
+        vocabulary, so they count in the label's evidence, but that are not questions: they never
+        become candidates on their own."""
         self.entries = tuple(entries)
         # Columns of the entries, for gathering a few hundred candidates without a Python loop.
         self.chars = np.array([e.chars for e in self.entries] or [""], dtype=object)[: len(self.entries)]
@@ -100,6 +103,10 @@ class Index:
         if len(self.labels) < len(self.entries):
             for entry, counts in zip(self.entries, doc_terms):
                 pooled[position[entry.label]].update(counts)
+            for label, words in (keywords or {}).items():
+                if label in position:
+                    for word in words:
+                        pooled[position[label]].update(terms(word.tokens, word.chars))
         # A label's questions repeat its words: BM25 saturates term frequency, which is what we want.
         # With one question per label (an evaluation base) the pooled documents are the questions.
         if self.one_per_label:

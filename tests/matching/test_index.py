@@ -87,3 +87,16 @@ def test_common_terms_only_rescore_candidates(tokenizer, monkeypatch):
     pruned = idx.candidates(query, limit=5)
     assert pruned[0][0] in {i for i, c in full if c == full[0][1]}
     assert pruned[0][1] == pytest.approx(full[0][1])
+
+
+def test_keywords_join_a_labels_vocabulary_but_are_never_candidates(tokenizer):
+    entries = [prepare(tokenizer, q, label) for label, q in QUESTIONS]
+    plain = Index(entries)
+    with_words = Index(entries, keywords={"stock": [prepare(tokenizer, "断货", "stock")], "nobody": []})
+    query = prepare(tokenizer, "断货了吗")
+    labels = np.arange(len(plain.labels))
+    stock = plain.labels.index("stock")
+    assert with_words.evidence(query, labels).token_cover[stock] > plain.evidence(query, labels).token_cover[stock]
+    assert len(with_words) == len(plain)
+    assert [with_words.entries[i].label for i, _ in with_words.candidates(query, limit=5)] == \
+           [plain.entries[i].label for i, _ in plain.candidates(query, limit=5)]

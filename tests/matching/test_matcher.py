@@ -122,10 +122,11 @@ def test_the_index_never_loses_what_brute_force_is_sure_of(matcher):
 
 # --- held-out accuracy: the floor CI defends -----------------------------------------------------
 
-# Reached on the TEST half (odd data rows) of heldout.tsv with the shipped Weights and knowledge/
-# (top-1 0.864, top-3 0.896, out-of-scope rejected 0.883), minus a margin of 0.03 for harmless drift.
+# Reached on the odd data rows of heldout.tsv with the shipped Weights and knowledge/ (top-1 0.921,
+# top-3 0.929, out-of-scope rejected 0.950; neither half is fitted on any more: scripts/fit_match.py
+# learns from dev.tsv and the base itself), minus a margin for harmless drift.
 # A change that breaks matching fails here; raise these when matching improves.
-FLOOR = {"top1": 0.83, "top3": 0.87, "oos_rejected": 0.85}
+FLOOR = {"top1": 0.90, "top3": 0.91, "oos_rejected": 0.92}
 
 
 def test_heldout_test_split_stays_above_the_floor(matcher):
@@ -136,12 +137,23 @@ def test_heldout_test_split_stays_above_the_floor(matcher):
     assert all(got[k] >= v for k, v in FLOOR.items()), got
 
 
-# Reached on heldout2.tsv, written apart from the knowledge base and never tuned on (top-1 0.943,
-# top-3 0.953, out-of-scope rejected 0.875), minus a margin of 0.02; raise these when matching improves.
-FLOOR2 = {"top1": 0.92, "top3": 0.93, "oos_rejected": 0.85}
+# Reached on heldout2.tsv, written apart from the knowledge base and never tuned on (top-1 0.932,
+# top-3 0.940, out-of-scope rejected 0.900), minus a margin of about 0.01; raise these when matching improves.
+FLOOR2 = {"top1": 0.92, "top3": 0.93, "oos_rejected": 0.88}
 
 
 def test_the_fresh_heldout_set_stays_above_its_floor(matcher):
     report = evaluate(matcher, read_tsv(HELDOUT.with_name("heldout2.tsv")))
     got = {"top1": report.top1, "top3": report.top3, "oos_rejected": report.oos_rejected}
     assert all(got[k] >= v for k, v in FLOOR2.items()), got
+
+
+# Reached on heldout3.tsv (380 messages, 60 out of scope, written with dev.tsv before any tuning and
+# measured only after it: top-1 0.953, top-3 0.959, out-of-scope rejected 0.833), minus a margin.
+FLOOR3 = {"top1": 0.94, "top3": 0.945, "oos_rejected": 0.80}
+
+
+def test_the_third_heldout_set_stays_above_its_floor(matcher):
+    report = evaluate(matcher, read_tsv(HELDOUT.with_name("heldout3.tsv")))
+    got = {"top1": report.top1, "top3": report.top3, "oos_rejected": report.oos_rejected}
+    assert all(got[k] >= v for k, v in FLOOR3.items()), got

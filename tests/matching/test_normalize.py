@@ -49,3 +49,10 @@ def test_long_text_is_truncated():
 
 def test_mixed_chinese_and_english():
     assert normalize("这件有XL码吗 size guide?") == "这件有xl码吗 size guide"
+
+
+def test_waybill_numbers_become_a_placeholder_of_their_own():
+    # A courier's number is not an order number, and its letters (sf, yt) must not read as a courier's name.
+    assert normalize("单号SF1234567890查不到") == "单号 运单号 查不到"
+    assert normalize("yt1234567890123 到哪了") == "运单号 到哪了"
+    assert normalize("size M 还有吗") == "size m 还有吗"  # letters alone are kept
