@@ -149,7 +149,8 @@ def test_the_fresh_heldout_set_stays_above_its_floor(matcher):
 
 
 # Reached on heldout3.tsv (380 messages, 60 out of scope, written with dev.tsv before any tuning and
-# measured only after it: top-1 0.953, top-3 0.959, out-of-scope rejected 0.833), minus a margin.
+# never tuned on: top-1 0.953, top-3 0.959, out-of-scope rejected 0.833; before this base and fit,
+# 0.953 / 0.963 / 0.717), minus a margin.
 FLOOR3 = {"top1": 0.94, "top3": 0.945, "oos_rejected": 0.80}
 
 
