@@ -23,6 +23,7 @@ from bot.matching.engine import Engine, EngineHolder, shop_values
 from bot.matching.watch import watch_knowledge
 from bot.metrics.board import Board
 from bot.metrics.consumer import MetricsConsumer
+from bot.metrics.period import PeriodFigures
 from bot.metrics.report import Rules
 from bot.metrics.shifts import agents_on_shift
 from bot.outbox import OutboxSender
@@ -95,6 +96,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     # PostgreSQL locks rows, so there each has its own.
     gate = asyncio.Lock() if is_sqlite(engine) else None
     writer = PushWriter(engine, clock=clock, gate=gate)
+    app[keys.PERIOD] = PeriodFigures(db, rules=app[keys.BOARD].rules, gate=gate)
     # The processor's many small statements: on SQLite, on the event loop's thread (store.inline_sqlite).
     processing = create_engine(url, sqlite_synchronous=config.database.sqlite_synchronous, inline=True) \
         if is_sqlite(engine) else engine
@@ -269,7 +271,7 @@ async def _push_writer(app: web.Application) -> AsyncIterator[None]:
 
 async def _background_tasks(app: web.Application) -> AsyncIterator[None]:
     async with _running(app[keys.PROCESSOR].run(), name="processor"), _running(app[keys.OUTBOX].run(), name="outbox"), \
-            _running(app[keys.METRICS].run(), name="board-feed"):
+            _running(app[keys.METRICS].run(), name="board-feed"), _running(app[keys.PERIOD].run(), name="metric-facts"):
         yield
 
 

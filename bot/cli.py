@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from bot.metrics import commands as metrics_commands
 
-    metrics_commands.add_parser(sub)
+    metrics_commands.add_parser(sub, _config_arg)
     _config_arg(sub.choices["report"])
     sub.choices["report"].add_argument(
         "subject", nargs="?", choices=("agents", "tickets", "reminders"), default="agents",
@@ -121,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
             from bot.metrics import commands as metrics_commands
 
             return metrics_commands.run(args, config)
+        if args.command == "metrics":
+            from bot.metrics import commands as metrics_commands
+
+            return metrics_commands.rebuild(args, config)
         if args.command in ("kb", "eval"):
             from bot.matching import commands
 

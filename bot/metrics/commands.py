@@ -1,4 +1,5 @@
-"""`csbot report`: the daily per-agent report (figures and the day's sales) as a table, CSV or JSON."""
+"""`csbot report`: the daily per-agent report (figures and the day's sales) as a table, CSV or JSON;
+`csbot metrics rebuild`: the stored facts those figures are summed from, rebuilt from every message."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import csv
 import io
 import json
 import sys
+import time
 from datetime import timedelta
 
 from bot.clock import SystemClock
 from bot.config import Config, config_dir
-from bot.metrics.period import period_totals
+from bot.metrics.period import PeriodFigures
 from bot.metrics.report import Rules, parse_period
 
 FIELDS = ("day", "agent", "name", "platform", "consulting_buyers", "replied_buyers", "reply_rate", "responses",
@@ -25,7 +27,13 @@ _TABLE = (("day", "day"), ("agent", "agent"), ("name", "name"), ("platform", "pl
           ("conversion_rate", "conv%"), ("sales", "sales ¥"), ("avg_order_value", "AOV ¥"))
 
 
-def add_parser(sub) -> None:
+def add_parser(sub, config_arg) -> None:
+    metrics = sub.add_parser("metrics", help="the stored facts the period figures are summed from")
+    metrics_sub = metrics.add_subparsers(dest="metrics_command", required=True, metavar="METRICS_COMMAND")
+    rebuild_ = metrics_sub.add_parser(
+        "rebuild", help="rebuild every buyer's facts from their messages (the bot also does it by itself, "
+                        "in the background, after an upgrade or a change of the metrics rules)")
+    config_arg(rebuild_)
     report = sub.add_parser("report", help="the per-agent report for days: response times, reply rate, conversion, sales")
     report.add_argument("--from", dest="first", default=None, help="first day, YYYY-MM-DD (default: today, shop time)")
     report.add_argument("--to", dest="last", default=None, help="last day, YYYY-MM-DD, inclusive (default: --from)")
@@ -60,16 +68,44 @@ def run(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def rebuild(args: argparse.Namespace, config: Config) -> int:
+    return asyncio.run(_rebuild(config))
+
+
+async def _rebuild(config: Config) -> int:
+    from bot.store import metric_facts
+    from bot.store.db import async_url, create_engine, migrate, sessionmaker
+
+    engine = create_engine(async_url(config.database.url, base=config_dir(config)),
+                           sqlite_synchronous=config.database.sqlite_synchronous)
+    try:
+        await migrate(engine)
+        db = sessionmaker(engine)
+        async with db() as session, session.begin():
+            await metric_facts.mark_all_stale(session)
+        started = time.monotonic()
+
+        def progress(done: int, _batch: int) -> None:
+            if done % 20_000 < _batch:
+                print(f"  {done:,} buyers ...", file=sys.stderr, flush=True)
+
+        n = await PeriodFigures(db, rules=Rules.from_config(config)).catch_up(batch=1000, progress=progress)
+        print(f"rebuilt the metric facts of {n:,} buyers in {time.monotonic() - started:.1f} s")
+        return 0
+    finally:
+        await engine.dispose()
+
+
 async def _collect(config: Config, days, now, rules: Rules) -> tuple[list[dict], list[dict]]:
     from bot.store.db import async_url, create_engine, migrate, sessionmaker
 
     engine = create_engine(async_url(config.database.url, base=config_dir(config)))
     try:
         await migrate(engine)
-        db = sessionmaker(engine)
+        figures = PeriodFigures(sessionmaker(engine), rules=rules)
         rows, shop = [], []
         for first, last in days:
-            totals = await period_totals(db, first=first, last=last, now=now, rules=rules)
+            totals = await figures.totals(first=first, last=last, now=now)
             label = first.isoformat() if first == last else f"{first.isoformat()}..{last.isoformat()}"
             rows += [{"day": label, **row} for row in totals.agents()]
             shop += totals.effective_days()

@@ -1,25 +1,166 @@
-"""Figures for any past period: SQL over the stored events (store.metrics), then the pure report.
-Used by GET /api/metrics/agents and `csbot report`; the live board computes the same per buyer."""
+"""Figures for any period (GET /api/metrics/agents, `csbot report`): sums over per-buyer facts kept
+in the store (metrics.facts), each buyer's rebuilt from their messages whenever those change.
+
+Triggers mark a buyer stale in the transaction that changes their messages (pushes processed, the
+outbox's sends, anything else); `PeriodFigures.run` rebuilds stale buyers in the background, and
+a period's figures first rebuild whatever is still stale, so they are exact as of the request.
+They are the figures the live board computes from raw messages (`report.buyer_figures`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
 from datetime import date, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.metrics.consumer import activity_of
-from bot.metrics.report import Rules, Totals, period_report
-from bot.store import metrics as store
+from bot.metrics.facts import BuyerFacts, buyer_facts, rules_basis
+from bot.metrics.report import AgentCounts, PeriodTotals, Rules
+from bot.metrics.response import interpolate, quantile_ranks
+from bot.store import metric_facts as store
+
+log = logging.getLogger(__name__)
+
+QUANTILES = (0.5, 0.9)
 
 
-async def period_totals(db: async_sessionmaker, *, first: date, last: date, now: datetime, rules: Rules) -> Totals:
-    """The figures of the days `first`..`last` (inclusive, shop time) as of `now`."""
-    start, end = rules.day_bounds(first, last)
-    async with db() as session:
-        everyone = await store.buyer_events(session, start=start, end=end,
-                                            order_margin=rules.conversion + timedelta(days=1))
-    # A month of messages is CPU work: keep the event loop (and the webhooks) free meanwhile.
-    return await asyncio.to_thread(
-        period_report, [activity_of(e) for e in everyone], start=start, end=end, now=now, rules=rules,
+class PeriodFigures:
+    """The stored facts kept current, and any period's figures from them.
+
+    `gate`: on SQLite, the lock the push writer and the processor take turns through; each rebuild
+    batch takes it too, so that answers to pushes never wait behind a long rebuild.
+    """
+
+    def __init__(self, db: async_sessionmaker, *, rules: Rules, gate: asyncio.Lock | None = None,
+                 batch: int = 200, poll_s: float = 1.0) -> None:
+        self._db = db
+        self._rules = rules
+        self._basis = rules_basis(rules)
+        self._gate = gate
+        self._batch = batch
+        self._poll_s = poll_s
+
+    async def run(self) -> None:
+        """The background loop: rebuild stale buyers every `poll_s`."""
+        while True:
+            try:
+                await self.catch_up()
+            except Exception:
+                log.exception("metric facts rebuild failed; retrying")
+            await asyncio.sleep(self._poll_s)
+
+    async def catch_up(self, *, batch: int | None = None, progress: Callable[[int, int], None] | None = None) -> int:
+        """Rebuild every stale buyer's facts (every buyer's, if the stored facts were built under other
+        rules), one transaction per `batch` buyers; returns how many were rebuilt."""
+        batch = batch or self._batch
+        total = 0
+        while True:
+            started = time.monotonic()
+            async with self._writing() as session:
+                if await store.basis(session) != self._basis:
+                    log.info("metric facts built under other rules (or never): rebuilding every buyer")
+                    await store.mark_all_stale(session)
+                    await store.set_basis(session, self._basis)
+                n = await rebuild_stale(session, rules=self._rules, limit=batch)
+            total += n
+            if n:
+                log.debug("metric facts rebuilt buyers=%d ms=%.0f", n, (time.monotonic() - started) * 1000)
+            if progress is not None and n:
+                progress(total, n)
+            if n < batch:
+                return total
+
+    async def totals(self, *, first: date, last: date, now: datetime) -> PeriodTotals:
+        """The figures of the days `first`..`last` (inclusive, shop time) as of `now`."""
+        await self.catch_up()
+        async with self._db() as session:
+            return await sum_facts(session, first=first, last=last, now=now, rules=self._rules)
+
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncSession]:
+        async with self._gate or contextlib.nullcontext(), self._db() as session, session.begin():
+            yield session
+
+
+async def rebuild_stale(session: AsyncSession, *, rules: Rules, limit: int) -> int:
+    """Claim up to `limit` stale buyers and rebuild their facts from all their messages."""
+    buyer_ids = await store.claim_stale(session, limit=limit)
+    if not buyer_ids:
+        return 0
+    await store.lock_buyers(session, buyer_ids)
+    responses, contacts, days = [], [], []
+    for found in await store.buyer_lines(session, buyer_ids):
+        rows = fact_rows(found.buyer_id, found.platform, buyer_facts(found.lines, platform=found.platform, rules=rules))
+        responses += rows[0]
+        contacts += rows[1]
+        days += rows[2]
+    await store.replace_facts(session, buyer_ids, responses=responses, contacts=contacts, days=days)
+    return len(buyer_ids)
+
+
+def fact_rows(buyer_id: int, platform: str, facts: BuyerFacts) -> tuple[list[dict], list[dict], list[dict]]:
+    """The rows of metric_responses, metric_contacts and metric_days for one buyer's facts."""
+    return (
+        [{"buyer_id": buyer_id, "agent": r.agent[0], "platform": r.agent[1], "day": r.day, "answered_at": r.answered_at,
+          "response_us": r.response_us, "first": r.first, "conversation_started_at": r.conversation_started_at,
+          "conversation_last_at": r.conversation_last_at} for r in facts.responses],
+        [{"buyer_id": buyer_id, "agent": c.agent[0], "platform": c.agent[1], "day": c.day, "first_at": c.first_at,
+          "replied": c.replied} for c in facts.contacts],
+        [{"buyer_id": buyer_id, "day": d.day, "platform": platform, "in_window": d.in_window, "late": d.late,
+          "open_deadline": d.open_deadline} for d in facts.days],
     )
+
+
+async def sum_facts(session: AsyncSession, *, first: date, last: date, now: datetime, rules: Rules) -> PeriodTotals:
+    """The figures of the days `first`..`last` as of `now`, from the facts stored now (stale ones included)."""
+    start, end = rules.day_bounds(first, last)
+    responses = await store.response_sums(session, first=first, last=last, fast_us=_fast_us(rules.fast_s),
+                                          ranks=_ranks)
+    contacts = await store.contact_sums(session, first=first, last=last, now=now)
+    sales = await store.sales(session, first=first, last=last, start=start, end=end,
+                              margin=rules.conversion + timedelta(days=1), conversion=rules.conversion)
+    agents = {}
+    for key in set(responses) | set(contacts) | set(sales):
+        r = responses.get(key) or store.ResponseSums()
+        c = contacts.get(key) or store.ContactSums()
+        paying, sales_fen = sales.get(key, (0, 0))
+        counts = AgentCounts(consulting=c.consulting, replied=c.replied, responses=r.responses,
+                             response_us=r.response_us, fast=r.fast, first_n=r.first_n, first_us=r.first_us,
+                             effective=c.effective, decided=c.decided, paying=paying, sales_fen=sales_fen)
+        p50, p90 = (_quantile(r, q) for q in QUANTILES)
+        agents[key] = (counts, p50, p90)
+    return PeriodTotals(
+        rules, agents=agents, days=await store.day_counts(session, first=first, last=last, now=now),
+        consulting=await store.consulting_buyers(session, first=first, last=last),
+        responses=sum(r.responses for r in responses.values()),
+    )
+
+
+def _ranks(n: int) -> list[int]:
+    return [rank for q in QUANTILES for rank in quantile_ranks(n, q)[:2]]
+
+
+def _quantile(sums: store.ResponseSums, q: float) -> float | None:
+    """`response.percentile` of the agent's response times (seconds) from the two values it needs."""
+    if not sums.responses:
+        return None
+    lo, hi, fraction = quantile_ranks(sums.responses, q)
+    return interpolate(sums.ranked_us[lo] / 1_000_000, sums.ranked_us[hi] / 1_000_000, fraction)
+
+
+def _fast_us(fast_s: float) -> int:
+    """The largest whole µs whose seconds are within `fast_s` (a response counts as fast when `s <= fast_s`).
+
+    >>> _fast_us(30), _fast_us(0.1)
+    (30000000, 100000)
+    """
+    us = int(fast_s * 1_000_000)
+    while (us + 1) / 1_000_000 <= fast_s:
+        us += 1
+    while us / 1_000_000 > fast_s:
+        us -= 1
+    return us

@@ -158,20 +158,39 @@ def buyer_figures(activity: BuyerActivity, *, start: datetime, end: datetime, no
 
 
 @dataclass
-class _AgentSums:
+class AgentCounts:
+    """One agent's sums over a period, from which its row of figures is computed. Response times
+    are summed in whole microseconds: integers add up the same in any order, so the live board and
+    the store's sums give the same averages to the last digit."""
+
     consulting: int = 0
     replied: int = 0
-    times: list[float] = field(default_factory=list)  # kept sorted
+    responses: int = 0
+    response_us: int = 0
     fast: int = 0
-    first_sum: float = 0.0
     first_n: int = 0
+    first_us: int = 0
     effective: int = 0
     decided: int = 0
     paying: int = 0
     sales_fen: int = 0
 
+
+@dataclass
+class _AgentSums(AgentCounts):
+    times: list[float] = field(default_factory=list)  # kept sorted
+
     def empty(self) -> bool:
         return not (self.consulting or self.times or self.paying)
+
+
+def microseconds(seconds: float) -> int:
+    """A response time as whole microseconds (event times have microsecond precision).
+
+    >>> microseconds((datetime(2026, 1, 1, 0, 0, 45, 100) - datetime(2026, 1, 1)).total_seconds())
+    45000100
+    """
+    return round(seconds * 1_000_000)
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -180,6 +199,49 @@ def _rate(part: int, whole: int) -> float | None:
 
 def _seconds(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
+
+
+def _mean_s(total_us: int, n: int) -> float | None:
+    return _seconds(total_us / n / 1_000_000) if n else None
+
+
+def agent_row(key: AgentKey, s: AgentCounts, *, p50_s: float | None, p90_s: float | None) -> dict:
+    """The fields of http-api.md's GET /api/metrics/agents for one agent and platform."""
+    agent, platform = key
+    return {
+        "agent": agent, "platform": platform,
+        "consulting_buyers": s.consulting, "replied_buyers": s.replied,
+        "reply_rate": _rate(s.replied, s.consulting),
+        "responses": s.responses,
+        "avg_response_s": _mean_s(s.response_us, s.responses),
+        "p50_response_s": _seconds(p50_s),
+        "p90_response_s": _seconds(p90_s),
+        "first_response_avg_s": _mean_s(s.first_us, s.first_n),
+        "within_30s_rate": _rate(s.fast, s.responses),
+        "effective_reply_rate": _rate(s.effective, s.decided),
+        "converted_buyers": s.paying,
+        "conversion_rate": _rate(s.paying, s.consulting),
+        "sales_fen": s.sales_fen,
+        "sales": round(s.sales_fen / 100, 2),
+        "avg_order_value": round(s.sales_fen / 100 / s.paying, 2) if s.paying else None,
+    }
+
+
+def effective_day_rows(days: Mapping[tuple[str, date], Sequence[int]], rules: Rules) -> list[dict]:
+    """Per platform and day (effective, late, pending buyers): the shop's effective-reply rate, and
+    whether it is flagged."""
+    rows = []
+    for (platform, day), (ok, late, pending) in sorted(days.items()):
+        buyers = ok + late + pending
+        if not buyers:
+            continue
+        rate = _rate(ok, ok + late)
+        rows.append({
+            "platform": platform, "day": day.isoformat(), "buyers": buyers, "effective": ok,
+            "late": late, "pending": pending, "rate": rate,
+            "flagged": buyers >= rules.flag_min_buyers and rate is not None and rate < rules.flag_below_rate,
+        })
+    return rows
 
 
 class Totals:
@@ -215,9 +277,11 @@ class Totals:
                 bisect.insort(sums.times, seconds)
             else:
                 del sums.times[bisect.bisect_left(sums.times, seconds)]
+            sums.responses += sign
+            sums.response_us += sign * microseconds(seconds)
             sums.fast += sign * (seconds <= self._rules.fast_s)
             if first:
-                sums.first_sum += sign * seconds
+                sums.first_us += sign * microseconds(seconds)
                 sums.first_n += sign
             hour = self._hours[answered_at.astimezone(self._rules.zone).hour]
             hour[0] += sign * seconds
@@ -233,47 +297,36 @@ class Totals:
 
     def agents(self) -> list[dict]:
         """Per agent and platform, the fields of http-api.md's GET /api/metrics/agents."""
-        rows = []
-        for (agent, platform), s in sorted(self._agents.items()):
-            n = len(s.times)
-            rows.append({
-                "agent": agent, "platform": platform,
-                "consulting_buyers": s.consulting, "replied_buyers": s.replied,
-                "reply_rate": _rate(s.replied, s.consulting),
-                "responses": n,
-                "avg_response_s": _seconds(sum(s.times) / n if n else None),
-                "p50_response_s": _seconds(percentile(s.times, 0.5)),
-                "p90_response_s": _seconds(percentile(s.times, 0.9)),
-                "first_response_avg_s": _seconds(s.first_sum / s.first_n if s.first_n else None),
-                "within_30s_rate": _rate(s.fast, n),
-                "effective_reply_rate": _rate(s.effective, s.decided),
-                "converted_buyers": s.paying,
-                "conversion_rate": _rate(s.paying, s.consulting),
-                "sales_fen": s.sales_fen,
-                "sales": round(s.sales_fen / 100, 2),
-                "avg_order_value": round(s.sales_fen / 100 / s.paying, 2) if s.paying else None,
-            })
-        return rows
+        return [agent_row(key, s, p50_s=percentile(s.times, 0.5), p90_s=percentile(s.times, 0.9))
+                for key, s in sorted(self._agents.items())]
 
     def effective_days(self) -> list[dict]:
         """Per platform and day: the shop's effective-reply rate, and whether it is flagged."""
-        rows = []
-        for (platform, day), (ok, late, pending) in sorted(self._days.items()):
-            buyers = ok + late + pending
-            if not buyers:
-                continue
-            rate = _rate(ok, ok + late)
-            rows.append({
-                "platform": platform, "day": day.isoformat(), "buyers": buyers, "effective": ok,
-                "late": late, "pending": pending, "rate": rate,
-                "flagged": buyers >= self._rules.flag_min_buyers and rate is not None and rate < self._rules.flag_below_rate,
-            })
-        return rows
+        return effective_day_rows(self._days, self._rules)
 
     def hours(self) -> list[dict]:
         """Mean response time per shop-local hour of the answer, for the day's chart."""
         return [{"hour": h, "responses": int(n), "avg_response_s": round(total / n, 1)}
                 for h, (total, n) in sorted(self._hours.items()) if n]
+
+
+class PeriodTotals:
+    """A period's figures from sums the store made (see metrics.period): the same rows as `Totals`
+    gives for the same buyers."""
+
+    def __init__(self, rules: Rules, *, agents: Mapping[AgentKey, tuple[AgentCounts, float | None, float | None]],
+                 days: Mapping[tuple[str, date], Sequence[int]], consulting: int, responses: int) -> None:
+        self._rules = rules
+        self._agents = agents  # key -> (sums, p50 s, p90 s)
+        self._days = days  # (platform, day) -> (effective, late, pending)
+        self.consulting = consulting
+        self.responses = responses
+
+    def agents(self) -> list[dict]:
+        return [agent_row(key, s, p50_s=p50, p90_s=p90) for key, (s, p50, p90) in sorted(self._agents.items())]
+
+    def effective_days(self) -> list[dict]:
+        return effective_day_rows(self._days, self._rules)
 
 
 def period_report(activities: Iterable[BuyerActivity], *, start: datetime, end: datetime, now: datetime,

@@ -94,6 +94,49 @@ def effective_reply(
     return days
 
 
+def effective_standing(
+    lines: Sequence[Line], *, zone: tzinfo, window: tuple[time, time], within: timedelta,
+) -> dict[date, tuple[bool, datetime | None]]:
+    """What `effective_reply` decides, without `now`: per shop-local day on which the buyer wrote
+    inside `window`, whether one such message was answered too late, and the earliest deadline of
+    those not answered at all (None if every one was answered). `effective_state` turns it into the
+    day's state at any moment, exactly as `effective_reply` would.
+
+    >>> from zoneinfo import ZoneInfo
+    >>> t = datetime(2026, 11, 24, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    >>> [(day, late, str(deadline.time())) for day, (late, deadline) in effective_standing(
+    ...     [Line(BUYER, t), Line(BUYER, t + timedelta(minutes=5))], zone=t.tzinfo,
+    ...     window=(time(8), time(23)), within=timedelta(hours=1)).items()]
+    [(datetime.date(2026, 11, 24), False, '11:00:00')]
+    """
+    agent_times = [line.sent_at for line in lines if line.sender == AGENT]
+    days: dict[date, tuple[bool, datetime | None]] = {}
+    start, end = window
+    for line in lines:
+        if line.sender != BUYER:
+            continue
+        local = line.sent_at.astimezone(zone)
+        if not start <= local.time() < end:
+            continue
+        late, open_deadline = days.get(local.date(), (False, None))
+        deadline = line.sent_at + within
+        i = bisect.bisect_left(agent_times, line.sent_at)
+        if i < len(agent_times):
+            late = late or agent_times[i] > deadline
+        elif open_deadline is None or deadline < open_deadline:
+            open_deadline = deadline
+        days[local.date()] = (late, open_deadline)
+    return days
+
+
+def effective_state(late: bool, open_deadline: datetime | None, now: datetime) -> str:
+    """A day's effective-reply state at `now` from its `effective_standing`: late if a message was
+    answered too late or one unanswered is past its hour, pending if one unanswered is not yet."""
+    if late or (open_deadline is not None and now >= open_deadline):
+        return LATE
+    return EFFECTIVE if open_deadline is None else PENDING
+
+
 def _worse(a: str, b: str) -> str:
     order = {EFFECTIVE: 0, PENDING: 1, LATE: 2}
     return a if order[a] >= order[b] else b
@@ -109,7 +152,21 @@ def percentile(sorted_values: Sequence[float], q: float) -> float | None:
     """
     if not sorted_values:
         return None
-    pos = (len(sorted_values) - 1) * q
+    lo, hi, fraction = quantile_ranks(len(sorted_values), q)
+    return interpolate(sorted_values[lo], sorted_values[hi], fraction)
+
+
+def quantile_ranks(n: int, q: float) -> tuple[int, int, float]:
+    """The two ranks (0-based, in sorted order) the q-quantile of n values lies between, and how far
+    from the first (what `percentile` interpolates; also used where the values stay in the store).
+
+    >>> quantile_ranks(10, 0.9)
+    (8, 9, 0.09999999999999964)
+    """
+    pos = (n - 1) * q
     lo = int(pos)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return float(sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo))
+    return lo, min(lo + 1, n - 1), pos - lo
+
+
+def interpolate(low: float, high: float, fraction: float) -> float:
+    return float(low + (high - low) * fraction)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
@@ -303,3 +303,67 @@ class TicketHistory(SQLModel, table=True):
     from_state: str | None = None
     to_state: str
     note: str = ""
+
+
+class MetricResponse(SQLModel, table=True):
+    """A response as the period report counts it (metrics.facts.ResponseFact), rebuilt with its buyer's facts."""
+
+    __tablename__ = "metric_responses"
+    __table_args__ = (
+        sa.Index("ix_metric_responses_day", "day", "agent", "platform", "response_us", "first"),  # a period's sums
+        sa.Index("ix_metric_responses_agent", "agent", "platform", "response_us", "day"),  # a period's percentiles
+        sa.Index("ix_metric_responses_buyer", "buyer_id", "answered_at"),  # who last responded before an order
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    buyer_id: int = Field(foreign_key="buyers.id")
+    agent: str  # agent id, or the account when it is no configured agent's
+    platform: str
+    day: date  # shop-local day of the answer
+    answered_at: datetime = _at()
+    response_us: int = Field(sa_type=sa.BigInteger)
+    first: bool  # the conversation's first response
+    conversation_started_at: datetime = _at()
+    conversation_last_at: datetime = _at()
+
+
+class MetricContact(SQLModel, table=True):
+    """A buyer reached an agent on a shop-local day (metrics.facts.ContactFact)."""
+
+    __tablename__ = "metric_contacts"
+    __table_args__ = (sa.Index("ix_metric_contacts_day", "day", "buyer_id", "agent", "platform", "replied", "first_at"),)
+    buyer_id: int = Field(foreign_key="buyers.id", primary_key=True)
+    agent: str = Field(primary_key=True)
+    platform: str = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+    first_at: datetime = _at()
+    replied: bool
+
+
+class MetricDay(SQLModel, table=True):
+    """A shop-local day on which a buyer wrote, with its effective-reply standing (metrics.facts.DayFact)."""
+
+    __tablename__ = "metric_days"
+    __table_args__ = (sa.Index("ix_metric_days_day", "day", "platform", "buyer_id", "in_window", "late", "open_deadline"),)
+    buyer_id: int = Field(foreign_key="buyers.id", primary_key=True)
+    day: date = Field(primary_key=True)
+    platform: str
+    in_window: bool
+    late: bool
+    open_deadline: datetime | None = _at(nullable=True)
+
+
+class MetricStale(SQLModel, table=True):
+    """A buyer whose messages changed since their facts were built. Triggers on `messages` write
+    these rows, in the transaction that changed the messages, whatever code path did it."""
+
+    __tablename__ = "metric_stale"
+    buyer_id: int = Field(primary_key=True)  # no foreign key: written by a trigger, deleted when rebuilt
+    changes: int = 1
+
+
+class MetricBasis(SQLModel, table=True):
+    """The rules the stored facts were built under (metrics.facts.rules_basis); one row."""
+
+    __tablename__ = "metric_basis"
+    id: int = Field(default=1, primary_key=True)
+    rules: str

@@ -13,7 +13,6 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.metrics.board import iso, sse
-from bot.metrics.period import period_totals
 from bot.metrics.report import parse_period
 from bot.store import metrics as metrics_store
 from bot.web import keys
@@ -78,7 +77,7 @@ async def agent_metrics(request: web.Request) -> web.Response:
     except ValueError as e:
         raise ApiError(400, "bad_period", str(e)) from None
     limit, offset = paging(request, error="bad_paging")
-    totals = await period_totals(request.app[keys.DB], first=first, last=last, now=now, rules=board.rules)
+    totals = await request.app[keys.PERIOD].totals(first=first, last=last, now=now)
     names = {a.id: a.name or a.id for a in request.app[keys.CONFIG].agents}
     items = [{**row, "name": names.get(row["agent"], row["agent"])} for row in totals.agents()]
     return web.json_response({

@@ -12,6 +12,7 @@ from bot.config import Config
 from bot.intake import Processor, PushWriter
 from bot.metrics.board import Board
 from bot.metrics.consumer import MetricsConsumer
+from bot.metrics.period import PeriodFigures
 from bot.matching.engine import EngineHolder
 from bot.web.console_feed import ConsoleFeed
 from bot.web.prometheus import Histogram
@@ -35,6 +36,7 @@ READY = web.AppKey("ready", dict)  # part name -> bool; /healthz is ok when all 
 PUSH_COUNTS = web.AppKey("push_counts", Counter)  # (platform, outcome) -> n, for /metrics
 BOARD = web.AppKey("board", Board)  # the supervisor's live board and its SSE subscribers
 METRICS = web.AppKey("metrics", MetricsConsumer)  # feeds the board; tests call refresh()
+PERIOD = web.AppKey("period", PeriodFigures)  # per-buyer facts kept current; a period's figures from them
 REMINDERS = web.AppKey("reminders", ReminderJob)  # the payment-reminder scan; tests call run(now=...)
 REMINDER_COUNTS = web.AppKey("reminder_counts", Counter)  # (platform, outcome) -> n, for /metrics
 TICKET_RULES = web.AppKey("ticket_rules", Rules)  # complaint detection rules (knowledge/complaints.toml)
