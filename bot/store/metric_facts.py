@@ -39,7 +39,8 @@ async def claim_stale(session: AsyncSession, *, limit: int) -> list[int]:
 
 async def lock_buyers(session: AsyncSession, buyer_ids: Sequence[int]) -> None:
     """PostgreSQL: two processes never rebuild one buyer at once (a buyer marked again while being
-    rebuilt can be claimed by another process). Does not block message inserts (FOR KEY SHARE)."""
+    rebuilt can be claimed by another process). FOR NO KEY UPDATE: inserting a message, which takes
+    FOR KEY SHARE on its buyer, is not blocked."""
     if _postgres(session) and buyer_ids:
         await session.execute(
             sa.select(Buyer.id).where(Buyer.id.in_(list(buyer_ids))).order_by(Buyer.id).with_for_update(key_share=True)
@@ -189,15 +190,14 @@ async def response_sums(session: AsyncSession, *, first: date, last: date, fast_
     return found
 
 
-def contact_pairs(*, first: date, last: date):
-    """Each (buyer, agent) who were in contact in the period: replied or not, and since when."""
+def contact_pairs(*, first: date, last: date, since: bool = False):
+    """Each (buyer, agent) who were in contact in the period, replied or not (and with `since`,
+    since when: the first contact's time, which only sales need; it makes the query slower)."""
     c = MetricContact
-    return (
-        sa.select(c.buyer_id, c.agent, c.platform, sa.func.max(sa.cast(c.replied, sa.Integer)).label("replied"),
-                  sa.func.min(c.first_at).label("contact_at"))
-        .where(c.day.between(first, last))
-        .group_by(c.buyer_id, c.agent, c.platform)
-    )
+    columns = [c.buyer_id, c.agent, c.platform, sa.func.max(sa.cast(c.replied, sa.Integer)).label("replied")]
+    if since:
+        columns.append(sa.func.min(c.first_at).label("contact_at"))
+    return sa.select(*columns).where(c.day.between(first, last)).group_by(c.buyer_id, c.agent, c.platform)
 
 
 def _day_states(now: datetime):
@@ -294,7 +294,7 @@ async def sales(session: AsyncSession, *, first: date, last: date, start: dateti
         return {}
     contact_at: dict[tuple[int, str, str], datetime] = {}
     for chunk in _chunks(sorted({o[0] for o in orders}), 5000):
-        pairs = contact_pairs(first=first, last=last).where(MetricContact.buyer_id.in_(chunk))
+        pairs = contact_pairs(first=first, last=last, since=True).where(MetricContact.buyer_id.in_(chunk))
         for buyer_id, agent, platform, _, at in await session.execute(pairs):
             contact_at[(buyer_id, agent, platform)] = at
     paying: dict[AgentKey, set[int]] = {}

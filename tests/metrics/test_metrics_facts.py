@@ -23,7 +23,7 @@ from bot.store import metric_facts
 from bot.store import metrics as raw
 from bot.store.tables import Buyer, MetricContact, MetricDay, MetricResponse, MetricStale
 from bot.web import keys
-from tests.conftest import APP_KEYS, START, buyer_message, make_config, post_push, signed_form
+from tests.conftest import APP_KEYS, ROOT, START, buyer_message, make_config, post_push, signed_form
 
 MEI, QIANG, TEMP = "小店:小美", "小店:阿强", "小店:临时"  # the last is no configured agent's account
 
@@ -236,7 +236,7 @@ async def test_period_from_stored_facts_equals_recomputation_from_raw_events(app
         await period.catch_up()
         now = clock.now()
         for first, last in [(d, d) for d in days] + [(days[0], days[-1]), (days[1], days[2])]:
-            for at in (now, now + timedelta(minutes=40), now + timedelta(days=2)):
+            for at in (now, now + timedelta(minutes=40)) + ((now + timedelta(days=2),) if n == 3 else ()):
                 await assert_period_equals_reference(client, first=first, last=last, now=at)
 
     figures = await assert_period_equals_reference(client, first=days[0], last=days[-1], now=clock.now())
@@ -256,3 +256,56 @@ async def test_period_from_stored_facts_equals_recomputation_from_raw_events(app
     assert todays.agents() == [{k: v for k, v in row.items() if k != "name"} for row in board.agents()]
     assert todays.agents()  # someone worked today
     assert todays.effective_days() == board.shop()["effective"]
+
+
+async def test_the_upgrade_marks_the_history_already_stored_and_the_facts_are_built_from_it(db_url):
+    """A database with messages from before the facts existed: the migration marks every buyer stale."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    from bot.store.db import async_url, create_engine, migrate, sessionmaker
+
+    def upgrade(connection, revision):
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(ROOT / "bot" / "store" / "migrations"))
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, revision)
+
+    engine = create_engine(async_url(db_url))
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(upgrade, "0003")
+        db = sessionmaker(engine)
+        async with db() as session, session.begin():
+            for nick, seconds in (("old1", 20), ("old2", 50)):
+                buyer_id = await chat.buyer_id(session, platform="wangwang", shop="demo-tb", nick=nick, seen_at=START)
+                for sender, at in (("buyer", START), ("agent", START + s(seconds))):
+                    await chat.record_message(session, buyer_id=buyer_id, platform="wangwang", shop="demo-tb",
+                                              sender=sender, agent_account=MEI, text="x", sent_at=at,
+                                              gap=timedelta(minutes=30))
+        await migrate(engine)
+        async with db() as session:
+            assert await metric_facts.stale_count(session) == 2
+        rules = Rules.from_config(make_config(db_url))
+        totals = await PeriodFigures(db, rules=rules).totals(first=START.date(), last=START.date(), now=START + s(60))
+        [row] = totals.agents()
+        assert (row["agent"], row["responses"], row["avg_response_s"], row["consulting_buyers"]) == ("xiaomei", 2, 35.0, 2)
+        async with db() as session:
+            assert await metric_facts.stale_count(session) == 0
+    finally:
+        await engine.dispose()
+
+
+async def test_effective_reply_days_from_facts_decide_as_time_passes(app_client):
+    """One buyer answered within the hour, one answered late and writing again (late, whatever
+    follows), one waiting (pending until the hour is over, then late)."""
+    client = app_client
+    today = START.date()
+    await push(client, buyer_message(buyer="ok", at=START, agent=MEI), agent_message(buyer="ok", at=START + s(600)),
+               buyer_message(buyer="slow", at=START, agent=MEI), agent_message(buyer="slow", at=START + s(3700)),
+               buyer_message(buyer="slow", at=START + s(4000), agent=MEI),
+               buyer_message(buyer="open", at=START + s(3000), agent=MEI))
+    for now, counts in ((START + s(4100), (1, 1, 1)), (START + s(3000 + 3600), (1, 2, 0))):
+        await assert_period_equals_reference(client, first=today, last=today, now=now)
+        [day] = (await client.app[keys.PERIOD].totals(first=today, last=today, now=now)).effective_days()
+        assert (day["effective"], day["late"], day["pending"]) == counts

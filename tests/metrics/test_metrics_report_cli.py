@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import json
+import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -77,3 +78,14 @@ def test_the_daily_report_as_csv_json_and_table(config_file, tmp_path, capsys):
     table = capsys.readouterr().out.splitlines()
     assert table[0].split()[:4] == ["day", "agent", "name", "platform"]
     assert "小美" in table[1] and "20.0" in table[1]
+
+
+def test_metrics_rebuild_builds_every_buyers_facts(config_file, tmp_path, capsys):
+    populate(tmp_path / "bot.db")
+    assert main(["metrics", "rebuild", "--config", str(config_file)]) == 0
+    assert "rebuilt the metric facts of 2 buyers" in capsys.readouterr().out
+    con = sqlite3.connect(tmp_path / "bot.db")
+    assert con.execute("SELECT agent, response_us FROM metric_responses ORDER BY response_us").fetchall() == [
+        ("xiaomei", 20_000_000), ("xiaomei", 50_000_000)]
+    assert con.execute("SELECT count(*) FROM metric_stale").fetchone() == (0,)
+    con.close()
