@@ -95,12 +95,13 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     # SQLite has one writer at a time: intake and processing take turns through one first-come gate.
     # PostgreSQL locks rows, so there each has its own.
     gate = asyncio.Lock() if is_sqlite(engine) else None
-    writer = PushWriter(engine, clock=clock, gate=gate)
     app[keys.PERIOD] = PeriodFigures(db, rules=app[keys.BOARD].rules, gate=gate)
-    # The processor's many small statements: on SQLite, on the event loop's thread (store.inline_sqlite).
-    processing = create_engine(url, sqlite_synchronous=config.database.sqlite_synchronous, inline=True) \
+    # Intake's and the processor's many small statements: on SQLite, on the event loop's thread
+    # (store.inline_sqlite); reads that can be long keep `engine`.
+    writing = create_engine(url, sqlite_synchronous=config.database.sqlite_synchronous, inline=True) \
         if is_sqlite(engine) else engine
-    processor = Processor(sessionmaker(processing), clock=clock, gap=timedelta(minutes=config.shop.session_gap_minutes),
+    writer = PushWriter(writing, clock=clock, gate=gate)
+    processor = Processor(sessionmaker(writing), clock=clock, gap=timedelta(minutes=config.shop.session_gap_minutes),
                           consumers=_consumers(app), on_processed=functools.partial(_tell_live_views, app),
                           gate=gate, intake_busy=lambda: writer.busy)
     writer.on_commit = processor.wake
@@ -109,7 +110,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     yield
     app[keys.READY]["store"] = False
     await engine.dispose()
-    await processing.dispose()
+    await writing.dispose()
 
 
 async def _end_console_streams(app: web.Application) -> None:

@@ -123,7 +123,8 @@ def event_of(stored: pushes.RawPush) -> Event:
     return PLATFORMS[stored.platform].parse_push(json.loads(stored.form)).event
 
 
-YIELD_S = 1.0  # the longest the processor waits for a pause in arriving pushes
+YIELD_S = 0.05  # the longest the processor waits for a pause in arriving pushes
+BUSY_BATCH_S = 0.02  # while pushes are arriving, a batch ends after this long (their commit waits for it)
 KNOWN_BUYERS_MAX = 200_000  # buyer ids remembered across batches (rows are never deleted)
 
 
@@ -174,28 +175,32 @@ class Processor:
 
     async def process_batch(self) -> int:
         processed: list[Event] = []
-        # Answers first: while pushes are arriving, wait for a pause in them (up to YIELD_S, so
-        # that processing still moves under a flood that never pauses).
+        # Answers first: while pushes are arriving, wait a little for a pause in them (up to
+        # YIELD_S, so that processing keeps up with a steady stream and still moves under a flood).
         loop = asyncio.get_running_loop()
         until = loop.time() + YIELD_S
         while self._intake_busy() and loop.time() < until:
             await asyncio.sleep(0.002)
         # Small batches under the shared gate: the push writer, waiting in the gate's queue, gets
-        # the database between two of them, so answers stay fast while a backlog is processed; while
-        # pushes are arriving, one at a time (a commit costs far less than a push's processing).
+        # the database between two of them, so answers stay fast while a backlog is processed.
         async with self._gate, self._db() as session:
             async with session.begin():
                 session.info[chat.COMMITTED_BUYERS] = self._buyers
-                stored = await self._process(session, processed)
+                handled = await self._process(session, processed)
             self._remember_buyers(session.info.get(chat.BUYERS, {}))
         if processed:
             self._on_processed(processed)
-        return stored
+        return handled
 
     async def _process(self, session: AsyncSession, processed: list[Event]) -> int:
         """One batch inside its transaction; the events that went through are added to `processed`."""
-        stored = await pushes.claim_pending(session, limit=1 if self._intake_busy() else self._batch)
+        stored = await pushes.claim_pending(session, limit=self._batch)
+        loop = asyncio.get_running_loop()
+        started, handled = loop.time(), 0
         for push in stored:
+            if handled and self._intake_busy() and loop.time() - started >= BUSY_BATCH_S:
+                break  # pushes are waiting for their commit; the rest stay pending for the next batch
+            handled += 1
             try:
                 async with session.begin_nested():
                     event = event_of(push)
@@ -208,7 +213,7 @@ class Processor:
                 continue
             pushes.mark_processed(push, now=self._clock.now())
             processed.append(event)
-        return len(stored)
+        return handled
 
     def _remember_buyers(self, created: dict[tuple[str, str, str], int]) -> None:
         if len(self._buyers) + len(created) > KNOWN_BUYERS_MAX:

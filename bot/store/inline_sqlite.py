@@ -3,8 +3,8 @@
 aiosqlite sends every call (execute, fetch, close...) to its own thread and back: ~0.45 ms per
 statement here, against ~0.01 ms for SQLite's own work on a small indexed query. The processor runs
 some twenty statements per push, so the hops were most of its time. This driver runs statements on
-the event loop's thread, where they take microseconds, and only what can wait in a worker thread:
-BEGIN IMMEDIATE (for the write lock) and the commit (for fsync).
+the event loop's thread, where they take microseconds; what may wait goes to a worker thread:
+BEGIN IMMEDIATE when another connection holds the write lock, and a commit that waits for fsync.
 
 Only for work made of many small statements (the processor): a long query here would stall the
 event loop, so reports and pages keep the aiosqlite engine.
@@ -21,10 +21,11 @@ from typing import Any
 class _Cursor:
     """The part of aiosqlite's cursor that SQLAlchemy's adapter uses."""
 
-    __slots__ = ("_cursor",)
+    __slots__ = ("_cursor", "_owner")
 
-    def __init__(self, cursor: sqlite3.Cursor) -> None:
+    def __init__(self, cursor: sqlite3.Cursor, owner: Connection) -> None:
         self._cursor = cursor
+        self._owner = owner
 
     async def __aenter__(self) -> _Cursor:
         return self
@@ -34,9 +35,7 @@ class _Cursor:
 
     async def execute(self, sql: str, parameters: Any = ()) -> _Cursor:
         if sql.startswith("BEGIN"):
-            # BEGIN IMMEDIATE waits for the write lock, which another connection of this very event
-            # loop may hold: wait in a worker thread. Inside the transaction nothing waits on a lock.
-            await asyncio.to_thread(self._cursor.execute, sql, parameters)
+            await self._owner.begin(self._cursor, sql)
         else:
             self._cursor.execute(sql, parameters)
         return self
@@ -92,22 +91,44 @@ class _SetNow:
 class Connection:
     """The part of aiosqlite's Connection that SQLAlchemy's aiosqlite dialect uses."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, lock_timeout_s: float, commit_waits_on_disk: bool) -> None:
         self._conn = conn
         self._connection = conn  # the dialect checks it to know the connection is open
         self._tx = _SetNow()
+        self._lock_timeout_ms = int(lock_timeout_s * 1000)
+        self._commit_waits_on_disk = commit_waits_on_disk
 
     @property
     def isolation_level(self) -> str | None:
         return self._conn.isolation_level
 
     def cursor(self) -> _Cursor:
-        return _Cursor(self._conn.cursor())
+        return _Cursor(self._conn.cursor(), self)
+
+    async def begin(self, cursor: sqlite3.Cursor, sql: str) -> None:
+        # BEGIN IMMEDIATE takes the write lock, which another connection of this very event loop
+        # may hold: try without waiting, and wait (SQLite's busy timeout) only in a worker thread.
+        # Inside the transaction, nothing waits on a lock.
+        self._conn.execute("PRAGMA busy_timeout=0")
+        try:
+            cursor.execute(sql)
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e):
+                raise
+        await asyncio.to_thread(self._begin_waiting, cursor, sql)
+
+    def _begin_waiting(self, cursor: sqlite3.Cursor, sql: str) -> None:
+        self._conn.execute(f"PRAGMA busy_timeout={self._lock_timeout_ms}")
+        cursor.execute(sql)
 
     async def commit(self) -> None:
-        # The one call that waits on the disk (fsync): off the event loop. The caller awaits it,
-        # so nothing else uses the connection meanwhile.
-        await asyncio.to_thread(self._conn.commit)
+        if self._commit_waits_on_disk:
+            # synchronous=FULL: the commit waits for fsync, so off the event loop. The caller
+            # awaits it, so nothing else uses the connection meanwhile.
+            await asyncio.to_thread(self._conn.commit)
+        else:
+            self._conn.commit()  # synchronous=NORMAL: a WAL commit does not wait on the disk
 
     async def rollback(self) -> None:
         self._conn.rollback()
@@ -116,9 +137,7 @@ class Connection:
         self._conn.create_function(*args, **kw)
 
     async def close(self) -> None:
-        if self._connection is not None:
-            self._connection = None
-            self._conn.close()
+        self.stop()
 
     def stop(self) -> None:
         if self._connection is not None:
@@ -126,11 +145,12 @@ class Connection:
             self._conn.close()
 
 
-def creator(path: str, *, timeout_s: float):
+def creator(path: str, *, lock_timeout_s: float, synchronous: str):
     """An `async_creator` for create_async_engine: connections to the SQLite file at `path`."""
 
     async def connect() -> Connection:
-        # check_same_thread=False: the commit runs in a worker thread, always awaited, never concurrent.
-        return Connection(sqlite3.connect(path, timeout=timeout_s, isolation_level=None, check_same_thread=False))
+        # check_same_thread=False: what runs in a worker thread is awaited, never concurrent.
+        conn = sqlite3.connect(path, timeout=lock_timeout_s, isolation_level=None, check_same_thread=False)
+        return Connection(conn, lock_timeout_s=lock_timeout_s, commit_waits_on_disk=synchronous.upper() in ("FULL", "EXTRA"))
 
     return connect
