@@ -89,7 +89,8 @@ async def _rebuild(config: Config) -> int:
             if done % 20_000 < _batch:
                 print(f"  {done:,} buyers ...", file=sys.stderr, flush=True)
 
-        n = await PeriodFigures(db, rules=Rules.from_config(config)).catch_up(batch=1000, progress=progress)
+        n = await PeriodFigures(db, rules=Rules.from_config(config)).catch_up(batch=1000, now_stale=True,
+                                                                            progress=progress)
         print(f"rebuilt the metric facts of {n:,} buyers in {time.monotonic() - started:.1f} s")
         return 0
     finally:

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -53,30 +53,44 @@ class PeriodFigures:
                 log.exception("metric facts rebuild failed; retrying")
             await asyncio.sleep(self._poll_s)
 
-    async def catch_up(self, *, batch: int | None = None, progress: Callable[[int, int], None] | None = None) -> int:
-        """Rebuild every stale buyer's facts (every buyer's, if the stored facts were built under other
-        rules), one transaction per `batch` buyers; returns how many were rebuilt."""
+    async def catch_up(self, *, batch: int | None = None, now_stale: bool = False,
+                       progress: Callable[[int, int], None] | None = None) -> int:
+        """Rebuild stale buyers' facts (every buyer's, if the stored facts were built under other
+        rules), one transaction per `batch` buyers; returns how many were rebuilt.
+
+        By default until a batch comes back short (the background loop: what goes stale meanwhile
+        waits for its next round). `now_stale` (a report): exactly the buyers stale when it starts,
+        waiting for those another transaction holds (PostgreSQL), so that none is left stale and a
+        busy shop cannot keep it going.
+        """
         batch = batch or self._batch
+        async with self._writing() as session:
+            if await store.basis(session) != self._basis:
+                log.info("metric facts built under other rules (or never): rebuilding every buyer")
+                await store.mark_all_stale(session)
+                await store.set_basis(session, self._basis)
+            todo = await store.stale_ids(session) if now_stale else None
         total = 0
         while True:
+            among = None
+            if todo is not None:
+                if not todo:
+                    return total
+                among, todo = todo[:batch], todo[batch:]
             started = time.monotonic()
             async with self._writing() as session:
-                if await store.basis(session) != self._basis:
-                    log.info("metric facts built under other rules (or never): rebuilding every buyer")
-                    await store.mark_all_stale(session)
-                    await store.set_basis(session, self._basis)
-                n = await rebuild_stale(session, rules=self._rules, limit=batch)
+                n = await rebuild_stale(session, rules=self._rules, limit=batch, among=among)
             total += n
             if n:
                 log.debug("metric facts rebuilt buyers=%d ms=%.0f", n, (time.monotonic() - started) * 1000)
-            if progress is not None and n:
-                progress(total, n)
-            if n < batch:
+                if progress is not None:
+                    progress(total, n)
+            if todo is None and n < batch:
                 return total
 
     async def totals(self, *, first: date, last: date, now: datetime) -> PeriodTotals:
         """The figures of the days `first`..`last` (inclusive, shop time) as of `now`."""
-        await self.catch_up()
+        await self.catch_up(now_stale=True)
         async with self._db() as session:
             return await sum_facts(session, first=first, last=last, now=now, rules=self._rules)
 
@@ -86,9 +100,9 @@ class PeriodFigures:
             yield session
 
 
-async def rebuild_stale(session: AsyncSession, *, rules: Rules, limit: int) -> int:
-    """Claim up to `limit` stale buyers and rebuild their facts from all their messages."""
-    buyer_ids = await store.claim_stale(session, limit=limit)
+async def rebuild_stale(session: AsyncSession, *, rules: Rules, limit: int, among: Sequence[int] | None = None) -> int:
+    """Claim up to `limit` stale buyers (of `among`, if given) and rebuild their facts from all their messages."""
+    buyer_ids = await store.claim_stale(session, limit=limit, among=among)
     if not buyer_ids:
         return 0
     await store.lock_buyers(session, buyer_ids)

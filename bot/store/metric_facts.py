@@ -25,16 +25,26 @@ _FACTS = (MetricResponse, MetricContact, MetricDay)
 
 # --- keeping the facts current ---------------------------------------------------------------------
 
-async def claim_stale(session: AsyncSession, *, limit: int) -> list[int]:
+async def claim_stale(session: AsyncSession, *, limit: int, among: Collection[int] | None = None) -> list[int]:
     """Take up to `limit` stale buyers (their marks are deleted; a rollback puts them back).
-    On PostgreSQL a mark whose messages' transaction is still open is skipped until it commits."""
+
+    On PostgreSQL a mark still locked (by the transaction storing the messages, or another process
+    rebuilding) is skipped; with `among` (those buyers only) it is waited for instead, so that none
+    of them is left stale.
+    """
     pick = sa.select(MetricStale.buyer_id).order_by(MetricStale.buyer_id).limit(limit)
+    if among is not None:
+        pick = pick.where(MetricStale.buyer_id.in_(list(among)))
     if _postgres(session):
-        pick = pick.with_for_update(skip_locked=True)
+        pick = pick.with_for_update(skip_locked=among is None)
     rows = await session.execute(
         sa.delete(MetricStale).where(MetricStale.buyer_id.in_(pick)).returning(MetricStale.buyer_id)
     )
     return sorted(rows.scalars())
+
+
+async def stale_ids(session: AsyncSession) -> list[int]:
+    return list((await session.scalars(sa.select(MetricStale.buyer_id).order_by(MetricStale.buyer_id))).all())
 
 
 async def lock_buyers(session: AsyncSession, buyer_ids: Sequence[int]) -> None:
