@@ -209,12 +209,14 @@ class MetricsConsumer:
     async def _handovers(self, now: datetime) -> None:
         """At each shift change since the last look, hand the leaving agents' waiting buyers over."""
         shifts = self._config.shifts
-        if self._last_shift_check is None:
-            self._last_shift_check = now
-            return
         if not shifts:
             return
-        changes = shift_changes(shifts, after=self._last_shift_check, until=now, zone=self._rules.zone)
+        if self._last_shift_check is None:
+            # Just started: the latest change of the past day may have passed while the bot was
+            # down. Handing over is stored once, so doing it again after a mere restart is harmless.
+            changes = shift_changes(shifts, after=now - timedelta(days=1), until=now, zone=self._rules.zone)[-1:]
+        else:
+            changes = shift_changes(shifts, after=self._last_shift_check, until=now, zone=self._rules.zone)
         self._last_shift_check = now
         for at in changes:
             async with self._db() as session, session.begin():

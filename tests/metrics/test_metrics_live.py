@@ -197,6 +197,26 @@ async def shift_client(db_url, aiohttp_client, clock, make_app):
     return await aiohttp_client(make_app(make_config(db_url, shifts=SHIFTS, tokens=tokens), clock))
 
 
+async def test_a_shift_change_passed_while_the_bot_was_down_is_handed_over_at_start(
+    db_url, aiohttp_client, clock, make_app,
+):
+    tokens = [{"token": "supervisor-token", "role": "supervisor"}]
+    config = make_config(db_url, shifts=SHIFTS, tokens=tokens)
+    before = START.replace(hour=16, minute=58)
+    clock.set(before)
+    first = await aiohttp_client(make_app(config, clock))
+    await push(first, buyer_message(buyer="b1", at=before, agent=MEI, text="退货地址是哪里"))
+    assert first.app[keys.BOARD].handovers() == []
+    await first.close()  # down across the 17:00 change
+    clock.advance(minutes=20)
+    second = await aiohttp_client(make_app(config, clock))
+    await second.app[keys.METRICS].refresh()
+    [handover] = second.app[keys.BOARD].handovers()
+    assert (handover["buyer"], handover["from_agent"], handover["to_agent"]) == ("b1", "xiaomei", "aqiang")
+    await second.app[keys.METRICS].refresh()  # and only once
+    assert len(second.app[keys.BOARD].handovers()) == 1
+
+
 async def test_at_the_shift_change_waiting_buyers_are_handed_over(shift_client):
     client = shift_client
     clock, board = client.app[keys.CLOCK], client.app[keys.BOARD]
