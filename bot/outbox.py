@@ -18,7 +18,7 @@ from bot.config import Config
 from bot.events import Event, MessageSent
 from bot.gateway.base import Outgoing
 from bot.gateway.client import GatewayClient, SendResult
-from bot.store import chat, outbox
+from bot.store import chat, outbox, reminders
 from bot.store.tables import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,12 @@ class OutboxSender:
         now = self._clock.now()
         message.attempts += 1
         if result.ok:
+            if message.state == "cancelled":
+                # Cancelled (a reminder whose order was paid) while it was already on its way: the
+                # buyer got it, so the records say so.
+                log.warning("sent although cancelled meanwhile platform=%s client_msg_id=%s",
+                            message.platform, message.client_msg_id)
+                await reminders.sent_after_all(session, client_msg_id=message.client_msg_id)
             message.state, message.sent_at, message.gateway_msg_id = "sent", now, result.msg_id
             message.last_error = None
             buyer_id = await chat.buyer_id(

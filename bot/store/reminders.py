@@ -282,6 +282,15 @@ async def stop_for_order(session: AsyncSession, *, order_pk: int, reason: str, n
     return stopped
 
 
+async def sent_after_all(session: AsyncSession, *, client_msg_id: str) -> int:
+    """The reminders a cancelled message carried were delivered anyway (it was already being sent
+    when their order was paid or closed): they count as sent, the reason says what happened."""
+    return (await session.execute(
+        sa.update(Reminder).where(Reminder.client_msg_id == client_msg_id, Reminder.state == "skipped")
+        .values(state="sent", reason=sa.func.coalesce(Reminder.reason, "") + "_while_sending")
+    )).rowcount or 0
+
+
 async def opt_out(session: AsyncSession, *, buyer_id: int, at: datetime, push_id: str | None = None) -> bool:
     """Record that the buyer asked to stop; False if they had already."""
     result = await session.execute(

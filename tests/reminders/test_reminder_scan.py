@@ -119,6 +119,44 @@ async def test_paid_or_closed_between_claim_and_send_is_not_sent(make_shop, stop
     assert await s.sent() == []
 
 
+async def test_paid_while_the_reminder_is_being_sent_is_recorded_as_sent(aiohttp_server, aiohttp_client, make_app,
+                                                                          clock, sqlite_url):
+    """The send cannot be called back once under way: the buyer got it, and the records say so."""
+    import asyncio
+
+    from aiohttp import web
+
+    from bot.sim.gateway import create_gateway_app
+    from tests.conftest import APP_KEYS, SECRETS, make_config
+    from tests.reminders.conftest import RULES, Shop
+
+    arrived, release = asyncio.Event(), asyncio.Event()
+
+    @web.middleware
+    async def hold_sends(request, handler):
+        if request.path.endswith("/send"):
+            arrived.set()
+            await release.wait()
+        return await handler(request)
+
+    gateway_app = create_gateway_app({p: {APP_KEYS[p]: SECRETS[p]} for p in SECRETS}, clock=clock)
+    gateway_app.middlewares.append(hold_sends)
+    gateway = await aiohttp_server(gateway_app)
+    config = make_config(sqlite_url, gateway_url=str(gateway.make_url("")).rstrip("/"), reminders=RULES)
+    s = Shop(await aiohttp_client(make_app(config, clock)), clock, gateway)
+    await s.create("T1", at=shop(10))
+    await s.scan(shop(10, 15))
+    sending = asyncio.create_task(s.app[keys.OUTBOX].send_due())
+    await asyncio.wait_for(arrived.wait(), 5)  # the message is at the gateway, not yet answered
+    await s.pay("T1", at=shop(10, 16))
+    release.set()
+    assert await sending == 1
+    assert [m["client_msg_id"] for m in await s.sent()] == ["remind:wangwang:T1:1"]
+    [message] = await s.outbox()
+    assert message.state == "sent"
+    assert await s.states("T1") == {"1": ("sent", "paid_while_sending")}
+
+
 async def test_paid_before_due_is_skipped_and_nothing_is_queued(make_shop):
     s = await make_shop(offsets_minutes=[15, 60])
     await s.create("T1", at=shop(10))
