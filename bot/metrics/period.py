@@ -22,6 +22,7 @@ from bot.metrics.facts import BuyerFacts, buyer_facts, rules_basis
 from bot.metrics.report import AgentCounts, PeriodTotals, Rules
 from bot.metrics.response import interpolate, quantile_ranks
 from bot.store import metric_facts as store
+from bot.store.db import reading
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ class PeriodFigures:
         """The figures of the days `first`..`last` (inclusive, shop time) as of `now`."""
         await self.catch_up(now_stale=True)
         async with self._db() as session:
+            await reading(session)  # one snapshot, and on SQLite no write lock held meanwhile
             return await sum_facts(session, first=first, last=last, now=now, rules=self._rules)
 
     @contextlib.asynccontextmanager

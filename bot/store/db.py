@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from bot.store import inline_sqlite
 
@@ -62,8 +62,10 @@ def create_engine(url: str, *, sqlite_synchronous: str = "FULL", inline: bool = 
         @event.listens_for(engine.sync_engine, "begin")
         def _begin(conn: Connection) -> None:
             # Take the write lock at the start: a deferred transaction that reads and then writes
-            # fails with "database is locked" instead of waiting for the other writer.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # fails with "database is locked" instead of waiting for the other writer. A session
+            # that only reads says so (`read_only`, see `reading`): in WAL mode it then sees one
+            # snapshot without taking the lock, so a long report never holds up the writers.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
@@ -71,6 +73,15 @@ def create_engine(url: str, *, sqlite_synchronous: str = "FULL", inline: bool = 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+READ_ONLY = "csbot_read_only"
+
+
+async def reading(session: AsyncSession) -> None:
+    """Make `session`'s transaction (not yet begun) one that only reads: on SQLite a plain BEGIN,
+    which takes no write lock. Writing in it then fails."""
+    await session.connection(execution_options={READ_ONLY: True})
 
 
 def _upgrade(connection: Connection) -> None:

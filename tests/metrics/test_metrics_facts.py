@@ -309,3 +309,32 @@ async def test_effective_reply_days_from_facts_decide_as_time_passes(app_client)
         await assert_period_equals_reference(client, first=today, last=today, now=now)
         [day] = (await client.app[keys.PERIOD].totals(first=today, last=today, now=now)).effective_days()
         assert (day["effective"], day["late"], day["pending"]) == counts
+
+
+async def test_a_period_read_holds_no_write_lock_on_sqlite(sqlite_url):
+    """A report's read runs in a plain BEGIN (store.db.reading): pushes keep being stored meanwhile."""
+    import asyncio
+
+    from bot.store.db import async_url, create_engine, migrate, reading, sessionmaker
+
+    engine = create_engine(async_url(sqlite_url))
+    try:
+        await migrate(engine)
+        db = sessionmaker(engine)
+        async with db() as report:
+            await reading(report)
+            assert await metric_facts.stale_count(report) == 0  # the read transaction has begun
+
+            async def store_a_message() -> None:
+                async with db() as session, session.begin():
+                    buyer_id = await chat.buyer_id(session, platform="wangwang", shop="demo-tb", nick="w", seen_at=START)
+                    await chat.record_message(session, buyer_id=buyer_id, platform="wangwang", shop="demo-tb",
+                                              sender="buyer", agent_account="", text="x", sent_at=START,
+                                              gap=timedelta(minutes=30))
+
+            await asyncio.wait_for(store_a_message(), 5)
+            assert await metric_facts.stale_count(report) == 0  # its snapshot
+        async with db() as session:
+            assert await metric_facts.stale_count(session) == 1
+    finally:
+        await engine.dispose()
