@@ -67,7 +67,8 @@ def create_app(
     app.on_shutdown.append(_end_board_streams)
     app[keys.CONSOLE_FEED] = ConsoleFeed()
     app.on_shutdown.append(_end_console_streams)
-    app[keys.TICKET_RULES] = _ticket_rules(config)
+    app[keys.TICKET_RULES] = ticket_detect.RulesHolder(_ticket_rules(config))
+    app[keys.RELOAD_KNOWLEDGE] = functools.partial(_reload_knowledge, app)
     app[keys.TICKET_ASSIGNMENT] = Assignment.from_config(config)
     app[keys.TICKET_ANNOUNCERS] = [functools.partial(_escalations_to_board, app)]
     app.cleanup_ctx.append(functools.partial(_knowledge, engine=engine))
@@ -197,8 +198,17 @@ async def _knowledge(app: web.Application, *, engine: Engine | None) -> AsyncIte
     # collector, each full collection paused the event loop for 100-300 ms under load.
     gc.freeze()
     app[keys.READY]["knowledge"] = True
-    async with _running(watch_knowledge(holder), name="knowledge-watcher"):
+    async with _running(watch_knowledge(folder, app[keys.RELOAD_KNOWLEDGE]), name="knowledge-watcher"):
         yield
+
+
+async def _reload_knowledge(app: web.Application) -> Engine:
+    """The knowledge folder again, all or nothing: the matching engine and the complaint rules. What
+    does not validate raises (KnowledgeBaseError, RulesError) and the old ones keep serving."""
+    rules = _ticket_rules(app[keys.CONFIG])
+    engine = await app[keys.ENGINES].reload()
+    app[keys.TICKET_RULES].rules = rules
+    return engine
 
 
 async def _gateway_client(app: web.Application) -> AsyncIterator[None]:

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 class TicketConsumer:
     name = "tickets"
 
-    def __init__(self, *, rules: detect.Rules, config: TicketConfig, assignment: actions.Assignment) -> None:
+    def __init__(self, *, rules: detect.RulesHolder, config: TicketConfig, assignment: actions.Assignment) -> None:
         self._rules = rules
         self._config = config
         self._assignment = assignment
@@ -48,12 +48,13 @@ class TicketConsumer:
             waiting = event.at - conversation.waiting_since
         angry_before = 0
         # Earlier anger counts only when this message is angry too (detect's repeated-anger rule).
-        if conversation is not None and detect.is_angry(event.text, self._rules):
+        rules = self._rules.rules
+        if conversation is not None and detect.is_angry(event.text, rules):
             earlier = await store.earlier_buyer_texts(session, conversation_id=conversation.id, before_id=message.id)
-            angry_before = sum(detect.is_angry(t, self._rules) for t in earlier)
+            angry_before = sum(detect.is_angry(t, rules) for t in earlier)
         # The matching consumer ran first and stored its suggestions for this message; the best one counts.
         intents = [s.intent for s in await suggestions.for_message(session, message.id)][:1]
-        complaint = detect.detect(event.text, self._rules, intents=intents, waiting=waiting,
+        complaint = detect.detect(event.text, rules, intents=intents, waiting=waiting,
                                   angry_before=angry_before)
         if complaint is None:
             return

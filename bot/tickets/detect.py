@@ -60,6 +60,13 @@ class Complaint:
     reason: str
 
 
+class RulesHolder:
+    """The rules in service; a reload of the knowledge folder puts new ones in `rules`."""
+
+    def __init__(self, rules: Rules) -> None:
+        self.rules = rules
+
+
 def normalize(text: str) -> str:
     """Full-width to half-width, lower case, no spaces: `１２３１５` and `12315` are one word."""
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).lower()

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from bot.matching.engine import shop_values
 from bot.matching.kb import KnowledgeBaseError
-from bot.tickets.detect import detect
+from bot.tickets.detect import RulesError, detect
 from bot.web import keys
 from bot.web.auth import caller
 from bot.web.errors import ApiError
@@ -55,7 +55,7 @@ async def suggest(request: web.Request) -> web.Response:
 
 def _complaint(text: str, intents: list[str], request: web.Request) -> dict | None:
     """Whether the ticket queue would take `text` as a complaint, and why."""
-    found = detect(text, request.app[keys.TICKET_RULES], intents=intents)
+    found = detect(text, request.app[keys.TICKET_RULES].rules, intents=intents)
     return None if found is None else {"severity": found.severity, "reason": found.reason,
                                        "rule": found.rule, "category": found.category}
 
@@ -75,11 +75,15 @@ async def intents(request: web.Request) -> web.Response:
 async def reload(request: web.Request) -> web.Response:
     caller(request, role="admin")
     try:
-        engine = await request.app[keys.ENGINES].reload()
+        engine = await request.app[keys.RELOAD_KNOWLEDGE]()
     except KnowledgeBaseError as e:
-        return web.json_response({
-            "error": "invalid_knowledge_base",
-            "message": "the knowledge base has errors; the previous one keeps serving",
-            "problems": [str(p) for p in e.problems],
-        }, status=422)
-    return web.json_response({"reloaded": True, "intents": len(engine.kb.intents)})
+        problems = [str(p) for p in e.problems]
+    except RulesError as e:
+        problems = [str(e)]
+    else:
+        return web.json_response({"reloaded": True, "intents": len(engine.kb.intents)})
+    return web.json_response({
+        "error": "invalid_knowledge_base",
+        "message": "the knowledge base has errors; the previous one keeps serving",
+        "problems": problems,
+    }, status=422)

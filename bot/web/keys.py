@@ -19,7 +19,7 @@ from bot.web.prometheus import Histogram
 from bot.outbox import OutboxSender
 from bot.reminders.job import ReminderJob
 from bot.tickets.actions import Assignment
-from bot.tickets.detect import Rules
+from bot.tickets.detect import RulesHolder
 
 CONFIG = web.AppKey("config", Config)
 CLOCK = web.AppKey("clock", Clock)
@@ -39,6 +39,7 @@ METRICS = web.AppKey("metrics", MetricsConsumer)  # feeds the board; tests call 
 PERIOD = web.AppKey("period", PeriodFigures)  # per-buyer facts kept current; a period's figures from them
 REMINDERS = web.AppKey("reminders", ReminderJob)  # the payment-reminder scan; tests call run(now=...)
 REMINDER_COUNTS = web.AppKey("reminder_counts", Counter)  # (platform, outcome) -> n, for /metrics
-TICKET_RULES = web.AppKey("ticket_rules", Rules)  # complaint detection rules (knowledge/complaints.toml)
+TICKET_RULES = web.AppKey("ticket_rules", RulesHolder)  # complaint detection rules (knowledge/complaints.toml)
+RELOAD_KNOWLEDGE = web.AppKey("reload_knowledge", object)  # async () -> Engine: the base and the complaint rules
 TICKET_ASSIGNMENT = web.AppKey("ticket_assignment", Assignment)  # who gets new tickets
 TICKET_ANNOUNCERS = web.AppKey("ticket_announcers", list)  # async callables given each SLA escalation batch

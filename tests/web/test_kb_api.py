@@ -95,6 +95,27 @@ async def test_a_valid_reload_serves_the_new_base(own_kb_client):
     assert (await suggest.json())["suggestions"][0]["intent"] == "presale.pets"
 
 
+async def test_a_reload_takes_new_complaint_rules_and_refuses_broken_ones(own_kb_client):
+    client, folder = own_kb_client
+    rules = folder / "complaints.toml"
+    probe = {"text": "这款杯子有乌龟图案的吗"}
+
+    async def complaint():
+        return (await (await client.post("/api/suggest", json=probe, headers=AGENT)).json())["complaint"]
+
+    assert await complaint() is None
+    rules.write_text(rules.read_text(encoding="utf-8") + '\n[[rule]]\nid = "slow_turtle"\nseverity = "P3"\n'
+                     'category = "service"\nreason = "测试规则"\nwords = ["乌龟图案"]\n', encoding="utf-8")
+    assert (await client.post("/api/kb/reload", headers=ADMIN)).status == 200
+    assert (await complaint())["rule"] == "slow_turtle"
+    good = rules.read_text(encoding="utf-8")
+    rules.write_text(good + "\n[[rule]]\nid = \"broken\n", encoding="utf-8")
+    resp = await client.post("/api/kb/reload", headers=ADMIN)
+    body = await resp.json()
+    assert resp.status == 422 and "complaints.toml" in body["problems"][0]
+    assert (await complaint())["rule"] == "slow_turtle"  # the rules in service stay
+
+
 async def test_the_watcher_reloads_when_a_file_changes(own_kb_client):
     client, folder = own_kb_client
     before = client.app[keys.ENGINES].engine
