@@ -63,7 +63,7 @@ def create_engine(url: str, *, sqlite_synchronous: str = "FULL", inline: bool = 
         def _begin(conn: Connection) -> None:
             # Take the write lock at the start: a deferred transaction that reads and then writes
             # fails with "database is locked" instead of waiting for the other writer. A session
-            # that only reads says so (`read_only`, see `reading`): in WAL mode it then sees one
+            # that only reads says so (`reading` below): in WAL mode it then sees one
             # snapshot without taking the lock, so a long report never holds up the writers.
             conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
@@ -80,7 +80,7 @@ READ_ONLY = "csbot_read_only"
 
 async def reading(session: AsyncSession) -> None:
     """Make `session`'s transaction (not yet begun) one that only reads: on SQLite a plain BEGIN,
-    which takes no write lock. Writing in it then fails."""
+    which takes no write lock (so it must not write: that could fail with "database is locked")."""
     await session.connection(execution_options={READ_ONLY: True})
 
 
