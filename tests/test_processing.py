@@ -156,6 +156,25 @@ async def test_conversations_kept_in_place_equal_a_regrouping_of_every_message(s
     assert all(m.conversation_id is not None for m in messages)
 
 
+async def test_a_merge_keeps_what_pointed_at_the_merged_conversation(store_client):
+    """Agents' replies are judged per conversation (reply_feedback): when a late message joins two
+    conversations, those rows follow, and the merged conversation can go."""
+    from bot.store.tables import ReplyFeedback
+
+    await push_all(store_client, buyer_message(text="有货吗", at=START), buyer_message(text="在吗", at=START + minutes(0.7)))
+    await push_all(store_client, buyer_message(text="发什么快递", at=START + minutes(50)),
+                   agent_message(text="亲，默认中通哦", at=START + minutes(51), push_id="late-1"))
+    assert await messages_by_conversation(store_client) == [["有货吗", "在吗"], ["发什么快递", "亲，默认中通哦"]]
+    await push_all(store_client, agent_message(text="亲，有货的", at=START + minutes(46), push_id="late-2"))
+    assert await messages_by_conversation(store_client) == [["有货吗", "在吗", "亲，有货的", "发什么快递", "亲，默认中通哦"]]
+    async with store_client.app[keys.DB]() as session:
+        pending = await session.scalar(sa.select(sa.func.count()).where(RawPush.last_error.is_not(None)))
+        [conversation] = (await session.scalars(sa.select(Conversation))).all()
+        feedback = (await session.scalars(sa.select(ReplyFeedback))).all()
+    assert pending == 0
+    assert feedback and {f.conversation_id for f in feedback} == {conversation.id}
+
+
 async def test_pushes_stored_before_a_restart_are_processed_on_start(db_url, aiohttp_client, clock, make_app):
     config = make_config(db_url)
     first = await aiohttp_client(make_app(config, clock))

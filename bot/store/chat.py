@@ -9,7 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.conversation import AGENT, BUYER, Line, current_agent, split, waiting_since
-from bot.store.tables import Buyer, Conversation, Message, Order
+from bot.store.tables import Buyer, Conversation, Handover, Message, Order, ReplyFeedback, Ticket
 
 
 # session.info keys: what this session already looked up or recorded, asked for again by each consumer.
@@ -142,6 +142,7 @@ async def _regroup(
                 )
             )
         ).all()
+    was_in = {m.id: m.conversation_id for m in messages}
     messages.sort(key=lambda m: (m.sent_at, m.id))
     lines = [Line(m.sender, m.sent_at, m.agent_account) for m in messages]
     groups = split(lines, gap=gap)
@@ -163,7 +164,18 @@ async def _regroup(
         for i in group:
             messages[i].conversation_id = conversation.id
     await session.flush()
+    # A late message only ever joins conversations: what pointed at one that is gone now points at
+    # the one its messages went to.
+    moved = {was_in[m.id]: m.conversation_id for m in messages if was_in[m.id] is not None}
     for stale in affected[len(groups):]:
+        kept = moved[stale.id]
+        # one handover per conversation and shift change: the kept conversation's stays
+        await session.execute(sa.delete(Handover).where(
+            Handover.conversation_id == stale.id,
+            Handover.shift_change_at.in_(sa.select(Handover.shift_change_at).where(Handover.conversation_id == kept)),
+        ))
+        for table in (ReplyFeedback, Handover, Ticket):
+            await session.execute(sa.update(table).where(table.conversation_id == stale.id).values(conversation_id=kept))
         await session.delete(stale)
 
 
