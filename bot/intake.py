@@ -123,7 +123,7 @@ def event_of(stored: pushes.RawPush) -> Event:
     return PLATFORMS[stored.platform].parse_push(json.loads(stored.form)).event
 
 
-YIELD_S = 0.05  # the longest the processor waits for a pause in arriving pushes
+YIELD_S = 1.0  # the longest the processor waits for a pause in arriving pushes
 BUSY_BATCH_S = 0.005  # while pushes are arriving, a batch ends after this long (their commit waits for it)
 KNOWN_BUYERS_MAX = 200_000  # buyer ids remembered across batches (rows are never deleted)
 
