@@ -92,15 +92,16 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     async with db() as session, session.begin():
         await agents_store.sync_from_config(session, config)
     app[keys.ENGINE], app[keys.DB] = engine, db
-    app[keys.METRICS] = MetricsConsumer(db, board=app[keys.BOARD], clock=clock, config=config)
+    # Intake's, the processor's and the board's many small statements: on SQLite, on the event loop's thread
+    # (store.inline_sqlite); reads that can be long keep `engine`.
+    writing = create_engine(url, sqlite_synchronous=config.database.sqlite_synchronous, inline=True) \
+        if is_sqlite(engine) else engine
+    app[keys.METRICS] = MetricsConsumer(db, board=app[keys.BOARD], clock=clock, config=config,
+                                        small_reads=sessionmaker(writing))
     # SQLite has one writer at a time: intake and processing take turns through one first-come gate.
     # PostgreSQL locks rows, so there each has its own.
     gate = asyncio.Lock() if is_sqlite(engine) else None
     app[keys.PERIOD] = PeriodFigures(db, rules=app[keys.BOARD].rules, gate=gate)
-    # Intake's and the processor's many small statements: on SQLite, on the event loop's thread
-    # (store.inline_sqlite); reads that can be long keep `engine`.
-    writing = create_engine(url, sqlite_synchronous=config.database.sqlite_synchronous, inline=True) \
-        if is_sqlite(engine) else engine
     writer = PushWriter(writing, clock=clock, gate=gate)
     processor = Processor(sessionmaker(writing), clock=clock, gap=timedelta(minutes=config.shop.session_gap_minutes),
                           consumers=_consumers(app), on_processed=functools.partial(_tell_live_views, app),

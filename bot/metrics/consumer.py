@@ -23,9 +23,12 @@ from bot.metrics.shifts import agents_on_shift, handover_plan, shift_changes
 from bot.store import metrics as store
 from bot.store import reminders as reminders_store
 from bot.store import tickets as tickets_store
+from bot.store.db import reading
 from bot.store.reminders import Decided as store_reminder
 
 log = logging.getLogger(__name__)
+
+MIN_ROUND_S = 0.1  # the board's rounds are at least this far apart
 
 # Ids of messages stored by a transaction that committed after a later id was seen (PostgreSQL
 # sequences) are caught by looking this far back each poll.
@@ -56,8 +59,12 @@ class MetricsConsumer:
     name = "metrics"
 
     def __init__(self, db: async_sessionmaker, *, board: Board, clock: Clock, config: Config,
-                 poll_s: float = 0.25, recheck: timedelta = timedelta(seconds=30)) -> None:
+                 poll_s: float = 0.25, recheck: timedelta = timedelta(seconds=30),
+                 small_reads: async_sessionmaker | None = None) -> None:
         self._db = db
+        # A round's few small reads: on SQLite the inline engine, so that a round is one short burst
+        # instead of a wait for the event loop at every statement while pushes are being processed.
+        self._small_reads = small_reads or db
         self._board = board
         self._clock = clock
         self._config = config
@@ -89,12 +96,17 @@ class MetricsConsumer:
     # --- the board's loop ----------------------------------------------------------------------
 
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
+            started = loop.time()
             self._wake.clear()
             try:
                 await self.refresh()
             except Exception:
                 log.exception("board refresh failed; retrying")
+            # At most one round per MIN_ROUND_S: under heavy traffic a round takes in many buyers
+            # and sends every viewer one update, instead of many small ones.
+            await asyncio.sleep(max(0.0, started + MIN_ROUND_S - loop.time()))
             try:
                 await asyncio.wait_for(self._wake.wait(), self._poll_s)
             except TimeoutError:
@@ -112,7 +124,9 @@ class MetricsConsumer:
             await self.load_today(now)
         self._roster(now)
         await self._handovers(now)
-        async with self._db() as session:
+        async with self._small_reads() as session:
+            # Only reads: no write lock, so intake and processing never wait for the board.
+            await reading(session)
             await self._poll_messages(session)
             if self._next_recheck is None or now >= self._next_recheck:
                 self._dirty_ids |= set(self._board.pending_buyers())
@@ -133,6 +147,7 @@ class MetricsConsumer:
         today = now.astimezone(self._rules.zone).date()
         start, end = self._rules.day_bounds(today, today)
         async with self._db() as session:
+            await reading(session)
             self._last_id = await store.last_message_id(session)
             self._seen_ids = set()
             everyone = await store.buyer_events(session, start=start, end=end, order_margin=self._rules.conversion + timedelta(days=1))
@@ -223,6 +238,7 @@ class MetricsConsumer:
                 await hand_over(session, at=at, now=now, shifts=shifts, rules=self._rules, horizon=self._horizon)
         if changes:
             async with self._db() as session:
+                await reading(session)
                 self._board.set_handovers([handover_row(h) for h in await store.open_handovers(session)])
 
 
