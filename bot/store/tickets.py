@@ -50,8 +50,8 @@ async def not_closed_for(session: AsyncSession, *, buyer_id: int, category: str 
 async def awaiting_callback(session: AsyncSession, *, buyer_id: int) -> Ticket | None:
     """The buyer's ticket whose callback question is waiting for an answer, latest first."""
     # Asked for every buyer message, and nearly always none: a light look before loading one.
-    if await session.scalar(sa.select(Ticket.id).where(Ticket.buyer_id == buyer_id, Ticket.state == "callback")
-                            .limit(1)) is None:
+    t = Ticket.__table__.c  # a plain select: no ORM entity to set up
+    if await session.scalar(sa.select(t.id).where(t.buyer_id == buyer_id, t.state == "callback").limit(1)) is None:
         return None
     return await session.scalar(
         sa.select(Ticket).where(Ticket.buyer_id == buyer_id, Ticket.state == "callback")
