@@ -124,7 +124,10 @@ def event_of(stored: pushes.RawPush) -> Event:
 
 
 YIELD_S = 1.0  # the longest the processor waits for a pause in arriving pushes
-BUSY_BATCH_S = 0.005  # while pushes are arriving, a batch ends after this long (their commit waits for it)
+# While pushes are arriving, a batch ends after this long (their commit waits for it). It can only
+# happen where statements give the event loop back (PostgreSQL): on SQLite a batch keeps the loop
+# (store.inline_sqlite), and pushes are heard between batches.
+BUSY_BATCH_S = 0.005
 KNOWN_BUYERS_MAX = 200_000  # buyer ids remembered across batches (rows are never deleted)
 
 
@@ -175,8 +178,8 @@ class Processor:
 
     async def process_batch(self) -> int:
         processed: list[Event] = []
-        # Answers first: while pushes are arriving, wait a little for a pause in them (up to
-        # YIELD_S, so that processing keeps up with a steady stream and still moves under a flood).
+        # Answers first: while pushes are arriving, wait for a pause in them (up to YIELD_S, so
+        # that processing still moves under a flood that never pauses).
         loop = asyncio.get_running_loop()
         until = loop.time() + YIELD_S
         while self._intake_busy() and loop.time() < until:
