@@ -72,26 +72,8 @@ def effective_reply(
     A message at 07:59 or 23:01 is outside the default 08:00-23:00 window and does not count; a
     message at 22:59 answered at 23:30 is effective.
     """
-    agent_times = [line.sent_at for line in lines if line.sender == AGENT]
-    days: dict[date, str] = {}
-    start, end = window
-    for line in lines:
-        if line.sender != BUYER:
-            continue
-        local = line.sent_at.astimezone(zone)
-        if not start <= local.time() < end:
-            continue
-        deadline = line.sent_at + within
-        i = bisect.bisect_left(agent_times, line.sent_at)
-        if i < len(agent_times) and agent_times[i] <= deadline:
-            state = EFFECTIVE
-        elif i < len(agent_times) or now >= deadline:
-            state = LATE  # answered too late, or the hour is over without an answer
-        else:
-            state = PENDING
-        day = local.date()
-        days[day] = _worse(days.get(day, EFFECTIVE), state)
-    return days
+    standing = effective_standing(lines, zone=zone, window=window, within=within)
+    return {day: effective_state(late, deadline, now) for day, (late, deadline) in standing.items()}
 
 
 def effective_standing(
@@ -135,11 +117,6 @@ def effective_state(late: bool, open_deadline: datetime | None, now: datetime) -
     if late or (open_deadline is not None and now >= open_deadline):
         return LATE
     return EFFECTIVE if open_deadline is None else PENDING
-
-
-def _worse(a: str, b: str) -> str:
-    order = {EFFECTIVE: 0, PENDING: 1, LATE: 2}
-    return a if order[a] >= order[b] else b
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float | None:

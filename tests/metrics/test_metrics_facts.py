@@ -17,7 +17,7 @@ from bot.events import AgentMessage, OrderCreated, OrderPaid
 from bot.metrics.consumer import activity_of
 from bot.metrics.period import PeriodFigures
 from bot.metrics.report import Rules, period_report
-from bot.metrics.response import effective_reply, effective_standing, effective_state
+from bot.metrics.response import EFFECTIVE, LATE, PENDING, effective_reply, effective_standing, effective_state
 from bot.store import chat
 from bot.store import metric_facts
 from bot.store import metrics as raw
@@ -32,7 +32,29 @@ def s(n: float) -> timedelta:
     return timedelta(seconds=n)
 
 
-# --- pure: the stored standing gives effective_reply's state at any moment -------------------------
+# --- pure: the stored standing gives the effective-reply state at any moment ---------------------
+
+def _effective_per_message(lines, *, zone, window, within, now):
+    """metrics.md's rule message by message, the worst state of a day winning: the reference the
+    standing (and effective_reply, built on it) must agree with."""
+    worse = {EFFECTIVE: 0, PENDING: 1, LATE: 2}
+    agent_times = [line.sent_at for line in lines if line.sender == AGENT]
+    days = {}
+    for line in lines:
+        local = line.sent_at.astimezone(zone)
+        if line.sender != BUYER or not window[0] <= local.time() < window[1]:
+            continue
+        answers = [a for a in agent_times if a >= line.sent_at]
+        deadline = line.sent_at + within
+        if answers and answers[0] <= deadline:
+            state = EFFECTIVE
+        elif answers or now >= deadline:
+            state = LATE
+        else:
+            state = PENDING
+        days[local.date()] = max(days.get(local.date(), EFFECTIVE), state, key=worse.get)
+    return days
+
 
 def test_effective_standing_gives_the_state_effective_reply_gives_at_any_moment():
     rng = random.Random(11)
@@ -46,8 +68,9 @@ def test_effective_standing_gives_the_state_effective_reply_gives_at_any_moment(
             lines.append(Line(rng.choice([BUYER, BUYER, AGENT, BOT]), t, "a"))
         standing = effective_standing(lines, zone=zone, window=window, within=within)
         for now in (lines[-1].sent_at, lines[-1].sent_at + s(1800), lines[-1].sent_at + s(3600), t + s(7200)):
-            expected = effective_reply(lines, zone=zone, window=window, within=within, now=now)
+            expected = _effective_per_message(lines, zone=zone, window=window, within=within, now=now)
             assert {day: effective_state(late, deadline, now) for day, (late, deadline) in standing.items()} == expected
+            assert effective_reply(lines, zone=zone, window=window, within=within, now=now) == expected
 
 
 # --- the app: pushes → processor → facts → period ---------------------------------------------------
