@@ -20,6 +20,7 @@ from bot.clock import Clock
 from bot.events import AgentMessage, BuyerMessage, Event, OrderClosed, OrderCreated, OrderPaid
 from bot.gateway import PLATFORMS
 from bot.gateway.base import Push
+from bot.rounds import run_rounds
 from bot.store import chat, orders, pushes
 
 log = logging.getLogger(__name__)
@@ -156,18 +157,7 @@ class Processor:
         self._wake.set()
 
     async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                done = await self.process_batch()
-            except Exception:
-                log.exception("processing batch failed; retrying")
-                done = 0
-            if done == 0:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
-                except TimeoutError:
-                    pass
+        await run_rounds(self.process_batch, wake=self._wake, idle_s=self._idle_poll_s, what="processing batch")
 
     async def process_all(self) -> int:
         """Process until nothing is pending (tests and catch-up)."""

@@ -18,6 +18,7 @@ from bot.config import Config
 from bot.events import Event, MessageSent
 from bot.gateway.base import Outgoing
 from bot.gateway.client import GatewayClient, SendResult
+from bot.rounds import run_rounds
 from bot.store import chat, outbox, reminders
 from bot.store.tables import OutboxMessage
 
@@ -43,18 +44,7 @@ class OutboxSender:
         self._wake.set()
 
     async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                sent = await self.send_due()
-            except Exception:
-                log.exception("outbox round failed")
-                sent = 0
-            if sent == 0:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
-                except TimeoutError:
-                    pass
+        await run_rounds(self.send_due, wake=self._wake, idle_s=self._idle_poll_s, what="outbox round")
 
     async def send_due(self) -> int:
         """One round: claim what is due, send it, record each outcome. Returns how many were tried."""
