@@ -9,15 +9,40 @@ import queue
 import sys
 
 
+class _Stderr(logging.StreamHandler):
+    """Writes to sys.stderr as it is when a record is written: a caller that swaps it (the tests'
+    output capture) must not leave the writer thread holding a closed stream."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+_listener: logging.handlers.QueueListener | None = None
+
+
+def _stop() -> None:
+    if _listener is not None:
+        _listener.stop()  # writes out what is still queued
+
+
 def setup(level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    global _listener
+    handler = _Stderr()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     # Records are formatted and written by a thread of their own: a line per push must not cost
     # the event loop a write to stderr each time.
     records: queue.SimpleQueue = queue.SimpleQueue()
-    listener = logging.handlers.QueueListener(records, handler)
-    listener.start()
-    atexit.register(listener.stop)
+    if _listener is None:
+        atexit.register(_stop)
+    else:  # set up again (commands run in one process): still one writer thread
+        _listener.stop()
+    _listener = logging.handlers.QueueListener(records, handler)
+    _listener.start()
     root = logging.getLogger()
     root.handlers[:] = [logging.handlers.QueueHandler(records)]
     root.setLevel(level)
