@@ -111,6 +111,10 @@ class PushWriter:
                 done.set_exception(Overloaded())
 
 
+class ConsumerFailed(Exception):
+    """A consumer raised while the push was processed without a savepoint per consumer."""
+
+
 class Consumer(Protocol):
     """Something that acts on each of the bot's events, inside the event's processing transaction."""
 
@@ -189,31 +193,44 @@ class Processor:
         """One batch inside its transaction; the events that went through are added to `processed`."""
         stored = await pushes.claim_pending(session, limit=self._batch)
         loop = asyncio.get_running_loop()
-        started, handled = loop.time(), 0
+        started, handled, done = loop.time(), 0, []
         for push in stored:
             if handled and self._intake_busy() and loop.time() - started >= BUSY_BATCH_S:
                 break  # pushes are waiting for their commit; the rest stay pending for the next batch
             handled += 1
             try:
-                async with session.begin_nested():
-                    event = event_of(push)
-                    await self._apply(session, event)
+                event = event_of(push)
+                try:
+                    async with session.begin_nested():
+                        await self._apply(session, event, isolated=False)
+                except ConsumerFailed:
+                    # Rare: redo the push with each consumer in its own savepoint, so that the one
+                    # that fails does not undo the others (a savepoint per consumer always costs
+                    # about a millisecond per push).
+                    self._forget_lookups(session)
+                    async with session.begin_nested():
+                        await self._apply(session, event, isolated=True)
             except Exception as e:
-                session.info.clear()  # what was looked up inside the rolled-back savepoint may be gone
-                session.info[chat.COMMITTED_BUYERS] = self._buyers
+                self._forget_lookups(session)
                 log.exception("push processing failed platform=%s push_id=%s", push.platform, push.push_id)
                 pushes.mark_failed(push, now=self._clock.now(), error=f"{type(e).__name__}: {e}")
                 continue
-            pushes.mark_processed(push, now=self._clock.now())
+            done.append(push.id)
             processed.append(event)
+        await pushes.mark_processed(session, done, now=self._clock.now())
         return handled
+
+    def _forget_lookups(self, session: AsyncSession) -> None:
+        """What was looked up inside a rolled-back savepoint may be gone."""
+        session.info.clear()
+        session.info[chat.COMMITTED_BUYERS] = self._buyers
 
     def _remember_buyers(self, created: dict[tuple[str, str, str], int]) -> None:
         if len(self._buyers) + len(created) > KNOWN_BUYERS_MAX:
             self._buyers.clear()
         self._buyers.update(created)
 
-    async def _apply(self, session: AsyncSession, event: Event) -> None:
+    async def _apply(self, session: AsyncSession, event: Event, *, isolated: bool) -> None:
         buyer_id = await chat.buyer_id(
             session, platform=event.platform, shop=event.shop, nick=event.buyer, seen_at=event.at
         )
@@ -227,7 +244,12 @@ class Processor:
         elif isinstance(event, (OrderCreated, OrderPaid, OrderClosed)):
             await orders.apply(session, event, buyer_id=buyer_id)
         for consumer in self._consumers:
-            # Each consumer in its own savepoint: one that fails does not undo the others.
+            if not isolated:
+                try:
+                    await consumer.handle(session, event)
+                except Exception as e:
+                    raise ConsumerFailed(consumer.name) from e
+                continue
             try:
                 async with session.begin_nested():
                     await consumer.handle(session, event)

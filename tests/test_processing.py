@@ -8,7 +8,7 @@ import pytest
 
 from bot.app import create_app
 from bot.events import AgentMessage, OrderClosed, OrderCreated, OrderPaid
-from bot.store.tables import Buyer, Conversation, Message, Order, RawPush
+from bot.store.tables import Buyer, Conversation, Message, Order, RawPush, Suggestion
 from bot.web import keys
 from tests.conftest import START, eventually, buyer_message, make_config, minutes, post_push, signed_form
 
@@ -258,3 +258,35 @@ async def test_a_push_that_cannot_be_processed_is_set_aside_with_its_error(store
     assert broken.processed_at is not None and broken.attempts == 5
     assert "missing field" in broken.last_error
     assert texts == ["在吗"]
+
+
+class _WritesThen:
+    """A consumer that stores a buyer named `nick`, then fails if told to."""
+
+    def __init__(self, nick: str, *, fails: bool = False) -> None:
+        self.name, self._nick, self._fails, self.calls = nick, nick, fails, 0
+
+    async def handle(self, session, event) -> None:
+        self.calls += 1
+        session.add(Buyer(platform=event.platform, shop=event.shop, nick=self._nick, first_seen_at=event.at))
+        await session.flush()
+        if self._fails:
+            raise RuntimeError("consumer bug")
+
+
+async def test_a_failing_consumer_undoes_only_its_own_writes(store_client, caplog):
+    processor = store_client.app[keys.PROCESSOR]
+    before, failing, after = _WritesThen("before"), _WritesThen("ghost", fails=True), _WritesThen("after")
+    processor._consumers = (*processor._consumers, before, failing, after)
+    message = buyer_message(text="这款有货吗", at=START)
+    await push_all(store_client, message)
+    async with store_client.app[keys.DB]() as session:
+        nicks = set((await session.scalars(sa.select(Buyer.nick))).all())
+        texts = (await session.scalars(sa.select(Message.text))).all()
+        push = await session.scalar(sa.select(RawPush))
+        shown = (await session.scalars(sa.select(Suggestion.intent))).all()
+    assert nicks == {message.buyer, "before", "after"}  # the ghost's write is undone, nobody else's
+    assert texts == ["这款有货吗"] and shown  # the message and the matcher's suggestions stay
+    assert push.processed_at is not None and push.last_error is None and push.attempts == 1
+    assert failing.calls == 2  # once with the others, once again on its own after the failure
+    assert "consumer failed consumer=ghost" in caplog.text

@@ -16,6 +16,9 @@ from bot.store.tables import Buyer, Conversation, Handover, Message, Order, Repl
 RECORDED = "chat.recorded"  # (platform, push_id) -> the Message recorded
 BUYERS = "chat.buyers"  # (platform, shop, nick) -> buyer id
 COMMITTED_BUYERS = "chat.committed_buyers"  # the same, known from earlier transactions (read only)
+# The session's identity map holds clean objects weakly: the conversations a message touched are kept
+# here, so that each consumer's session.get finds them without a SELECT.
+TOUCHED = "chat.touched"
 
 
 async def buyer_id(session: AsyncSession, *, platform: str, shop: str, nick: str, seen_at: datetime) -> int:
@@ -86,6 +89,7 @@ async def record_message(
         await _regroup(session, message, affected, shop=shop, gap=gap)
     if push_id is not None:
         session.info.setdefault(RECORDED, {})[(platform, push_id)] = message
+    session.info.setdefault(TOUCHED, []).extend(affected)
     return message
 
 
@@ -102,6 +106,7 @@ async def _start(session: AsyncSession, message: Message, *, shop: str) -> None:
     message.conversation_id = conversation.id
     session.add(message)
     await session.flush()
+    session.info.setdefault(TOUCHED, []).append(conversation)
 
 
 async def _append(session: AsyncSession, conversation: Conversation, message: Message) -> None:
@@ -154,6 +159,7 @@ async def _regroup(
                                         started_at=message.sent_at, last_message_at=message.sent_at)
             session.add(conversation)
             await session.flush()
+            session.info.setdefault(TOUCHED, []).append(conversation)
         group_lines = [lines[i] for i in group]
         conversation.started_at = group_lines[0].sent_at
         conversation.last_message_at = group_lines[-1].sent_at

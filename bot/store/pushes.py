@@ -54,10 +54,13 @@ async def count_pending(session: AsyncSession) -> int:
     return await session.scalar(sa.select(sa.func.count()).where(RawPush.processed_at.is_(None))) or 0
 
 
-def mark_processed(push: RawPush, *, now: datetime) -> None:
-    push.processed_at = now
-    push.attempts += 1
-    push.last_error = None
+async def mark_processed(session: AsyncSession, push_ids: list[int], *, now: datetime) -> None:
+    """One statement for a batch (the processor's hot path: an ORM update per push cost a flush each)."""
+    if push_ids:
+        await session.execute(
+            sa.update(RawPush.__table__).where(RawPush.__table__.c.id.in_(push_ids))
+            .values(processed_at=now, attempts=RawPush.__table__.c.attempts + 1, last_error=None)
+        )
 
 
 def mark_failed(push: RawPush, *, now: datetime, error: str) -> None:

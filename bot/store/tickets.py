@@ -47,12 +47,25 @@ async def not_closed_for(session: AsyncSession, *, buyer_id: int, category: str 
     )
 
 
+CALLBACK_BUYERS = "tickets.callback_buyers"  # session.info
+
+
+async def buyers_awaiting_callback(session: AsyncSession) -> set[int]:
+    """The buyers with a ticket in callback, read once per session (the processor's batch).
+
+    Asked for every buyer message, and nearly always empty. A ticket enters callback only by a
+    staff action, and its question goes to the buyer after that commits: the buyer's answer is
+    always processed in a later transaction, which reads the set again.
+    """
+    if (known := session.info.get(CALLBACK_BUYERS)) is None:
+        t = Ticket.__table__.c
+        known = session.info[CALLBACK_BUYERS] = set((await session.scalars(
+            sa.select(t.buyer_id).where(t.state == "callback"))).all())
+    return known
+
+
 async def awaiting_callback(session: AsyncSession, *, buyer_id: int) -> Ticket | None:
     """The buyer's ticket whose callback question is waiting for an answer, latest first."""
-    # Asked for every buyer message, and nearly always none: a light look before loading one.
-    t = Ticket.__table__.c  # a plain select: no ORM entity to set up
-    if await session.scalar(sa.select(t.id).where(t.buyer_id == buyer_id, t.state == "callback").limit(1)) is None:
-        return None
     return await session.scalar(
         sa.select(Ticket).where(Ticket.buyer_id == buyer_id, Ticket.state == "callback")
         .order_by(Ticket.callback_at.desc(), Ticket.id.desc()).limit(1).execution_options(populate_existing=True)

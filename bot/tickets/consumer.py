@@ -35,7 +35,9 @@ class TicketConsumer:
         message = await suggestions.message_for_push(session, platform=event.platform, push_id=event.push_id)
         if message is None:
             return
-        waiting_ticket = await store.awaiting_callback(session, buyer_id=message.buyer_id)
+        waiting_ticket = None
+        if message.buyer_id in await store.buyers_awaiting_callback(session):
+            waiting_ticket = await store.awaiting_callback(session, buyer_id=message.buyer_id)
         if waiting_ticket is not None and waiting_ticket.callback_at <= event.at:
             rating = workflow.parse_rating(event.text)
             if rating is not None:
