@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from bot.conversation import AGENT, BUYER, Line, current_agent, split, waiting_since
 from bot.store.tables import Buyer, Conversation, Handover, Message, Order, ReplyFeedback, Ticket
@@ -21,6 +22,35 @@ COMMITTED_BUYERS = "chat.committed_buyers"  # the same, known from earlier trans
 TOUCHED = "chat.touched"
 
 
+# The processor's statements, built once: building one per call cost about as much as running it.
+_b = Buyer.__table__.c
+_INSERT_BUYER = {
+    name: dialect_insert(Buyer.__table__).on_conflict_do_nothing().returning(_b.id)
+    for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+_BUYER_ID = sa.select(_b.id).where(
+    _b.platform == sa.bindparam("platform"), _b.shop == sa.bindparam("shop"), _b.nick == sa.bindparam("nick"))
+# The conversations a message at :at can touch: the one it would join (the last started at or before
+# it, even when that ended more than the gap before: only a buyer message starts a new one) and
+# every one active within the gap of it (:since) or later.
+_JOINED = (
+    sa.select(Conversation.id).where(Conversation.buyer_id == sa.bindparam("buyer"), Conversation.started_at <= sa.bindparam("at"))
+    .order_by(Conversation.started_at.desc(), Conversation.id.desc()).limit(1).scalar_subquery()
+)
+_AFFECTED = (
+    sa.select(Conversation)
+    .where(Conversation.buyer_id == sa.bindparam("buyer"),
+           sa.or_(Conversation.last_message_at >= sa.bindparam("since"), Conversation.id == _JOINED))
+    .order_by(Conversation.started_at, Conversation.id)
+)
+_INSERT_CONVERSATION = sa.insert(Conversation.__table__).returning(Conversation.__table__.c.id)
+_INSERT_MESSAGE = sa.insert(Message.__table__).returning(Message.__table__.c.id)
+_MESSAGE_COLUMNS = tuple(c.name for c in Message.__table__.c if c.name != "id")
+_ANSWERED_BY_AGENT = sa.select(sa.literal(1)).where(
+    Message.conversation_id == sa.bindparam("conversation"), Message.sender == AGENT, Message.agent_account != "",
+).limit(1)
+
+
 async def buyer_id(session: AsyncSession, *, platform: str, shop: str, nick: str, seen_at: datetime) -> int:
     """The buyer's id, created on first sight (safe against a concurrent creation)."""
     known = session.info.setdefault(BUYERS, {})
@@ -30,15 +60,10 @@ async def buyer_id(session: AsyncSession, *, platform: str, shop: str, nick: str
     if (committed := session.info.get(COMMITTED_BUYERS, {}).get(key)) is not None:
         return committed
     # Not seen by this process: most often a new buyer, so insert first and look up only on a conflict.
-    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-    found = await session.scalar(
-        insert(Buyer.__table__).values(platform=platform, shop=shop, nick=nick, first_seen_at=seen_at)
-        .on_conflict_do_nothing().returning(Buyer.__table__.c.id)
-    )
+    values = {"platform": platform, "shop": shop, "nick": nick, "first_seen_at": seen_at}
+    found = await session.scalar(_INSERT_BUYER[session.bind.dialect.name], values)
     if found is None:
-        found = await session.scalar(
-            sa.select(Buyer.id).where(Buyer.platform == platform, Buyer.shop == shop, Buyer.nick == nick)
-        )
+        found = await session.scalar(_BUYER_ID, values)
     known[key] = found
     return found
 
@@ -66,18 +91,8 @@ async def record_message(
         buyer_id=buyer_id, platform=platform, sender=sender, agent_account=agent_account, text=text,
         sent_at=sent_at, push_id=push_id, client_msg_id=client_msg_id,
     )
-    # The conversations it can touch: the one it would join (the last started at or before it,
-    # even when that ended more than `gap` before: only a buyer message starts a new one) and
-    # every one active within `gap` of it or later.
-    joined = (
-        sa.select(Conversation.id).where(Conversation.buyer_id == buyer_id, Conversation.started_at <= sent_at)
-        .order_by(Conversation.started_at.desc(), Conversation.id.desc()).limit(1).scalar_subquery()
-    )
     affected = list((await session.scalars(
-        sa.select(Conversation)
-        .where(Conversation.buyer_id == buyer_id,
-               sa.or_(Conversation.last_message_at >= sent_at - gap, Conversation.id == joined))
-        .order_by(Conversation.started_at, Conversation.id)
+        _AFFECTED, {"buyer": buyer_id, "at": sent_at, "since": sent_at - gap}
     )).all())
     in_order = all(c.last_message_at <= sent_at for c in affected)
     if in_order and affected and not (sender == BUYER and sent_at - affected[-1].last_message_at > gap):
@@ -96,23 +111,35 @@ async def record_message(
 async def _start(session: AsyncSession, message: Message, *, shop: str) -> None:
     """A message that starts a conversation: the buyer's first, or a buyer message after the gap."""
     line = Line(message.sender, message.sent_at, message.agent_account)
-    conversation = Conversation(
+    values = dict(
         buyer_id=message.buyer_id, platform=message.platform, shop=shop, started_at=message.sent_at,
         last_message_at=message.sent_at, waiting_since=waiting_since([line]), agent_account=current_agent([line]),
         last_buyer_text=message.text[:500] if message.sender == BUYER else "",
     )
-    session.add(conversation)
-    await session.flush()
+    conversation = Conversation(id=await session.scalar(_INSERT_CONVERSATION, values), **values)
+    _persisted(session, conversation)
     message.conversation_id = conversation.id
-    session.add(message)
-    await session.flush()
+    await _insert(session, message)
     session.info.setdefault(TOUCHED, []).append(conversation)
+
+
+async def _insert(session: AsyncSession, message: Message) -> None:
+    """Insert `message` with a plain statement, then let the session know it as stored (the ORM's
+    flush of one new object costs several times the INSERT itself)."""
+    message.id = await session.scalar(_INSERT_MESSAGE, {c: getattr(message, c) for c in _MESSAGE_COLUMNS})
+    _persisted(session, message)
+
+
+def _persisted(session: AsyncSession, obj) -> None:
+    """`obj`, whose row was just inserted as it is, becomes the session's persistent object."""
+    make_transient_to_detached(obj)
+    session.add(obj)
 
 
 async def _append(session: AsyncSession, conversation: Conversation, message: Message) -> None:
     """What the full regrouping would make of `conversation` with `message` at its end."""
     message.conversation_id = conversation.id
-    session.add(message)
+    await _insert(session, message)
     conversation.last_message_at = message.sent_at
     if message.sender == BUYER:
         conversation.last_buyer_text = message.text[:500]
@@ -124,9 +151,7 @@ async def _append(session: AsyncSession, conversation: Conversation, message: Me
         conversation.agent_account = message.agent_account
     elif message.agent_account and not await session.scalar(
         # current_agent(): the last answering agent wins over the last routing; is there one?
-        sa.select(sa.literal(1)).where(
-            Message.conversation_id == conversation.id, Message.sender == AGENT, Message.agent_account != "",
-        ).limit(1)
+        _ANSWERED_BY_AGENT, {"conversation": conversation.id}
     ):
         conversation.agent_account = message.agent_account
     await session.flush()
