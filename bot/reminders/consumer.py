@@ -41,7 +41,6 @@ class ReminderConsumer:
             message = await suggestions.message_for_push(session, platform=event.platform, push_id=event.push_id)
             if message is None:
                 return
-            ranked = await suggestions.for_message(session, message.id)
-            if ranked and ranked[0].intent == OPT_OUT:
+            if await suggestions.best_intent(session, message.id) == OPT_OUT:
                 if await reminders.opt_out(session, buyer_id=message.buyer_id, at=event.at, push_id=event.push_id):
                     log.info("reminder opt-out platform=%s push_id=%s", event.platform, event.push_id)

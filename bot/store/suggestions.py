@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.store import chat
 from bot.store.tables import Message, Suggestion
 
-STORED = "suggestions.stored"  # session.info: message id -> the suggestions stored in this session
+STORED = "suggestions.stored"  # session.info: message id -> the intents stored in this session, best first
 
 
 async def message_for_push(session: AsyncSession, *, platform: str, push_id: str) -> Message | None:
@@ -32,12 +32,18 @@ async def replace(session: AsyncSession, *, message_id: int, ranked: Sequence[tu
             for rank, (intent, score, question) in enumerate(ranked, start=1)]
     if rows:  # a plain insert: the processor's hot path, where the ORM's bookkeeping cost 0.4 ms
         await session.execute(sa.insert(Suggestion.__table__), rows)
-    session.info.setdefault(STORED, {})[message_id] = [Suggestion(**row) for row in rows]
+    session.info.setdefault(STORED, {})[message_id] = [intent for intent, _, _ in ranked]
+
+
+async def best_intent(session: AsyncSession, message_id: int) -> str | None:
+    """The intent suggested first for the message, if any (the later consumers of a push the
+    matching consumer just handled find it in the session)."""
+    if (stored := session.info.get(STORED, {}).get(message_id)) is None:
+        stored = [s.intent for s in await for_message(session, message_id)]
+    return stored[0] if stored else None
 
 
 async def for_message(session: AsyncSession, message_id: int) -> list[Suggestion]:
-    if (stored := session.info.get(STORED, {}).get(message_id)) is not None:
-        return list(stored)  # the later consumers of the push the matching consumer just handled
     return list((await session.scalars(
         sa.select(Suggestion).where(Suggestion.message_id == message_id).order_by(Suggestion.rank)
     )).all())

@@ -55,7 +55,8 @@ class TicketConsumer:
             earlier = await store.earlier_buyer_texts(session, conversation_id=conversation.id, before_id=message.id)
             angry_before = sum(detect.is_angry(t, rules) for t in earlier)
         # The matching consumer ran first and stored its suggestions for this message; the best one counts.
-        intents = [s.intent for s in await suggestions.for_message(session, message.id)][:1]
+        best = await suggestions.best_intent(session, message.id)
+        intents = [best] if best else []
         complaint = detect.detect(event.text, rules, intents=intents, waiting=waiting,
                                   angry_before=angry_before)
         if complaint is None:
