@@ -86,6 +86,10 @@ class Scored:
     features: np.ndarray  # shape (len(label_ids), len(FEATURES))
 
 
+def _empty() -> Scored:
+    return Scored(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros((0, len(FEATURES))))
+
+
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.minimum(np.maximum(z, -30), 30)))  # np.clip's overhead is larger
 
@@ -111,13 +115,12 @@ class Matcher:
 
     def score_features(self, text: str) -> Scored:
         """The candidate intents of `text` and their features (empty when nothing shares a word)."""
-        empty = Scored(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros((0, len(FEATURES))))
         query = prepare(self.tokenizer, text)
         if not query.chars.replace(ORDER_WORD, "").replace(PHONE_WORD, "").replace(TRACKING_WORD, ""):
-            return empty  # nothing but an order or phone number: no question to answer yet
+            return _empty()  # nothing but an order or phone number: no question to answer yet
         ids, coverage = self.index.candidate_arrays(query, limit=CANDIDATES)
         if not len(ids):
-            return empty
+            return _empty()
         index = self.index
         cand_chars = index.chars[ids].tolist()
         cand_tokens = index.token_texts[ids].tolist()
@@ -141,12 +144,12 @@ class Matcher:
 
         # Group the candidate questions by label: per label, the max of each scorer and its best two composites.
         labels = index.entry_label[ids]
-        per_question = np.column_stack((chars, tokens, partial, coverage, token_set))  # columns as _BEST_OF
+        per_scorer = np.array((chars, tokens, partial, coverage, token_set))  # rows as _BEST_OF
         if index.one_per_label:  # an evaluation base: each question is its own label, nothing to group
             uniq, best_q, n = labels, np.arange(len(ids)), len(ids)
             best = composite.astype(np.float64)
             second = 0.0
-            maxes = per_question
+            maxes = per_scorer
         else:
             uniq, inverse = np.unique(labels, return_inverse=True)
             n = len(uniq)
@@ -157,16 +160,16 @@ class Matcher:
             best = composite[best_q].astype(np.float64)
             has_second = np.r_[first[1:], len(order)] - first > 1
             second = np.where(has_second, composite[order[np.minimum(first + 1, len(order) - 1)]], 0.0)
-            maxes = np.maximum.reduceat(per_question[order], first, axis=0)
+            maxes = np.maximum.reduceat(per_scorer[:, order], first, axis=1)
         if n > 1:
-            top2 = np.partition(best, n - 2)[n - 2:]
-            other = np.where(best >= top2[1], top2[0], top2[1])
+            runner_up, top = np.partition(best, n - 2)[n - 2:].tolist()
+            other = np.where(best >= top, runner_up, top)
         else:
             other = np.zeros(1)
         ev = self.index.evidence(query, uniq)
         # Filled column by column: cheaper than np.column_stack over thirteen small arrays.
         features = np.empty((n, len(FEATURES)))
-        features[:, _BEST_OF] = maxes
+        features[:, _BEST_OF] = maxes.T
         features[:, _COL["second"]] = second
         features[:, _COL["label_bm25"]] = ev.bm25
         features[:, _COL["token_cover"]] = ev.token_cover
