@@ -37,6 +37,8 @@ FEATURES = (
     "missing",  # IDF mass of the message's tokens the intent's vocabulary lacks (in unseen-word units)
     "token_set",  # best fuzz.token_set_ratio: the question's words all inside the message, or the reverse
 )
+_COL = {name: i for i, name in enumerate(FEATURES)}
+_BEST_OF = [_COL[name] for name in ("chars", "tokens", "partial", "bm25", "token_set")]  # per intent, a max
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,12 @@ class Scored:
     features: np.ndarray  # shape (len(label_ids), len(FEATURES))
 
 
+def _empty() -> Scored:
+    return Scored(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros((0, len(FEATURES))))
+
+
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+    return 1.0 / (1.0 + np.exp(-np.minimum(np.maximum(z, -30), 30)))  # np.clip's overhead is larger
 
 
 class Matcher:
@@ -109,19 +115,20 @@ class Matcher:
 
     def score_features(self, text: str) -> Scored:
         """The candidate intents of `text` and their features (empty when nothing shares a word)."""
-        empty = Scored(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros((0, len(FEATURES))))
         query = prepare(self.tokenizer, text)
         if not query.chars.replace(ORDER_WORD, "").replace(PHONE_WORD, "").replace(TRACKING_WORD, ""):
-            return empty  # nothing but an order or phone number: no question to answer yet
+            return _empty()  # nothing but an order or phone number: no question to answer yet
         ids, coverage = self.index.candidate_arrays(query, limit=CANDIDATES)
         if not len(ids):
-            return empty
+            return _empty()
         index = self.index
         cand_chars = index.chars[ids].tolist()
         cand_tokens = index.token_texts[ids].tolist()
         chars = process.cdist([query.chars], cand_chars, scorer=fuzz.ratio, dtype=np.float32)[0] / 100
         if query.tokens:
-            tokens = process.cdist([query.token_text], cand_tokens, scorer=fuzz.token_sort_ratio, dtype=np.float32)[0] / 100
+            # token_text is already sorted tokens (with no spaces inside): fuzz.token_sort_ratio would
+            # give the same as fuzz.ratio, after splitting and sorting again.
+            tokens = process.cdist([query.token_text], cand_tokens, scorer=fuzz.ratio, dtype=np.float32)[0] / 100
             token_set = process.cdist([query.token_text], cand_tokens, scorer=fuzz.token_set_ratio, dtype=np.float32)[0] / 100
         else:
             tokens = token_set = np.zeros(len(ids), dtype=np.float32)
@@ -137,11 +144,12 @@ class Matcher:
 
         # Group the candidate questions by label: per label, the max of each scorer and its best two composites.
         labels = index.entry_label[ids]
+        per_scorer = np.array((chars, tokens, partial, coverage, token_set))  # rows as _BEST_OF
         if index.one_per_label:  # an evaluation base: each question is its own label, nothing to group
             uniq, best_q, n = labels, np.arange(len(ids)), len(ids)
             best = composite.astype(np.float64)
-            second = np.zeros(n)
-            maxes = [arr.astype(np.float64) for arr in (chars, tokens, partial, coverage, token_set)]
+            second = 0.0
+            maxes = per_scorer
         else:
             uniq, inverse = np.unique(labels, return_inverse=True)
             n = len(uniq)
@@ -152,19 +160,24 @@ class Matcher:
             best = composite[best_q].astype(np.float64)
             has_second = np.r_[first[1:], len(order)] - first > 1
             second = np.where(has_second, composite[order[np.minimum(first + 1, len(order) - 1)]], 0.0)
-            maxes = [np.maximum.reduceat(arr[order], first).astype(np.float64)
-                     for arr in (chars, tokens, partial, coverage, token_set)]
+            maxes = np.maximum.reduceat(per_scorer[:, order], first, axis=1)
         if n > 1:
-            top2 = np.partition(best, n - 2)[n - 2:]
-            other = np.where(best >= top2[1], top2[0], top2[1])
+            runner_up, top = np.partition(best, n - 2)[n - 2:].tolist()
+            other = np.where(best >= top, runner_up, top)
         else:
             other = np.zeros(1)
         ev = self.index.evidence(query, uniq)
-        features = np.column_stack([
-            *maxes[:4], second, ev.bm25, ev.token_cover, ev.gram_cover,
-            np.full(n, ev.known), best - other, np.full(n, 1.0 / len(query.chars)),
-            (1.0 - ev.token_cover) * ev.token_mass, maxes[4],
-        ])
+        # Filled column by column: cheaper than np.column_stack over thirteen small arrays.
+        features = np.empty((n, len(FEATURES)))
+        features[:, _BEST_OF] = maxes.T
+        features[:, _COL["second"]] = second
+        features[:, _COL["label_bm25"]] = ev.bm25
+        features[:, _COL["token_cover"]] = ev.token_cover
+        features[:, _COL["gram_cover"]] = ev.gram_cover
+        features[:, _COL["known"]] = ev.known
+        features[:, _COL["gap"]] = best - other
+        features[:, _COL["short"]] = 1.0 / len(query.chars)
+        features[:, _COL["missing"]] = (1.0 - ev.token_cover) * ev.token_mass
         return Scored(uniq, ids[best_q], features)
 
     def rank(self, text: str, *, limit: int = 5) -> list[Match]:
@@ -176,7 +189,7 @@ class Matcher:
         top = np.argsort(-probs, kind="stable")[:limit]
         matches = []
         for i in top.tolist():
-            f = scored.features[i]
+            f = scored.features[i].tolist()  # Python floats format faster than numpy's
             why = " ".join(f"{name}={value:.2f}" for name, value in zip(FEATURES, f) if name != "short")
             matches.append(Match(label=self.index.labels[scored.label_ids[i]], score=round(float(probs[i]), 4),
                                  question=self.index.entries[scored.entry_ids[i]].question, why=why))

@@ -34,6 +34,19 @@ def _is_noise(ch: str) -> bool:
     return category[0] in "PSCM" or category in ("Zl", "Zp")
 
 
+class _NoiseToSpace(dict):
+    """A `str.translate` table: noise → a space, anything else → itself; each character is looked
+    up with `_is_noise` once, when first seen, instead of once per character of every message."""
+
+    def __missing__(self, code: int) -> str:
+        ch = chr(code)
+        self[code] = " " if _is_noise(ch) else ch
+        return self[code]
+
+
+_NOISE_TO_SPACE = _NoiseToSpace()
+
+
 def normalize(text: str) -> str:
     """The comparable form of a message.
 
@@ -46,7 +59,7 @@ def normalize(text: str) -> str:
     """
     text = unicodedata.normalize("NFKC", text[: MAX_CHARS * 2])[:MAX_CHARS]
     text = _t2s.convert(text).lower()
-    text = "".join(" " if _is_noise(ch) else ch for ch in text)
+    text = text.translate(_NOISE_TO_SPACE)
     text = _PHONE.sub(f" {PHONE_WORD} ", text)
     text = _TRACKING.sub(f" {TRACKING_WORD} ", text)
     text = _ORDER.sub(f" {ORDER_WORD} ", text)

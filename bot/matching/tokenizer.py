@@ -36,7 +36,8 @@ class Tokenizer:
 
     def words(self, normalized: str) -> list[str]:
         """All segments, synonyms mapped to their group's first word (stopwords kept)."""
-        return [self.canonical(w) for w in self._jieba.lcut(normalized, HMM=True) if w.strip()]
+        canonical = self._canonical.get
+        return [canonical(w, w) for w in self._jieba.lcut(normalized, HMM=True) if w.strip()]
 
     def tokens(self, normalized: str) -> list[str]:
         """The segments that carry meaning: `words` without stopwords."""
