@@ -89,9 +89,9 @@ class Ours:
         self.tokenizer = Tokenizer(userdict=kb.userdict, synonyms=kb.synonyms)
 
     def build(self, rows: list[tuple[str, str]]) -> None:
-        from bot.matching.matcher import Matcher, Weights
+        from bot.matching.matcher import Matcher
 
-        self.matcher = Matcher.build(self.tokenizer, rows, weights=Weights(threshold=0.0))
+        self.matcher = Matcher.build(self.tokenizer, rows)  # only `rank` is measured: no out-of-scope decision
 
     def top(self, text: str) -> str | None:
         ranked = self.matcher.rank(text, limit=1)

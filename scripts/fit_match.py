@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,10 +40,12 @@ sys.path.insert(0, str(ROOT))
 from bot.matching.engine import build_engine
 from bot.matching.evaluate import NONE, Case, evaluate, read_kb_tsv, read_tsv
 from bot.matching.matcher import FEATURES, Matcher, Weights
+from bot.matching.scope import Scope, scope_features
 
 DATA = ROOT / "tests/matching/data"
 DEV = DATA / "dev.tsv"
 MEASURED = ("heldout.tsv", "heldout2.tsv", "heldout3.tsv")  # reported only
+FLOORS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)  # the scope model's candidate floors on the best intent's score
 
 
 def rows(matcher: Matcher, cases) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -104,39 +107,74 @@ def fit(parts: list[tuple[list[tuple[np.ndarray, np.ndarray]], float]], *, c: fl
     return fit_logistic(np.vstack(xs), np.concatenate(ys), c=c, sample_weight=np.concatenate(ws))
 
 
-def shown(features: np.ndarray, coef: np.ndarray, bias: float, *, threshold: float, also: float) -> np.ndarray:
-    """Positions of the candidates `Matcher.suggest` would show (best first)."""
-    if not len(features):
-        return np.zeros(0, dtype=np.int64)
-    p = 1 / (1 + np.exp(-np.clip(features @ coef + bias, -30, 30)))
-    top = np.argsort(-p, kind="stable")[:3]
-    if p[top[0]] < threshold:
-        return top[:0]
-    return np.r_[top[:1], top[1:][p[top[1:]] >= also]]
+@dataclass(frozen=True)
+class Message:
+    """One case as the scope model sees it, under one intent model."""
+
+    features: np.ndarray | None  # SCOPE_FEATURES; None when no intent shares a word with the message
+    in_scope: bool
+    first: bool  # the gold intent is ranked first
+    among: bool  # the gold intent is among what would be shown: the best, and runners-up scoring >= `also`
 
 
-def score(data, cases, coef, bias, *, threshold: float, also: float) -> dict[str, float]:
-    """Confident top-1, top-3 and out-of-scope rejection from cached features (as `evaluate` counts)."""
-    h1 = h3 = n = oos = rejected = 0
+def messages(data, cases, coef: np.ndarray, bias: float, *, also: float) -> list[Message]:
+    out = []
     for (x, y), case in zip(data, cases):
-        picked = shown(x, coef, bias, threshold=threshold, also=also)
-        if NONE in case.gold:
-            oos += 1
-            rejected += not len(picked)
+        in_scope = NONE not in case.gold
+        if not len(x):
+            out.append(Message(None, in_scope, False, False))
             continue
-        n += 1
-        h1 += bool(len(picked)) and y[picked[0]] == 1
-        h3 += bool(len(picked)) and bool(y[picked].any())
-    return {"top1": h1 / max(n, 1), "top3": h3 / max(n, 1), "oos": rejected / max(oos, 1), "n": n, "n_oos": oos}
+        p = 1 / (1 + np.exp(-np.clip(x @ coef + bias, -30, 30)))
+        top = np.argsort(-p, kind="stable")[:3]
+        picked = np.r_[top[:1], top[1:][p[top[1:]] >= also]]
+        out.append(Message(scope_features(p, x, FEATURES), in_scope, bool(y[top[0]]), bool(y[picked].any())))
+    return out
 
 
-def pick_threshold(data, cases, coef, bias, *, min_oos: float, also: float) -> float:
+def fit_scope(parts: list[tuple[list[Message], float]], *, c: float) -> tuple[np.ndarray, float]:
+    """The scope model (in scope = 1) on standardised features, returned for the raw features."""
+    xs, ys, ws = [], [], []
+    for data, weight in parts:
+        for m in data:
+            if m.features is not None:
+                xs.append(m.features)
+                ys.append(float(m.in_scope))
+                ws.append(weight)
+    x = np.vstack(xs)
+    mean, sd = x.mean(axis=0), x.std(axis=0) + 1e-9
+    coef, bias = fit_logistic((x - mean) / sd, np.array(ys), c=c, sample_weight=np.array(ws))
+    return coef / sd, bias - float((mean / sd) @ coef)
+
+
+def chances(msgs: list[Message], coef: np.ndarray, bias: float) -> np.ndarray:
+    """Each message's chance of being in scope (-1 for a message without candidates: never shown)."""
+    return np.array([-1.0 if m.features is None else Scope(tuple(coef), bias).chance(m.features) for m in msgs])
+
+
+def score(msgs: list[Message], chance: np.ndarray, *, threshold: float, floor: float) -> dict[str, float]:
+    """Confident top-1, top-3 and out-of-scope rejection, as `evaluate` counts them."""
+    best = np.array([-1.0 if m.features is None else m.features[0] for m in msgs])
+    show = (chance >= threshold) & (best >= floor)
+    in_scope = np.array([m.in_scope for m in msgs], dtype=bool)
+    first = np.array([m.first for m in msgs], dtype=bool)
+    among = np.array([m.among for m in msgs], dtype=bool)
+    n, oos = int(in_scope.sum()), int((~in_scope).sum())
+    return {"top1": (show & first & in_scope).sum() / max(n, 1), "top3": (show & among & in_scope).sum() / max(n, 1),
+            "oos": (~show & ~in_scope).sum() / max(oos, 1), "n": n, "n_oos": oos}
+
+
+def pick_threshold(dev: list[Message], kb: list[Message], coef, bias, *, min_oos: float) -> tuple[float, float]:
+    """The (threshold, floor) with the best top-1 + top-3 (dev and the base's folds averaged) among those
+    keeping dev's rejection >= `min_oos`."""
+    dev_chance, kb_chance = chances(dev, coef, bias), chances(kb, coef, bias)
     best = None
     for t in np.arange(0.05, 0.951, 0.01):
-        r = score(data, cases, coef, bias, threshold=float(t), also=also)
-        key = (r["oos"] >= min_oos, r["top1"] + r["top3"], -t)
-        if best is None or key > best[0]:
-            best = (key, round(float(t), 2))
+        for floor in FLOORS:
+            d = score(dev, dev_chance, threshold=float(t), floor=floor)
+            k = score(kb, kb_chance, threshold=float(t), floor=floor)
+            key = (d["oos"] >= min_oos, d["top1"] + d["top3"] + k["top1"] + k["top3"], floor, -t)
+            if best is None or key > best[0]:
+                best = (key, (round(float(t), 2), floor))
     return best[1]
 
 
@@ -150,12 +188,12 @@ def recall_at_1(matcher: Matcher, cases) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--c", type=float, default=1.0, help="inverse L2 strength")
+    ap.add_argument("--c", type=float, default=1.0, help="inverse L2 strength (both models)")
     ap.add_argument("--min-oos", type=float, default=0.87, help="dev out-of-scope rejection the threshold must keep")
     ap.add_argument("--kb-weight", type=float, default=0.3, help="weight of each knowledge-base k-fold row")
     ap.add_argument("--kb-folds", type=int, default=5)
     ap.add_argument("--public-weight", type=float, default=0.1,
-                    help="weight of each LCQMC row in the fit (0: fit without it, as its licence is unknown)")
+                    help="weight of each LCQMC row in both fits (0: fit without it, as its licence is unknown)")
     ap.add_argument("--eval-dir", type=Path, default=ROOT.parent / "shared" / "data" / "eval")
     ap.add_argument("--measure", action="store_true", help="also report the held-out files (a measure, never a target)")
     args = ap.parse_args()
@@ -168,47 +206,77 @@ def main() -> int:
     parts = [(dev, 1.0), (kb, args.kb_weight)]
     lcqmc = args.eval_dir / "lcqmc"
     public = public_test = None
+    # LCQMC's queries against this shop's base: open-domain questions, out of scope for the scope model.
+    oos_fit = oos_test = oos_fit_cases = oos_test_cases = []
     if (lcqmc / "lcqmc_kb.tsv").exists():
-        public = Matcher.build(base.tokenizer, read_kb_tsv(lcqmc / "lcqmc_kb.tsv"), weights=Weights(threshold=0.0))
+        public = Matcher.build(base.tokenizer, read_kb_tsv(lcqmc / "lcqmc_kb.tsv"), scope=Scope(threshold=0.0))
         queries = read_tsv(lcqmc / "lcqmc_queries.tsv", text_col="query", gold_col="gold_id")
         public_test = queries
+        oos_test_cases = [Case(q.text, frozenset([NONE])) for q in queries[1::2]]
+        oos_test = rows(base, oos_test_cases)
         if args.public_weight:
             parts.append((rows(public, queries[0::2]), args.public_weight))
             public_test = queries[1::2]
+            oos_fit_cases = [Case(q.text, frozenset([NONE])) for q in queries[0::2]]
+            oos_fit = rows(base, oos_fit_cases)
 
-    # Cross-validation on dev: how the fit and its threshold do on dev messages left out of both.
-    folds, cv = 5, {"top1": 0.0, "top3": 0.0, "oos": 0.0, "n": 0, "n_oos": 0}
+    def fit_both(dev_idx: list[int], kb_idx: list[int]):
+        """Both models from dev's rows `dev_idx` and the base's k-fold rows `kb_idx` (the intent model
+        learns from all of the base's rows, as each row is already matched against a base without it)."""
+        coef, bias = fit([([dev[i] for i in dev_idx], 1.0), *parts[1:]], c=args.c)
+        dev_m = messages([dev[i] for i in dev_idx], [dev_cases[i] for i in dev_idx], coef, bias, also=also)
+        kb_m = messages([kb[i] for i in kb_idx], [kb_cases[i] for i in kb_idx], coef, bias, also=also)
+        scope_parts = [(dev_m, 1.0), (kb_m, args.kb_weight)]
+        if oos_fit:
+            scope_parts.append((messages(oos_fit, oos_fit_cases, coef, bias, also=also), args.public_weight))
+        s_coef, s_bias = fit_scope(scope_parts, c=args.c)
+        threshold, floor = pick_threshold(dev_m, kb_m, s_coef, s_bias, min_oos=args.min_oos)
+        return coef, bias, s_coef, s_bias, threshold, floor
+
+    # Cross-validation on dev (and on the base's k-fold rows for the scope model): how both fits and the
+    # threshold do on messages left out of all three.
+    folds = 5
+    totals = {name: {"top1": 0.0, "top3": 0.0, "oos": 0.0, "n": 0, "n_oos": 0} for name in ("dev", "kb")}
     for f in range(folds):
-        train = [i for i in range(len(dev)) if i % folds != f]
-        test = [i for i in range(len(dev)) if i % folds == f]
-        coef, bias = fit([([dev[i] for i in train], 1.0), *parts[1:]], c=args.c)
-        t = pick_threshold([dev[i] for i in train], [dev_cases[i] for i in train], coef, bias, min_oos=args.min_oos, also=also)
-        r = score([dev[i] for i in test], [dev_cases[i] for i in test], coef, bias, threshold=t, also=also)
-        for k in ("top1", "top3"):
-            cv[k] += r[k] * r["n"]
-        cv["oos"] += r["oos"] * r["n_oos"]
-        cv["n"] += r["n"]
-        cv["n_oos"] += r["n_oos"]
+        coef, bias, s_coef, s_bias, t, floor = fit_both([i for i in range(len(dev)) if i % folds != f],
+                                                 [i for i in range(len(kb)) if i % folds != f])
+        for name, data, cases in (("dev", dev, dev_cases), ("kb", kb, kb_cases)):
+            test = [i for i in range(len(data)) if i % folds == f]
+            m = messages([data[i] for i in test], [cases[i] for i in test], coef, bias, also=also)
+            r = score(m, chances(m, s_coef, s_bias), threshold=t, floor=floor)
+            cv = totals[name]
+            for k in ("top1", "top3"):
+                cv[k] += r[k] * r["n"]
+            cv["oos"] += r["oos"] * r["n_oos"]
+            cv["n"] += r["n"]
+            cv["n_oos"] += r["n_oos"]
 
-    coef, bias = fit(parts, c=args.c)
-    threshold = pick_threshold(dev, dev_cases, coef, bias, min_oos=args.min_oos, also=also)
-    fitted = Weights(coef=tuple(round(float(v), 3) for v in coef), bias=round(bias, 3), mix=base.weights.mix,
-                     threshold=threshold, also=also)
-    m = Matcher(base.tokenizer, base.index, weights=fitted)
+    coef, bias, s_coef, s_bias, threshold, floor = fit_both(list(range(len(dev))), list(range(len(kb))))
+    fitted = Weights(coef=tuple(round(float(v), 3) for v in coef), bias=round(bias, 3), mix=base.weights.mix, also=also)
+    scope = Scope(coef=tuple(round(float(v), 4) for v in s_coef), bias=round(s_bias, 4), threshold=threshold, floor=floor)
+    m = Matcher(base.tokenizer, base.index, weights=fitted, scope=scope)
+    cv = totals["dev"]
     print(f"dev 5-fold CV (never fitted on the fold): top-1 {cv['top1'] / cv['n']:.3f} top-3 {cv['top3'] / cv['n']:.3f} "
           f"OOS rejected {cv['oos'] / cv['n_oos']:.3f}")
-    r = score(kb, kb_cases, coef, bias, threshold=threshold, also=also)
-    print(f"knowledge base {args.kb_folds}-fold (fitted on): top-1 {r['top1']:.3f} top-3 {r['top3']:.3f}")
-    for name, cases in (("dev (fitted on)", dev_cases), *((f, read_tsv(DATA / f)) for f in MEASURED if args.measure and (DATA / f).exists())):
+    cv = totals["kb"]
+    print(f"knowledge base {args.kb_folds}-fold, scope model CV: top-1 {cv['top1'] / cv['n']:.3f} top-3 {cv['top3'] / cv['n']:.3f}")
+    measured = [("dev (fitted on)", dev_cases), *((f, read_tsv(DATA / f)) for f in MEASURED if args.measure and (DATA / f).exists())]
+    for name, cases in measured:
         r = evaluate(m, cases)
         print(f"{name}: n={r.n} confident top-1 {r.top1:.3f} top-3 {r.top3:.3f} MRR {r.mrr:.3f} "
               f"OOS rejected {r.oos_rejected:.3f} wrong-confident {r.false_suggestion_rate:.3f}")
+    if oos_test:
+        r = score(messages(oos_test, oos_test_cases, coef, bias, also=also),
+                  chances(messages(oos_test, oos_test_cases, coef, bias, also=also), s_coef, s_bias), threshold=threshold,
+                  floor=floor)
+        print(f"LCQMC odd queries against this base, all out of scope (not fitted on): rejected {r['oos']:.3f}")
     if public is not None:
-        pm = Matcher(public.tokenizer, public.index, weights=Weights(**{**fitted.__dict__, "threshold": 0.0}))
+        pm = Matcher(public.tokenizer, public.index, weights=fitted, scope=Scope(threshold=0.0))
         print(f"LCQMC recall@1 ({'odd rows' if args.public_weight else 'all rows, not fitted on'}): "
               f"{recall_at_1(pm, public_test):.3f}")
     print("features:", ", ".join(f"{n}={v:+.3f}" for n, v in zip(FEATURES, coef)), f"bias={bias:+.3f}")
-    print(f"Weights(coef={fitted.coef}, bias={fitted.bias}, threshold={fitted.threshold})")
+    print(f"Weights(coef={fitted.coef}, bias={fitted.bias})")
+    print(f"Scope(coef={scope.coef}, bias={scope.bias}, threshold={scope.threshold}, floor={scope.floor})")
     return 0
 
 

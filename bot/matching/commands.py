@@ -14,7 +14,8 @@ from bot.matching.engine import build_engine
 from bot.matching.evaluate import Case, evaluate, read_kb_tsv, read_tsv
 from bot.matching.kb import KnowledgeBaseError
 from bot.matching.lint import lint
-from bot.matching.matcher import Matcher, Weights
+from bot.matching.matcher import Matcher
+from bot.matching.scope import Scope
 from bot.matching.normalize import normalize
 from bot.matching.tokenizer import Tokenizer
 
@@ -63,16 +64,17 @@ def _try(engine, text: str) -> int:
     norm = normalize(text)
     print(f"normalized: {norm}")
     print(f"tokens:     {' / '.join(tokenizer.tokens(norm))}")
-    threshold = engine.matcher.weights.threshold
     ranked = engine.matcher.rank(text, limit=5)
     if not ranked:
         print("no candidate shares a word with this message")
+    shown = {m.label for m in engine.matcher.shown(ranked)}
     for m in ranked:
-        mark = "✓" if m.score >= threshold else " "
+        mark = "✓" if m.label in shown else " "
         print(f"{mark} {m.score:.3f} {m.label:<28} {engine.kb.by_id[m.label].title}  ← {m.question!r}  [{m.why}]")
-    also = engine.matcher.weights.also
-    print(f"(✓: score ≥ {threshold}. Suggestions are shown only when the first is ✓, with the runners-up "
-          f"scoring at least {also})")
+    if ranked:
+        scope = engine.matcher.scope
+        print(f"in scope: {ranked[0].in_scope:.3f} (suggestions are shown from {scope.threshold}: the best, with "
+              f"the runners-up scoring at least {engine.matcher.weights.also}; ✓ marks what is shown)")
     return 0
 
 
@@ -83,7 +85,7 @@ def _eval(engine, args: argparse.Namespace) -> int:
             return 2
         tokenizer: Tokenizer = engine.matcher.tokenizer
         # Public sets have no out-of-scope rows: every query's best candidate is what counts.
-        matcher = Matcher.build(tokenizer, read_kb_tsv(args.kb_tsv), weights=Weights(threshold=0.0))
+        matcher = Matcher.build(tokenizer, read_kb_tsv(args.kb_tsv), scope=Scope(threshold=0.0))
         cases = [Case(c.text, c.gold) for c in read_tsv(args.queries, text_col="query", gold_col="gold_id")]
     elif args.file:
         matcher, cases = engine.matcher, read_tsv(args.file)

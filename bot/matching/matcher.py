@@ -3,7 +3,8 @@
 normalize → jieba tokens → BM25 candidates (index.py) → rapidfuzz scores on each candidate
 (character and token scorers together) → per intent, features from its best questions and from
 its pooled vocabulary (index.Evidence) → a logistic model gives a calibrated 0..1 score, the
-chance that the intent is the right one; below `threshold` nothing is suggested.
+chance that the intent is the right one; a second model over the whole ranking (scope.py) decides
+whether anything is suggested.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from rapidfuzz import fuzz, process
 
 from bot.matching.index import Index, prepare
 from bot.matching.normalize import ORDER_WORD, PHONE_WORD, TRACKING_WORD
+from bot.matching.scope import Scope, scope_features
 from bot.matching.tokenizer import Tokenizer
 
 CANDIDATES = 32  # questions the index hands to rapidfuzz
@@ -52,10 +54,9 @@ class Weights:
     the knowledge base's own questions by 5-fold (each against a base without its fold, weight 0.3)
     and, weighted 0.1, the even query rows of the public LCQMC retrieval set (question similarity
     for large bases; the data stays outside the repository). The held-out files are never fitted on.
-    `threshold`: the best dev confident top-1 + top-3 among those rejecting at least 87% of dev's
-    out-of-scope messages. Never trained at run time; refit after large changes to the knowledge
-    base or to the features. The composite (`mix`) only picks an intent's best question and feeds
-    the `gap` feature.
+    Whether anything is shown is `Scope`'s decision. Never trained at run time; refit after large
+    changes to the knowledge base or to the features. The composite (`mix`) only picks an intent's
+    best question and feeds the `gap` feature.
     """
 
     coef: tuple[float, ...] = (
@@ -63,9 +64,8 @@ class Weights:
     )
     bias: float = -4.784
     mix: tuple[float, float, float, float] = (0.35, 0.25, 0.10, 0.30)  # chars, tokens, partial, bm25
-    threshold: float = 0.5
-    # Once the best intent is confident, the runners-up above this floor are suggested with it, so
-    # the agent can pick the right one when the best is wrong; a message below `threshold` gets nothing.
+    # Once a message is judged in scope, the runners-up above this floor are suggested with the best,
+    # so the agent can pick the right one when the best is wrong.
     also: float = 0.02
 
 
@@ -75,6 +75,7 @@ class Match:
     score: float  # 0..1
     question: str  # the sample question that matched best
     why: str  # the scorers' parts, for `csbot kb try`
+    in_scope: float = 1.0  # Scope's chance that the message is one the base answers (one value per message)
 
 
 @dataclass(frozen=True)
@@ -97,21 +98,23 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 class Matcher:
     """Scores messages against an index. Pure and synchronous: safe to call from any task."""
 
-    def __init__(self, tokenizer: Tokenizer, index: Index, *, weights: Weights = Weights()) -> None:
+    def __init__(self, tokenizer: Tokenizer, index: Index, *, weights: Weights = Weights(),
+                 scope: Scope = Scope()) -> None:
         if len(weights.coef) != len(FEATURES):
             raise ValueError(f"Weights.coef needs {len(FEATURES)} values, one per feature {FEATURES}")
         self.tokenizer = tokenizer
         self.index = index
         self.weights = weights
+        self.scope = scope
         self._coef = np.asarray(weights.coef, dtype=np.float64)
 
     @classmethod
     def build(cls, tokenizer: Tokenizer, labelled: Sequence[tuple[str, str]], *, weights: Weights = Weights(),
-              keywords: Mapping[str, Sequence[str]] | None = None) -> Matcher:
+              scope: Scope = Scope(), keywords: Mapping[str, Sequence[str]] | None = None) -> Matcher:
         """A matcher over (label, question) pairs; `keywords` (per label) join the label's vocabulary."""
         words = {label: [prepare(tokenizer, w, label) for w in ws] for label, ws in (keywords or {}).items()}
         return cls(tokenizer, Index([prepare(tokenizer, q, label) for label, q in labelled], keywords=words),
-                   weights=weights)
+                   weights=weights, scope=scope)
 
     def score_features(self, text: str) -> Scored:
         """The candidate intents of `text` and their features (empty when nothing shares a word)."""
@@ -187,22 +190,24 @@ class Matcher:
             return []
         probs = _sigmoid(scored.features @ self._coef + self.weights.bias)
         top = np.argsort(-probs, kind="stable")[:limit]
+        in_scope = round(self.scope.chance(scope_features(probs, scored.features, FEATURES)), 4)
         matches = []
         for i in top.tolist():
             f = scored.features[i].tolist()  # Python floats format faster than numpy's
             why = " ".join(f"{name}={value:.2f}" for name, value in zip(FEATURES, f) if name != "short")
             matches.append(Match(label=self.index.labels[scored.label_ids[i]], score=round(float(probs[i]), 4),
-                                 question=self.index.entries[scored.entry_ids[i]].question, why=why))
+                                 question=self.index.entries[scored.entry_ids[i]].question, why=why,
+                                 in_scope=in_scope))
         matches.sort(key=lambda m: (-m.score, m.label))
         return matches
 
     def suggest(self, text: str, *, limit: int = 3) -> list[Match]:
-        """What an agent is shown: nothing when the best intent is below `threshold` (out of scope or
+        """What an agent is shown: nothing when `Scope` judges the message out of scope (or too
         unsure), else the best and up to `limit - 1` runners-up scoring at least `also`."""
         return self.shown(self.rank(text, limit=limit))
 
     def shown(self, ranked: Sequence[Match]) -> list[Match]:
         """`suggest`'s rule applied to an existing ranking."""
-        if not ranked or ranked[0].score < self.weights.threshold:
+        if not ranked or ranked[0].in_scope < self.scope.threshold or ranked[0].score < self.scope.floor:
             return []
         return [ranked[0], *(m for m in ranked[1:] if m.score >= self.weights.also)]
