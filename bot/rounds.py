@@ -20,7 +20,10 @@ async def run_rounds(round_: Callable[[], Awaitable[int]], *, wake: asyncio.Even
             log.exception("%s failed; retrying", what)
             done = 0
         if done == 0:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that comes in
+            # the instant `wake` is set, and shutdown then waited for this loop forever.
             try:
-                await asyncio.wait_for(wake.wait(), idle_s)
+                async with asyncio.timeout(idle_s):
+                    await wake.wait()
             except TimeoutError:
                 pass

@@ -107,8 +107,9 @@ class MetricsConsumer:
             # At most one round per MIN_ROUND_S: under heavy traffic a round takes in many buyers
             # and sends every viewer one update, instead of many small ones.
             await asyncio.sleep(max(0.0, started + MIN_ROUND_S - loop.time()))
-            try:
-                await asyncio.wait_for(self._wake.wait(), self._poll_s)
+            try:  # asyncio.timeout, not wait_for: see bot/rounds.py
+                async with asyncio.timeout(self._poll_s):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
 

@@ -600,6 +600,7 @@ async def _deliver_after_hold(
     if push.hold_s:
         counts.held += 1  # a cancel leaves it counted: never sent
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(release.wait(), push.hold_s)
+            async with asyncio.timeout(push.hold_s):  # not wait_for: see bot/rounds.py
+                await release.wait()
         counts.held -= 1
     await deliverer.deliver(push, event)

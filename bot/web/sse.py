@@ -33,8 +33,9 @@ async def serve(
     try:
         await _write(response, f"retry: {RETRY_MS}\n\n" + first())
         while True:
-            try:
-                message = await asyncio.wait_for(viewer.next(), KEEPALIVE_S)
+            try:  # asyncio.timeout, not wait_for: see bot/rounds.py
+                async with asyncio.timeout(KEEPALIVE_S):
+                    message = await viewer.next()
             except TimeoutError:
                 message = keepalive()
             if message is CLOSE:
@@ -50,4 +51,5 @@ async def serve(
 
 
 async def _write(response: web.StreamResponse, text: str) -> None:
-    await asyncio.wait_for(response.write(text.encode()), WRITE_TIMEOUT_S)
+    async with asyncio.timeout(WRITE_TIMEOUT_S):  # not wait_for: see bot/rounds.py
+        await response.write(text.encode())
