@@ -235,10 +235,12 @@ async def open_conversations(
     return [(c, b) for c, b in rows], total or 0
 
 
+_MESSAGES_OF = sa.select(Message).where(Message.conversation_id == sa.bindparam("conversation")).order_by(
+    Message.sent_at, Message.id)
+
+
 async def messages_of(session: AsyncSession, conversation_id: int) -> list[Message]:
-    return list((await session.scalars(
-        sa.select(Message).where(Message.conversation_id == conversation_id).order_by(Message.sent_at, Message.id)
-    )).all())
+    return list((await session.scalars(_MESSAGES_OF, {"conversation": conversation_id})).all())
 
 
 async def latest_messages(session: AsyncSession, conversation_ids: list[int]) -> dict[int, Message]:

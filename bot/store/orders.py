@@ -20,12 +20,12 @@ def status_of(order: Order) -> str:
     return "unknown"
 
 
+_ORDER = sa.select(Order).where(  # every order event asks: built once
+    Order.platform == sa.bindparam("platform"), Order.shop == sa.bindparam("shop"), Order.order_id == sa.bindparam("order_id"))
+
+
 async def _get_or_new(session: AsyncSession, event: OrderCreated | OrderPaid | OrderClosed, buyer_id: int) -> Order:
-    order = await session.scalar(
-        sa.select(Order).where(
-            Order.platform == event.platform, Order.shop == event.shop, Order.order_id == event.order_id
-        )
-    )
+    order = await session.scalar(_ORDER, {"platform": event.platform, "shop": event.shop, "order_id": event.order_id})
     if order is None:
         order = Order(platform=event.platform, shop=event.shop, order_id=event.order_id, buyer_id=buyer_id)
         session.add(order)

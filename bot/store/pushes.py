@@ -38,16 +38,21 @@ async def insert_new(conn: AsyncConnection, rows: list[dict]) -> set[tuple[str, 
     return {(r.platform, r.push_id) for r in result}
 
 
+# The processor's statements, built once (building one per call cost about as much as running it).
+_CLAIM = (
+    sa.select(RawPush).where(RawPush.processed_at.is_(None)).order_by(RawPush.event_at, RawPush.id)
+    .limit(sa.bindparam("limit")).with_for_update(skip_locked=True)
+)
+_t = RawPush.__table__.c
+_MARK_PROCESSED = (
+    sa.update(RawPush.__table__).where(_t.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(processed_at=sa.bindparam("now"), attempts=_t.attempts + 1, last_error=None)
+)
+
+
 async def claim_pending(session: AsyncSession, *, limit: int) -> list[RawPush]:
     """The oldest unprocessed pushes by event time, locked for this process on PostgreSQL."""
-    stmt = (
-        sa.select(RawPush)
-        .where(RawPush.processed_at.is_(None))
-        .order_by(RawPush.event_at, RawPush.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return list((await session.scalars(stmt)).all())
+    return list((await session.scalars(_CLAIM, {"limit": limit})).all())
 
 
 async def count_pending(session: AsyncSession) -> int:
@@ -57,10 +62,7 @@ async def count_pending(session: AsyncSession) -> int:
 async def mark_processed(session: AsyncSession, push_ids: list[int], *, now: datetime) -> None:
     """One statement for a batch (the processor's hot path: an ORM update per push cost a flush each)."""
     if push_ids:
-        await session.execute(
-            sa.update(RawPush.__table__).where(RawPush.__table__.c.id.in_(push_ids))
-            .values(processed_at=now, attempts=RawPush.__table__.c.attempts + 1, last_error=None)
-        )
+        await session.execute(_MARK_PROCESSED, {"ids": push_ids, "now": now})
 
 
 def mark_failed(push: RawPush, *, now: datetime, error: str) -> None:

@@ -65,10 +65,12 @@ class OpenOrder:
     closes_at: datetime | None
 
 
+_ORDER = sa.select(Order).where(  # every order event asks: built once
+    Order.platform == sa.bindparam("platform"), Order.shop == sa.bindparam("shop"), Order.order_id == sa.bindparam("order_id"))
+
+
 async def order(session: AsyncSession, *, platform: str, shop: str, order_id: str) -> Order | None:
-    return await session.scalar(
-        sa.select(Order).where(Order.platform == platform, Order.shop == shop, Order.order_id == order_id)
-    )
+    return await session.scalar(_ORDER, {"platform": platform, "shop": shop, "order_id": order_id})
 
 
 async def schedule(session: AsyncSession, *, order: Order, slots: Sequence[tuple[str, datetime]]) -> int:
@@ -236,6 +238,13 @@ async def record_round(session: AsyncSession, outcome: RoundOutcome) -> None:
         await session.execute(sa.update(Reminder), outcome.deferred)
 
 
+_SENT_AND_WAITING = (  # every payment and close asks: built once
+    sa.select(Reminder.client_msg_id)
+    .join(OutboxMessage, OutboxMessage.client_msg_id == Reminder.client_msg_id)
+    .where(Reminder.order_pk == sa.bindparam("order"), Reminder.state == "sent", OutboxMessage.state == "pending")
+)
+
+
 async def stop_for_order(session: AsyncSession, *, order_pk: int, reason: str, now: datetime) -> int:
     """The order was paid or closed: its due reminders are skipped with `reason`, and a reminder
     message still waiting in the outbox is cancelled, unless it also covers an order still unpaid.
@@ -246,13 +255,7 @@ async def stop_for_order(session: AsyncSession, *, order_pk: int, reason: str, n
             .values(state="skipped", reason=reason, decided_at=now)
         )
     ).rowcount or 0
-    waiting = (
-        await session.scalars(
-            sa.select(Reminder.client_msg_id)
-            .join(OutboxMessage, OutboxMessage.client_msg_id == Reminder.client_msg_id)
-            .where(Reminder.order_pk == order_pk, Reminder.state == "sent", OutboxMessage.state == "pending")
-        )
-    ).all()
+    waiting = (await session.scalars(_SENT_AND_WAITING, {"order": order_pk})).all()
     for key in set(waiting):
         still_unpaid = await session.scalar(
             sa.select(sa.func.count()).select_from(Reminder).join(Order, Order.id == Reminder.order_pk)

@@ -13,6 +13,9 @@ from bot.store.tables import Message, Suggestion
 STORED = "suggestions.stored"  # session.info: message id -> the intents stored in this session, best first
 
 
+_FOR_MESSAGE = sa.select(Suggestion).where(Suggestion.message_id == sa.bindparam("message")).order_by(Suggestion.rank)
+
+
 async def message_for_push(session: AsyncSession, *, platform: str, push_id: str) -> Message | None:
     # Each consumer asks for the message of the push being processed: chat.record_message noted it.
     known = session.info.get(chat.RECORDED, {}).get((platform, push_id))
@@ -44,6 +47,4 @@ async def best_intent(session: AsyncSession, message_id: int) -> str | None:
 
 
 async def for_message(session: AsyncSession, message_id: int) -> list[Suggestion]:
-    return list((await session.scalars(
-        sa.select(Suggestion).where(Suggestion.message_id == message_id).order_by(Suggestion.rank)
-    )).all())
+    return list((await session.scalars(_FOR_MESSAGE, {"message": message_id})).all())

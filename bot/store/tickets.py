@@ -48,6 +48,7 @@ async def not_closed_for(session: AsyncSession, *, buyer_id: int, category: str 
 
 
 CALLBACK_BUYERS = "tickets.callback_buyers"  # session.info
+_IN_CALLBACK = sa.select(Ticket.__table__.c.buyer_id).where(Ticket.__table__.c.state == "callback")
 
 
 async def buyers_awaiting_callback(session: AsyncSession) -> set[int]:
@@ -58,9 +59,7 @@ async def buyers_awaiting_callback(session: AsyncSession) -> set[int]:
     always processed in a later transaction, which reads the set again.
     """
     if (known := session.info.get(CALLBACK_BUYERS)) is None:
-        t = Ticket.__table__.c
-        known = session.info[CALLBACK_BUYERS] = set((await session.scalars(
-            sa.select(t.buyer_id).where(t.state == "callback"))).all())
+        known = session.info[CALLBACK_BUYERS] = set((await session.scalars(_IN_CALLBACK)).all())
     return known
 
 
@@ -200,13 +199,16 @@ async def last_assigned(session: AsyncSession, *, agents: Sequence[str]) -> dict
     return {owner: at for owner, at in rows.all() if at is not None}
 
 
+_FIRST_RESPONSE_PENDING = (  # asked for every agent message: built once
+    sa.select(Ticket).where(Ticket.buyer_id == sa.bindparam("buyer"), Ticket.state.in_(OPEN_STATES),
+                            Ticket.first_response_at.is_(None), Ticket.created_at <= sa.bindparam("before"))
+    .execution_options(populate_existing=True)
+)
+
+
 async def first_response_pending(session: AsyncSession, *, buyer_id: int, before: datetime) -> list[Ticket]:
     """The buyer's open tickets, opened before `before`, that nobody has answered yet."""
-    return list((await session.scalars(
-        sa.select(Ticket).where(Ticket.buyer_id == buyer_id, Ticket.state.in_(OPEN_STATES),
-                                Ticket.first_response_at.is_(None), Ticket.created_at <= before)
-        .execution_options(populate_existing=True)
-    )).all())
+    return list((await session.scalars(_FIRST_RESPONSE_PENDING, {"buyer": buyer_id, "before": before})).all())
 
 
 async def latest_order_id(session: AsyncSession, *, buyer_id: int) -> str | None:
