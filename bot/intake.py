@@ -201,6 +201,7 @@ class Processor:
             if handled and self._intake_busy() and loop.time() - started >= BUSY_BATCH_S:
                 break  # pushes are waiting for their commit; the rest stay pending for the next batch
             handled += 1
+            session.info.pop(chat.ATTACHED, None)  # the earlier pushes' rows stay
             try:
                 event = event_of(push)
                 try:
@@ -224,7 +225,8 @@ class Processor:
         return handled
 
     def _forget_lookups(self, session: AsyncSession) -> None:
-        """What was looked up inside a rolled-back savepoint may be gone."""
+        """What was looked up or attached inside a rolled-back savepoint may be gone."""
+        chat.forget_attached(session)
         session.info.clear()
         session.info[chat.COMMITTED_BUYERS] = self._buyers
 

@@ -7,7 +7,8 @@ import sqlalchemy as sa
 import pytest
 
 from bot.app import create_app
-from bot.events import AgentMessage, OrderClosed, OrderCreated, OrderPaid
+from bot.events import AgentMessage, BuyerMessage, OrderClosed, OrderCreated, OrderPaid
+from bot.store import suggestions
 from bot.store.tables import Buyer, Conversation, Message, Order, RawPush, Suggestion
 from bot.web import keys
 from tests.conftest import START, eventually, buyer_message, make_config, minutes, post_push, signed_form
@@ -290,3 +291,26 @@ async def test_a_failing_consumer_undoes_only_its_own_writes(store_client, caplo
     assert push.processed_at is not None and push.last_error is None and push.attempts == 1
     assert failing.calls == 2  # once with the others, once again on its own after the failure
     assert "consumer failed consumer=ghost" in caplog.text
+
+
+class _FailsHoldingTheMessage:
+    """A consumer whose failure keeps the push's message alive (in its traceback) during the redo."""
+
+    name = "holds"
+
+    async def handle(self, session, event) -> None:
+        if isinstance(event, BuyerMessage):
+            message = await suggestions.message_for_push(session, platform=event.platform, push_id=event.push_id)
+            raise RuntimeError(f"consumer bug at message {message.id}")
+
+
+async def test_the_redo_after_a_failing_consumer_stores_the_message_again(store_client):
+    processor = store_client.app[keys.PROCESSOR]
+    processor._consumers = (*processor._consumers, _FailsHoldingTheMessage())
+    await push_all(store_client, buyer_message(text="这款有货吗", at=START), buyer_message(text="在吗", at=START + minutes(1)))
+    async with store_client.app[keys.DB]() as session:
+        texts = (await session.scalars(sa.select(Message.text).order_by(Message.id))).all()
+        errors = (await session.scalars(sa.select(RawPush.last_error))).all()
+        shown = (await session.scalars(sa.select(Suggestion.intent))).all()
+    assert texts == ["这款有货吗", "在吗"] and shown
+    assert errors == [None, None]

@@ -20,6 +20,7 @@ COMMITTED_BUYERS = "chat.committed_buyers"  # the same, known from earlier trans
 # The session's identity map holds clean objects weakly: the conversations a message touched are kept
 # here, so that each consumer's session.get finds them without a SELECT.
 TOUCHED = "chat.touched"
+ATTACHED = "chat.attached"  # what _persisted attached since forget_attached last ran
 
 
 # The processor's statements, built once: building one per call cost about as much as running it.
@@ -134,6 +135,17 @@ def _persisted(session: AsyncSession, obj) -> None:
     """`obj`, whose row was just inserted as it is, becomes the session's persistent object."""
     make_transient_to_detached(obj)
     session.add(obj)
+    session.info.setdefault(ATTACHED, []).append(obj)
+
+
+def forget_attached(session: AsyncSession) -> None:
+    """After a savepoint's rollback: the objects attached in it (the processor starts the list
+    afresh for each push) leave the session. A rollback expunges only what the ORM inserted
+    itself; a stale object still referenced (by a traceback, say) would collide with the row that
+    gets its id next."""
+    for obj in session.info.pop(ATTACHED, []):
+        if obj in session:
+            session.expunge(obj)
 
 
 async def _append(session: AsyncSession, conversation: Conversation, message: Message) -> None:
