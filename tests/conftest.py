@@ -16,6 +16,7 @@ from bot.config import Config, config_from_dict
 from bot.events import BuyerMessage, Event
 from bot.gateway import PLATFORMS
 from bot.matching.engine import build_engine
+from bot.web import keys
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRETS = {"wangwang": "tb-secret-for-tests", "dongdong": "jd-secret-for-tests"}
@@ -148,6 +149,15 @@ def resign(platform: str, form: dict[str, str], secret: str | None = None) -> di
 async def post_push(client, platform: str, form: dict[str, str]):
     resp = await client.post(f"/webhooks/{platform}", data=form)
     return resp.status, await resp.json()
+
+
+async def push_and_process(client, *events) -> None:
+    """Each event as its platform's signed push, at the app clock's time, then all of them processed."""
+    now = client.app[keys.CLOCK].now()
+    for event in events:
+        status, body = await post_push(client, event.platform, signed_form(event, now=now))
+        assert status == 200, body
+    await client.app[keys.PROCESSOR].process_all()
 
 
 async def eventually(probe, accept, *, within_s: float = 10.0):

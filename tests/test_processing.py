@@ -11,7 +11,9 @@ from bot.events import AgentMessage, BuyerMessage, OrderClosed, OrderCreated, Or
 from bot.store import suggestions
 from bot.store.tables import Buyer, Conversation, Message, Order, RawPush, Suggestion
 from bot.web import keys
-from tests.conftest import START, eventually, buyer_message, make_config, minutes, post_push, signed_form
+from tests.conftest import (
+    START, buyer_message, eventually, make_config, minutes, post_push, push_and_process as push_all, signed_form,
+)
 
 
 @pytest.fixture
@@ -26,11 +28,6 @@ def agent_message(platform="wangwang", *, buyer="buyer1", text="亲，在的", a
                         at=at, text=text, agent_account=agent)
 
 
-async def push_all(client, *events):
-    for event in events:
-        status, body = await post_push(client, event.platform, signed_form(event))
-        assert status == 200, body
-    await client.app[keys.PROCESSOR].process_all()
 
 
 async def conversations(client) -> list[Conversation]:

@@ -23,7 +23,7 @@ from bot.store import metric_facts
 from bot.store import metrics as raw
 from bot.store.tables import Buyer, MetricContact, MetricDay, MetricResponse, MetricStale
 from bot.web import keys
-from tests.conftest import APP_KEYS, ROOT, START, buyer_message, make_config, post_push, signed_form
+from tests.conftest import APP_KEYS, ROOT, START, buyer_message, make_config, push_and_process as push
 
 MEI, QIANG, TEMP = "小店:小美", "小店:阿强", "小店:临时"  # the last is no configured agent's account
 
@@ -80,12 +80,6 @@ async def app_client(db_url, aiohttp_client, clock, make_app):
     return await aiohttp_client(make_app(make_config(db_url), clock))
 
 
-async def push(client, *events):
-    now = client.app[keys.CLOCK].now()
-    for event in events:
-        status, body = await post_push(client, event.platform, signed_form(event, now=now))
-        assert status == 200, body
-    await client.app[keys.PROCESSOR].process_all()
 
 
 async def record(client, *, buyer, at, sender, account="", platform="wangwang"):

@@ -10,7 +10,7 @@ import pytest
 from bot.events import AgentMessage, OrderCreated, OrderPaid
 from bot.store import chat
 from bot.web import keys
-from tests.conftest import START, buyer_message, make_config, post_push, signed_form
+from tests.conftest import START, buyer_message, make_config, push_and_process
 
 MEI, QIANG = "小店:小美", "小店:阿强"
 SUPERVISOR = {"Authorization": "Bearer supervisor-token"}
@@ -32,11 +32,7 @@ async def app_client(db_url, aiohttp_client, clock, make_app):
 
 
 async def push(client, *events):
-    now = client.app[keys.CLOCK].now()
-    for event in events:
-        status, body = await post_push(client, event.platform, signed_form(event, now=now))
-        assert status == 200, body
-    await client.app[keys.PROCESSOR].process_all()
+    await push_and_process(client, *events)
     await client.app[keys.METRICS].refresh()
 
 

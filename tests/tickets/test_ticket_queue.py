@@ -16,7 +16,9 @@ from bot.store import tickets as store
 from bot.store.tables import OutboxMessage, Ticket, TicketHistory
 from bot.tickets import job
 from bot.web import keys
-from tests.conftest import APP_KEYS, START, buyer_message, eventually, make_config, minutes, post_push, signed_form
+from tests.conftest import (
+    APP_KEYS, START, buyer_message, eventually, make_config, minutes, post_push, push_and_process as push, signed_form,
+)
 
 AGENT = {"Authorization": "Bearer agent-xiaomei-token"}
 SUP = {"Authorization": "Bearer supervisor-token"}
@@ -24,11 +26,6 @@ XIAOMEI = "小店:小美"
 AQIANG = "小店:阿强"
 
 
-async def push(client, *events):
-    for event in events:
-        status, body = await post_push(client, event.platform, signed_form(event, now=client.app[keys.CLOCK].now()))
-        assert status == 200, body
-    await client.app[keys.PROCESSOR].process_all()
 
 
 def say(text, *, buyer="buyer1", at=START, agent=XIAOMEI):
