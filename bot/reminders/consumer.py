@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.events import BuyerMessage, Event, OrderClosed, OrderCreated, OrderPaid
 from bot.reminders.policy import Rules, schedule
-from bot.store import reminders, suggestions
+from bot.store import orders, reminders, suggestions
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ class ReminderConsumer:
 
     async def handle(self, session: AsyncSession, event: Event) -> None:
         if isinstance(event, (OrderCreated, OrderPaid, OrderClosed)):
-            order = await reminders.order(session, platform=event.platform, shop=event.shop, order_id=event.order_id)
+            order = await orders.find(session, platform=event.platform, shop=event.shop, order_id=event.order_id)
             if order is None:
                 return
             if isinstance(event, OrderCreated) and order.status == "unpaid":

@@ -24,8 +24,12 @@ _ORDER = sa.select(Order).where(  # every order event asks: built once
     Order.platform == sa.bindparam("platform"), Order.shop == sa.bindparam("shop"), Order.order_id == sa.bindparam("order_id"))
 
 
+async def find(session: AsyncSession, *, platform: str, shop: str, order_id: str) -> Order | None:
+    return await session.scalar(_ORDER, {"platform": platform, "shop": shop, "order_id": order_id})
+
+
 async def _get_or_new(session: AsyncSession, event: OrderCreated | OrderPaid | OrderClosed, buyer_id: int) -> Order:
-    order = await session.scalar(_ORDER, {"platform": event.platform, "shop": event.shop, "order_id": event.order_id})
+    order = await find(session, platform=event.platform, shop=event.shop, order_id=event.order_id)
     if order is None:
         order = Order(platform=event.platform, shop=event.shop, order_id=event.order_id, buyer_id=buyer_id)
         session.add(order)

@@ -65,14 +65,6 @@ class OpenOrder:
     closes_at: datetime | None
 
 
-_ORDER = sa.select(Order).where(  # every order event asks: built once
-    Order.platform == sa.bindparam("platform"), Order.shop == sa.bindparam("shop"), Order.order_id == sa.bindparam("order_id"))
-
-
-async def order(session: AsyncSession, *, platform: str, shop: str, order_id: str) -> Order | None:
-    return await session.scalar(_ORDER, {"platform": platform, "shop": shop, "order_id": order_id})
-
-
 async def schedule(session: AsyncSession, *, order: Order, slots: Sequence[tuple[str, datetime]]) -> int:
     """Add the order's reminder slots; a slot already there is left as it is. Returns how many were new."""
     if not slots:
