@@ -201,7 +201,6 @@ class Processor:
             if handled and self._intake_busy() and loop.time() - started >= BUSY_BATCH_S:
                 break  # pushes are waiting for their commit; the rest stay pending for the next batch
             handled += 1
-            session.info.pop(chat.ATTACHED, None)  # the earlier pushes' rows stay
             try:
                 event = event_of(push)
                 try:

@@ -20,7 +20,7 @@ COMMITTED_BUYERS = "chat.committed_buyers"  # the same, known from earlier trans
 # The session's identity map holds clean objects weakly: the conversations a message touched are kept
 # here, so that each consumer's session.get finds them without a SELECT.
 TOUCHED = "chat.touched"
-ATTACHED = "chat.attached"  # what _persisted attached since forget_attached last ran
+ATTACHED = "chat.attached"  # what _persisted attached in this transaction
 
 
 # The processor's statements, built once: building one per call cost about as much as running it.
@@ -139,10 +139,10 @@ def _persisted(session: AsyncSession, obj) -> None:
 
 
 def forget_attached(session: AsyncSession) -> None:
-    """After a savepoint's rollback: the objects attached in it (the processor starts the list
-    afresh for each push) leave the session. A rollback expunges only what the ORM inserted
-    itself; a stale object still referenced (by a traceback, say) would collide with the row that
-    gets its id next."""
+    """After a savepoint's rollback: the objects attached so far leave the session (those of the
+    released savepoints before it too, which nothing uses again). A rollback expunges only what
+    the ORM inserted itself; a stale object still referenced (by a traceback, say) would collide
+    with the row that gets its id next."""
     for obj in session.info.pop(ATTACHED, []):
         if obj in session:
             session.expunge(obj)
