@@ -2,10 +2,11 @@
 """Fit the matcher's logistic model (bot/matching/matcher.py `Weights`) offline, and report.
 
 What it learns from (never from the held-out files, which only measure):
-- tests/matching/data/dev.tsv: buyer messages written for tuning, out-of-scope ones included;
+- tests/matching/data/dev.tsv, dev2.tsv and dev3.tsv (--dev): buyer messages written for tuning,
+  out-of-scope ones included;
 - the knowledge base itself, by k-fold: each sample question is matched against a base built
   without its fold, as an unseen buyer wording of its intent (weighted --kb-weight per row, as
-  its wordings are tidier than buyers' and it has no out-of-scope messages);
+  its wordings are tidier than buyers'), and each off-topic example as an out-of-scope message;
 - the even query rows of the public LCQMC retrieval set in ../shared/data/eval (question-to-question
   similarity, which a 10k-question base needs), each (query, candidate) row weighted
   --public-weight = 0.1. As before this change, the shipped weights learn a little from it; its
@@ -43,25 +44,28 @@ from bot.matching.matcher import FEATURES, Matcher, Weights
 from bot.matching.scope import Scope, scope_features
 
 DATA = ROOT / "tests/matching/data"
-DEV = DATA / "dev.tsv"
+DEV = ("dev.tsv", "dev2.tsv", "dev3.tsv")  # the tuning files fitted on (tests/matching/data)
 MEASURED = ("heldout.tsv", "heldout2.tsv", "heldout3.tsv")  # reported only
 FLOORS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)  # the scope model's candidate floors on the best intent's score
 
 
-def rows(matcher: Matcher, cases) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per case: the features of its candidate intents, and 1 for its gold intent, 0 for the others."""
+def rows(matcher: Matcher, cases) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per case: the features of its candidate labels, their target (1 for its gold intent, 0 for the
+    others and for every label of an out-of-scope message), and which labels are off-topic subjects."""
     out = []
     for case in cases:
         scored = matcher.score_features(case.text)
         labels = [matcher.index.labels[i] for i in scored.label_ids.tolist()]
+        off = np.array([label in matcher.off_topic for label in labels], dtype=bool)
         y = np.array([1.0 if label in case.gold and NONE not in case.gold else 0.0 for label in labels])
-        out.append((scored.features, y))
+        out.append((scored.features, y, off))
     return out
 
 
-def kb_folds(engine, *, folds: int, seed: int = 1) -> tuple[list[Case], list[tuple[np.ndarray, np.ndarray]]]:
-    """Each sample question as a message, against a matcher built without its fold."""
-    labelled = [(intent.id, q) for intent in engine.kb.matchable for q in intent.questions]
+def kb_folds(engine, *, folds: int, seed: int = 1) -> tuple[list[Case], list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """Each sample question (and off-topic example) as a message, against a matcher built without its fold."""
+    off_topic = frozenset(topic.id for topic in engine.kb.off_topic)
+    labelled = [(intent.id, q) for intent in (*engine.kb.matchable, *engine.kb.off_topic) for q in intent.questions]
     keywords = {intent.id: intent.keywords for intent in engine.kb.matchable}
     order = list(range(len(labelled)))
     random.Random(seed).shuffle(order)
@@ -69,8 +73,9 @@ def kb_folds(engine, *, folds: int, seed: int = 1) -> tuple[list[Case], list[tup
     for f in range(folds):
         held = set(order[f::folds])
         matcher = Matcher.build(engine.matcher.tokenizer, [r for i, r in enumerate(labelled) if i not in held],
-                                weights=engine.matcher.weights, keywords=keywords)
-        fold_cases = [Case(labelled[i][1], frozenset([labelled[i][0]])) for i in sorted(held)]
+                                weights=engine.matcher.weights, keywords=keywords, off_topic=off_topic)
+        fold_cases = [Case(labelled[i][1], frozenset([NONE if labelled[i][0] in off_topic else labelled[i][0]]))
+                      for i in sorted(held)]
         cases += fold_cases
         out += rows(matcher, fold_cases)
     return cases, out
@@ -96,14 +101,16 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, *, c: float, sample_weight: np.nd
 
 
 def fit(parts: list[tuple[list[tuple[np.ndarray, np.ndarray]], float]], *, c: float) -> tuple[np.ndarray, float]:
-    """Fit on several row sets, each with its per-row weight."""
+    """Fit on several row sets, each with its per-row weight. The intent model says how well a message
+    fits an intent's questions: it learns from the intents' rows only, and scores off-topic subjects'
+    examples the same way (one of them fitting better than any intent is what puts a message off topic)."""
     xs, ys, ws = [], [], []
     for data, weight in parts:
-        for x, y in data:
-            if len(y):
-                xs.append(x)
-                ys.append(y)
-                ws.append(np.full(len(y), weight))
+        for x, y, off in data:
+            if (~off).any():
+                xs.append(x[~off])
+                ys.append(y[~off])
+                ws.append(np.full(int((~off).sum()), weight))
     return fit_logistic(np.vstack(xs), np.concatenate(ys), c=c, sample_weight=np.concatenate(ws))
 
 
@@ -111,23 +118,27 @@ def fit(parts: list[tuple[list[tuple[np.ndarray, np.ndarray]], float]], *, c: fl
 class Message:
     """One case as the scope model sees it, under one intent model."""
 
-    features: np.ndarray | None  # SCOPE_FEATURES; None when no intent shares a word with the message
+    features: np.ndarray | None  # SCOPE_FEATURES; None when no intent shares a word with the message, or an off-topic subject outranks them
     in_scope: bool
     first: bool  # the gold intent is ranked first
     among: bool  # the gold intent is among what would be shown: the best, and runners-up scoring >= `also`
 
 
 def messages(data, cases, coef: np.ndarray, bias: float, *, also: float) -> list[Message]:
+    """As `Matcher.rank` and `shown` see each case: the intents ranked without the off-topic subjects,
+    and never shown when one of those outranks the best intent."""
     out = []
-    for (x, y), case in zip(data, cases):
+    for (x, y, off), case in zip(data, cases):
         in_scope = NONE not in case.gold
-        if not len(x):
+        p = 1 / (1 + np.exp(-np.clip(x @ coef + bias, -30, 30)))
+        off_score = float(p[off].max()) if off.any() else 0.0
+        x, y, p = x[~off], y[~off], p[~off]
+        if not len(x) or off_score >= p.max():
             out.append(Message(None, in_scope, False, False))
             continue
-        p = 1 / (1 + np.exp(-np.clip(x @ coef + bias, -30, 30)))
         top = np.argsort(-p, kind="stable")[:3]
         picked = np.r_[top[:1], top[1:][p[top[1:]] >= also]]
-        out.append(Message(scope_features(p, x, FEATURES), in_scope, bool(y[top[0]]), bool(y[picked].any())))
+        out.append(Message(scope_features(p, x, FEATURES, off_score), in_scope, bool(y[top[0]]), bool(y[picked].any())))
     return out
 
 
@@ -195,12 +206,15 @@ def main() -> int:
     ap.add_argument("--public-weight", type=float, default=0.1,
                     help="weight of each LCQMC row in both fits (0: fit without it, as its licence is unknown)")
     ap.add_argument("--eval-dir", type=Path, default=ROOT.parent / "shared" / "data" / "eval")
+    ap.add_argument("--dev", nargs="+", default=DEV, help="tuning files to fit on (never a held-out file)")
     ap.add_argument("--measure", action="store_true", help="also report the held-out files (a measure, never a target)")
     args = ap.parse_args()
+    if any(name in MEASURED for name in args.dev):
+        ap.error("held-out files only measure: never fit on them")
     engine = build_engine(ROOT / "knowledge")
     base = engine.matcher
     also = base.weights.also
-    dev_cases = read_tsv(DEV)
+    dev_cases = [case for name in args.dev for case in read_tsv(DATA / name)]
     dev = rows(base, dev_cases)
     kb_cases, kb = kb_folds(engine, folds=args.kb_folds)
     parts = [(dev, 1.0), (kb, args.kb_weight)]
@@ -254,13 +268,15 @@ def main() -> int:
     coef, bias, s_coef, s_bias, threshold, floor = fit_both(list(range(len(dev))), list(range(len(kb))))
     fitted = Weights(coef=tuple(round(float(v), 3) for v in coef), bias=round(bias, 3), mix=base.weights.mix, also=also)
     scope = Scope(coef=tuple(round(float(v), 4) for v in s_coef), bias=round(s_bias, 4), threshold=threshold, floor=floor)
-    m = Matcher(base.tokenizer, base.index, weights=fitted, scope=scope)
+    m = Matcher(base.tokenizer, base.index, weights=fitted, scope=scope, off_topic=base.off_topic)
     cv = totals["dev"]
     print(f"dev 5-fold CV (never fitted on the fold): top-1 {cv['top1'] / cv['n']:.3f} top-3 {cv['top3'] / cv['n']:.3f} "
           f"OOS rejected {cv['oos'] / cv['n_oos']:.3f}")
     cv = totals["kb"]
     print(f"knowledge base {args.kb_folds}-fold, scope model CV: top-1 {cv['top1'] / cv['n']:.3f} top-3 {cv['top3'] / cv['n']:.3f}")
-    measured = [("dev (fitted on)", dev_cases), *((f, read_tsv(DATA / f)) for f in MEASURED if args.measure and (DATA / f).exists())]
+    tuning = sorted(p.name for p in DATA.glob("dev*.tsv") if p.name not in args.dev)  # tuning files left out of this fit
+    measured = [("dev (fitted on)", dev_cases), *((f, read_tsv(DATA / f)) for f in tuning),
+                *((f, read_tsv(DATA / f)) for f in MEASURED if args.measure and (DATA / f).exists())]
     for name, cases in measured:
         r = evaluate(m, cases)
         print(f"{name}: n={r.n} confident top-1 {r.top1:.3f} top-3 {r.top3:.3f} MRR {r.mrr:.3f} "

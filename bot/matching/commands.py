@@ -71,7 +71,10 @@ def _try(engine, text: str) -> int:
     for m in ranked:
         mark = "✓" if m.label in shown else " "
         print(f"{mark} {m.score:.3f} {m.label:<28} {engine.kb.by_id[m.label].title}  ← {m.question!r}  [{m.why}]")
-    if ranked:
+    if ranked and ranked[0].off_topic:
+        topic = next(t for t in engine.kb.off_topic if t.id == ranked[0].off_topic)
+        print(f"off topic: closer to {topic.id} ({topic.title}, off_topic.toml) than to any intent: nothing is shown")
+    elif ranked:
         scope = engine.matcher.scope
         print(f"in scope: {ranked[0].in_scope:.3f} (suggestions are shown from {scope.threshold}: the best, with "
               f"the runners-up scoring at least {engine.matcher.weights.also}; ✓ marks what is shown)")

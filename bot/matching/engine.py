@@ -68,9 +68,11 @@ def build_engine(folder: str | Path, *, weights: Weights = Weights()) -> Engine:
     except GuardError as e:
         raise KnowledgeBaseError([Problem(str(Path(folder) / "rules"), 1, str(e))]) from None
     tokenizer = Tokenizer(userdict=kb.userdict, synonyms=kb.synonyms)
-    labelled = [(intent.id, q) for intent in kb.matchable for q in intent.questions]
+    labelled = [(intent.id, q) for intent in (*kb.matchable, *kb.off_topic) for q in intent.questions]
     keywords = {intent.id: intent.keywords for intent in kb.matchable if intent.keywords}
-    return Engine(kb=kb, matcher=Matcher.build(tokenizer, labelled, weights=weights, keywords=keywords), guard=guard)
+    matcher = Matcher.build(tokenizer, labelled, weights=weights, keywords=keywords,
+                            off_topic=frozenset(topic.id for topic in kb.off_topic))
+    return Engine(kb=kb, matcher=matcher, guard=guard)
 
 
 class EngineHolder:

@@ -68,6 +68,9 @@ class KnowledgeBase:
     synonyms: tuple[tuple[str, ...], ...] = ()
     userdict: Path | None = None
     by_id: Mapping[str, Intent] = field(default_factory=dict)
+    # Messages the shop does not answer (`off_topic.toml`), grouped by subject: matched like intents,
+    # and a message closer to one of them than to any intent gets no suggestion. No replies.
+    off_topic: tuple[Intent, ...] = ()
 
     @property
     def matchable(self) -> tuple[Intent, ...]:
@@ -105,7 +108,7 @@ def _line_of(text: str, needle: str) -> int:
 
 
 def load(folder: str | Path) -> tuple[KnowledgeBase, list[Problem]]:
-    """Read every `intents/*.toml`, `synonyms.toml` and `dict/userdict.txt` under `folder`.
+    """Read every `intents/*.toml`, `off_topic.toml`, `synonyms.toml` and `dict/userdict.txt` under `folder`.
 
     Returns the base and its problems; use `load_valid` to refuse a base with errors.
     """
@@ -125,10 +128,20 @@ def load(folder: str | Path) -> tuple[KnowledgeBase, list[Problem]]:
                 continue
             seen[intent.id] = intent
             intents.append(intent)
+    off_topic = []
+    for topic in _load_off_topic(folder / "off_topic.toml", problems):
+        if topic.id in seen:
+            first = seen[topic.id]
+            problems.append(Problem(topic.file, topic.line, f"off-topic id {topic.id!r} is already an intent's "
+                                                            f"({first.file}:{first.line})"))
+            continue
+        seen[topic.id] = topic
+        off_topic.append(topic)
     synonyms = _load_synonyms(folder / "synonyms.toml", problems)
     userdict = folder / "dict" / "userdict.txt"
     kb = KnowledgeBase(folder=folder, intents=tuple(intents), synonyms=synonyms,
-                       userdict=userdict if userdict.is_file() else None, by_id=dict(seen))
+                       userdict=userdict if userdict.is_file() else None,
+                       by_id={i.id: i for i in intents}, off_topic=tuple(off_topic))
     return kb, problems
 
 
@@ -141,16 +154,23 @@ def load_valid(folder: str | Path) -> KnowledgeBase:
     return kb
 
 
-def _load_file(path: Path, problems: list[Problem]) -> list[Intent]:
-    file = str(path)
+def _read_toml(path: Path, problems: list[Problem]) -> tuple[dict, str] | None:
     text = path.read_text(encoding="utf-8")
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as e:
         found = re.search(r"line (\d+)", str(e))
         line = int(found.group(1)) if found else 1
-        problems.append(Problem(file, line, f"not valid TOML: {e}"))
+        problems.append(Problem(str(path), line, f"not valid TOML: {e}"))
+        return None
+
+
+def _load_file(path: Path, problems: list[Problem]) -> list[Intent]:
+    file = str(path)
+    read = _read_toml(path, problems)
+    if read is None:
         return []
+    data, text = read
     unknown = set(data) - {"intent"}
     if unknown:
         problems.append(Problem(file, 1, f"unknown top-level keys {sorted(unknown)} (only [[intent]] tables)"))
@@ -211,6 +231,49 @@ def _intent(raw: dict, file: str, text: str, problems: list[Problem]) -> Intent 
         replies=tuple(replies), keywords=tuple(keywords), auto_reply=raw.get("auto_reply", False) is True,
         template=template, file=file, line=line,
     )
+
+
+def _load_off_topic(path: Path, problems: list[Problem]) -> list[Intent]:
+    """`[[topic]]` tables: an id, a title and example messages; no replies, as nothing is answered."""
+    if not path.is_file():
+        return []
+    read = _read_toml(path, problems)
+    if read is None:
+        return []
+    data, text = read
+    file = str(path)
+    unknown = set(data) - {"topic"}
+    if unknown:
+        problems.append(Problem(file, 1, f"unknown top-level keys {sorted(unknown)} (only [[topic]] tables)"))
+    raw_topics = data.get("topic", [])
+    if not isinstance(raw_topics, list):
+        problems.append(Problem(file, 1, "topic must be an array of tables: [[topic]]"))
+        return []
+    topics, seen = [], set()
+    for raw in raw_topics:
+        topic_id = raw.get("id")
+        line = _line_of(text, f'"{topic_id}"') if isinstance(topic_id, str) else 1
+        if not isinstance(topic_id, str) or not INTENT_ID.match(topic_id):
+            problems.append(Problem(file, line, f"topic id {topic_id!r} must look like group.name (lower case)"))
+            continue
+        if topic_id in seen:
+            problems.append(Problem(file, line, f"duplicate topic id {topic_id!r}"))
+            continue
+        seen.add(topic_id)
+        unknown = set(raw) - {"id", "title", "questions"}
+        if unknown:
+            problems.append(Problem(file, line, f"topic {topic_id}: unknown keys {sorted(unknown)}"))
+        questions = raw.get("questions", [])
+        if not isinstance(questions, list) or not all(isinstance(q, str) for q in questions):
+            problems.append(Problem(file, line, f"topic {topic_id}: questions must be a list of strings"))
+            questions = []
+        questions = [q.strip() for q in questions if q.strip()]
+        if not questions:
+            problems.append(Problem(file, line, f"topic {topic_id}: no example messages"))
+            continue
+        topics.append(Intent(id=topic_id, title=str(raw.get("title") or topic_id), questions=tuple(questions),
+                             replies=(), file=file, line=line))
+    return topics
 
 
 def _load_synonyms(path: Path, problems: list[Problem]) -> tuple[tuple[str, ...], ...]:

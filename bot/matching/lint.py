@@ -14,15 +14,18 @@ CONFLICT_SIMILARITY = 92  # fuzz.ratio of normalized questions: above it, two qu
 
 
 def conflicts(kb: KnowledgeBase, *, cutoff: int = CONFLICT_SIMILARITY) -> list[Problem]:
-    """The same or nearly the same sample question in two intents."""
-    rows = [(intent, q, normalize(q).replace(" ", "")) for intent in kb.matchable for q in intent.questions]
+    """The same or nearly the same sample question in two intents, or in an intent and an off-topic
+    subject (two off-topic subjects may overlap: either way nothing is suggested)."""
+    off_topic = {topic.id for topic in kb.off_topic}
+    rows = [(intent, q, normalize(q).replace(" ", "")) for intent in (*kb.matchable, *kb.off_topic)
+            for q in intent.questions]
     norms = [r[2] for r in rows]
     matrix = process.cdist(norms, norms, scorer=fuzz.ratio, score_cutoff=cutoff, workers=1)
     problems = []
     for i in range(len(rows)):
         for j in range(i + 1, len(rows)):
             a, b = rows[i], rows[j]
-            if matrix[i, j] and a[0].id != b[0].id and a[2]:
+            if matrix[i, j] and a[0].id != b[0].id and a[2] and not {a[0].id, b[0].id} <= off_topic:
                 problems.append(Problem(
                     b[0].file, b[0].line,
                     f"question {b[1]!r} of {b[0].id} is nearly the same as {a[1]!r} of {a[0].id} "

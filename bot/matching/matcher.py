@@ -50,7 +50,8 @@ class Weights:
     Fitted offline by `scripts/fit_match.py` (`.venv/bin/python scripts/fit_match.py`, then pasted
     here by hand) by L2-regularised logistic regression (Newton's method, C=1, bias not penalised)
     over every candidate intent of every message (gold intent = 1, the others and every intent of an
-    out-of-scope message = 0), on tests/matching/data/dev.tsv (buyer messages written for tuning),
+    out-of-scope message = 0; off-topic subjects are scored by the same model, never fitted on), on
+    tests/matching/data/dev*.tsv (buyer messages written for tuning),
     the knowledge base's own questions by 5-fold (each against a base without its fold, weight 0.3)
     and, weighted 0.1, the even query rows of the public LCQMC retrieval set (question similarity
     for large bases; the data stays outside the repository). The held-out files are never fitted on.
@@ -60,9 +61,9 @@ class Weights:
     """
 
     coef: tuple[float, ...] = (
-        0.82, 0.989, -0.088, -5.864, 1.677, 2.259, 3.75, 2.223, -1.915, 10.914, -1.866, 0.218, 2.051,
+        0.318, 0.662, -0.252, -6.574, 1.618, 1.873, 4.144, 3.202, -2.267, 11.991, -1.511, 0.112, 2.304,
     )
-    bias: float = -4.784
+    bias: float = -4.359
     mix: tuple[float, float, float, float] = (0.35, 0.25, 0.10, 0.30)  # chars, tokens, partial, bm25
     # Once a message is judged in scope, the runners-up above this floor are suggested with the best,
     # so the agent can pick the right one when the best is wrong.
@@ -76,6 +77,7 @@ class Match:
     question: str  # the sample question that matched best
     features: tuple[float, ...]  # the scorers' parts (FEATURES), shown by `csbot kb try`
     in_scope: float = 1.0  # Scope's chance that the message is one the base answers (one value per message)
+    off_topic: str = ""  # the off-topic subject that outranks the message's best intent (then in_scope is 0)
 
     @property
     def why(self) -> str:
@@ -104,7 +106,8 @@ class Matcher:
     """Scores messages against an index. Pure and synchronous: safe to call from any task."""
 
     def __init__(self, tokenizer: Tokenizer, index: Index, *, weights: Weights = Weights(),
-                 scope: Scope = Scope()) -> None:
+                 scope: Scope = Scope(), off_topic: frozenset[str] = frozenset()) -> None:
+        """`off_topic`: the labels of `index` that are subjects the shop does not answer, not intents."""
         if len(weights.coef) != len(FEATURES):
             raise ValueError(f"Weights.coef needs {len(FEATURES)} values, one per feature {FEATURES}")
         self.tokenizer = tokenizer
@@ -112,14 +115,18 @@ class Matcher:
         self.weights = weights
         self.scope = scope
         self._coef = np.asarray(weights.coef, dtype=np.float64)
+        self.off_topic = off_topic
+        self._off_topic = np.fromiter((label in off_topic for label in index.labels), dtype=bool, count=len(index.labels))
 
     @classmethod
     def build(cls, tokenizer: Tokenizer, labelled: Sequence[tuple[str, str]], *, weights: Weights = Weights(),
-              scope: Scope = Scope(), keywords: Mapping[str, Sequence[str]] | None = None) -> Matcher:
-        """A matcher over (label, question) pairs; `keywords` (per label) join the label's vocabulary."""
+              scope: Scope = Scope(), keywords: Mapping[str, Sequence[str]] | None = None,
+              off_topic: frozenset[str] = frozenset()) -> Matcher:
+        """A matcher over (label, question) pairs; `keywords` (per label) join the label's vocabulary;
+        the labels in `off_topic` are subjects not answered (their pairs are example messages)."""
         words = {label: [prepare(tokenizer, w, label) for w in ws] for label, ws in (keywords or {}).items()}
         return cls(tokenizer, Index([prepare(tokenizer, q, label) for label, q in labelled], keywords=words),
-                   weights=weights, scope=scope)
+                   weights=weights, scope=scope, off_topic=off_topic)
 
     def score_features(self, text: str) -> Scored:
         """The candidate intents of `text` and their features (empty when nothing shares a word)."""
@@ -189,18 +196,32 @@ class Matcher:
         return Scored(uniq, ids[best_q], features)
 
     def rank(self, text: str, *, limit: int = 5) -> list[Match]:
-        """The best `limit` labels with their scores, confident or not (for `kb try` and evaluation)."""
+        """The best `limit` intents with their scores, confident or not (for `kb try` and evaluation).
+        Off-topic subjects are never among them; one that outranks the best intent puts the message
+        out of scope (`in_scope` 0, and `Match.off_topic` names it)."""
         scored = self.score_features(text)
         if not len(scored.label_ids):
             return []
         probs = _sigmoid(scored.features @ self._coef + self.weights.bias)
+        off = self._off_topic[scored.label_ids]
+        off_label, off_score = "", 0.0
+        if off.any():
+            closest = int(np.argmax(np.where(off, probs, -1.0)))
+            off_label, off_score = self.index.labels[scored.label_ids[closest]], float(probs[closest])
+            on = np.flatnonzero(~off)
+            if not len(on):
+                return []
+            scored = Scored(scored.label_ids[on], scored.entry_ids[on], scored.features[on])
+            probs = probs[on]
         top = np.argsort(-probs, kind="stable")[:limit]
-        in_scope = round(self.scope.chance(scope_features(probs, scored.features, FEATURES)), 4)
+        outranked = off_score >= probs[top[0]]
+        in_scope = 0.0 if outranked else round(self.scope.chance(scope_features(probs, scored.features, FEATURES, off_score)), 4)
+        beaten_by = off_label if outranked else ""
         matches = []
         for i in top.tolist():
             matches.append(Match(label=self.index.labels[scored.label_ids[i]], score=round(float(probs[i]), 4),
                                  question=self.index.entries[scored.entry_ids[i]].question,
-                                 features=tuple(scored.features[i].tolist()), in_scope=in_scope))
+                                 features=tuple(scored.features[i].tolist()), in_scope=in_scope, off_topic=beaten_by))
         matches.sort(key=lambda m: (-m.score, m.label))
         return matches
 
@@ -211,6 +232,7 @@ class Matcher:
 
     def shown(self, ranked: Sequence[Match]) -> list[Match]:
         """`suggest`'s rule applied to an existing ranking."""
-        if not ranked or ranked[0].in_scope < self.scope.threshold or ranked[0].score < self.scope.floor:
+        if not ranked or ranked[0].in_scope < self.scope.threshold or ranked[0].score < self.scope.floor \
+                or ranked[0].off_topic:
             return []
         return [ranked[0], *(m for m in ranked[1:] if m.score >= self.weights.also)]

@@ -25,6 +25,7 @@ SCOPE_FEATURES = (
     "margin",  # best score minus the second's
     *_TOP,  # the best intent's own features
     "candidates",  # log of the number of candidate intents: a message that touches many is vague
+    "off_topic_margin",  # the best score minus the closest off-topic subject's (the best score when none is a candidate)
 )
 
 
@@ -33,24 +34,27 @@ class Scope:
     """show = sigmoid(bias + coef · scope_features) >= threshold, and the best intent's score >= floor.
 
     Fitted offline by `scripts/fit_match.py` after the intent model (L2 logistic regression, C=1, on
-    standardised features, folded back into these raw-feature coefficients): in scope = any dev.tsv
+    standardised features, folded back into these raw-feature coefficients): in scope = any dev*.tsv
     message with a gold intent, and each knowledge-base question matched against a base without its
-    fold (weight 0.3); out of scope = dev's `none` messages, and, weighted 0.1, the even query rows of
-    the public LCQMC set (open-domain questions, none of them this shop's business). `threshold`: the
-    best confident top-1 + top-3 (dev and base folds averaged) among those rejecting at least 87% of
-    dev's out-of-scope messages (and `floor` with it, from a few candidates, the highest when tied). Never trained at run time; refit whenever `Weights` is refitted.
+    fold (weight 0.3); out of scope = dev's `none` messages, the off-topic examples by the same folds
+    (weight 0.3), and, weighted 0.1, the even query rows of the public LCQMC set (open-domain
+    questions, none of them this shop's business). A message whose closest off-topic subject scores
+    at least as well as its best intent is out of scope before this model (`Matcher.rank`).
+    `threshold`: the best confident top-1 + top-3 (dev and base folds averaged) among those rejecting
+    at least 87% of dev's out-of-scope messages (and `floor` with it, from a few candidates, the
+    highest when tied). Never trained at run time; refit whenever `Weights` is refitted.
     `Scope(threshold=0.0)` shows every ranking (evaluation bases, which have no out-of-scope rows).
     """
 
     coef: tuple[float, ...] = (
-        1.0972, 0.4091, 1.5977, 2.2145, 3.6152, 0.2455, 0.0969, 1.8966, 6.6192, 1.6064, -1.1565, -1.5284, 1.8623,
-        -10.1174, -0.3282,
+        0.2994, 0.6216, -5.1538, 1.6397, 9.9879, 0.4104, 0.9715, 1.0551, 3.3421, -0.0144, -2.0184, -2.2067, 1.2947,
+        -8.6276, 0.6717, 8.6264,
     )
-    bias: float = -3.9755
-    threshold: float = 0.65
+    bias: float = -3.9932
+    threshold: float = 0.39
     # Whatever the message, nothing is shown when even the best intent is this unlikely: the scope
     # model is linear, and a message like no other can add up to "in scope" from its other features.
-    floor: float = 0.1
+    floor: float = 0.0
 
     def chance(self, features: np.ndarray) -> float:
         """The chance that the message is in scope, from its `scope_features`."""
@@ -58,13 +62,14 @@ class Scope:
         return float(1.0 / (1.0 + np.exp(-np.clip(z, -30, 30))))
 
 
-def scope_features(probs: np.ndarray, features: np.ndarray, names: Sequence[str]) -> np.ndarray:
+def scope_features(probs: np.ndarray, features: np.ndarray, names: Sequence[str], off_topic: float = 0.0) -> np.ndarray:
     """A message's features (`SCOPE_FEATURES`) from its candidate intents' scores and features
-    (the rows of `Matcher.score_features`, columns named by `names`); `probs` must not be empty."""
+    (the rows of `Matcher.score_features`, columns named by `names`; `probs` must not be empty) and
+    the best score of an off-topic subject."""
     order = np.argsort(-probs, kind="stable")[:2]
     best = float(probs[order[0]])
     second = float(probs[order[1]]) if len(order) > 1 else 0.0
     clipped = min(max(best, 1e-6), 1 - 1e-6)
     top = features[order[0]]
     return np.array([best, np.log(clipped / (1 - clipped)), best - second, *(top[names.index(n)] for n in _TOP),
-                     np.log(len(probs))])
+                     np.log(len(probs)), best - off_topic])

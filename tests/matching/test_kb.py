@@ -113,3 +113,41 @@ def test_try_command_shows_tokens_and_ranking():
     assert result.returncode == 0, result.stderr
     assert "normalized: 这款还有货吗" in result.stdout
     assert "presale.stock" in result.stdout.splitlines()[2]
+
+
+def off_topic(folder: Path, text: str) -> Path:
+    (folder / "off_topic.toml").write_text(text, encoding="utf-8")
+    return folder
+
+
+def test_off_topic_subjects_load_apart_from_the_intents(tmp_path):
+    folder = off_topic(base(tmp_path, intent("a.b")), '[[topic]]\nid = "other.bank"\ntitle = "银行"\n'
+                                                     'questions = ["银行几点上班", "信用卡分期手续费"]\n')
+    kb = load_valid(folder)
+    assert [t.id for t in kb.off_topic] == ["other.bank"] and kb.off_topic[0].questions == ("银行几点上班", "信用卡分期手续费")
+    assert "other.bank" not in kb.by_id and [i.id for i in kb.intents] == ["a.b"]  # never a reply to send
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[[topic]]\nid = "other.bank"\nquestions = [\n  "x",\n  oops\n]\n', "not valid TOML"),
+    ('[[topic]]\nid = "Bank"\nquestions = ["银行几点上班"]\n', "topic id 'Bank' must look like group.name"),
+    ('[[topic]]\nid = "other.bank"\nquestions = []\n', "topic other.bank: no example messages"),
+    ('[[topic]]\nid = "other.bank"\nquestions = "银行"\n', "topic other.bank: questions must be a list of strings"),
+    ('[[topic]]\nid = "other.bank"\nquestions = ["银行"]\n[[topic]]\nid = "other.bank"\nquestions = ["银行"]\n',
+     "duplicate topic id 'other.bank'"),
+    ('[[topic]]\nid = "a.b"\nquestions = ["银行几点上班"]\n', "off-topic id 'a.b' is already an intent's"),
+    ('[[topic]]\nid = "other.bank"\nquestions = ["银行"]\nreply = "x"\n', "topic other.bank: unknown keys ['reply']"),
+])
+def test_a_bad_off_topic_file_is_rejected_with_its_line(tmp_path, text, message):
+    folder = off_topic(base(tmp_path, intent("a.b")), text)
+    with pytest.raises(KnowledgeBaseError) as e:
+        load_valid(folder)
+    assert any(message in p.message and p.file.endswith("off_topic.toml") for p in e.value.problems), e.value.problems
+
+
+def test_an_off_topic_example_like_an_intents_question_is_a_conflict(tmp_path):
+    folder = off_topic(base(tmp_path, intent("a.one")), '[[topic]]\nid = "other.x"\nquestions = ["问题3号怎么弄？"]\n'
+                                                         '[[topic]]\nid = "other.y"\nquestions = ["问题3号怎么弄"]\n')
+    problems = lint(folder)
+    assert sum("nearly the same" in p.message for p in problems) == 2  # each subject against the intent, not each other
+    assert all("other.x" in p.message or "other.y" in p.message for p in problems)
