@@ -123,11 +123,11 @@ def test_the_index_never_loses_what_brute_force_is_sure_of(matcher):
 
 # --- held-out accuracy: the floor CI defends -----------------------------------------------------
 
-# Reached on the odd data rows of heldout.tsv with the shipped Weights, Scope and knowledge/ (top-1 0.939,
-# top-3 0.964, out-of-scope rejected 0.900; before the off-topic subjects 0.925 / 0.950 / 0.917; never
+# Reached on the odd data rows of heldout.tsv with the shipped Weights, Scope and knowledge/ (top-1 0.957,
+# top-3 0.979, out-of-scope rejected 0.950; before the off-topic subjects 0.925 / 0.950 / 0.917; never
 # fitted on: scripts/fit_match.py learns from dev*.tsv and the base itself), minus a margin for
 # harmless drift. A change that breaks matching fails here; raise these when matching improves.
-FLOOR = {"top1": 0.925, "top3": 0.95, "oos_rejected": 0.875}
+FLOOR = {"top1": 0.94, "top3": 0.965, "oos_rejected": 0.925}
 
 
 def test_heldout_test_split_stays_above_the_floor(matcher):
@@ -138,10 +138,10 @@ def test_heldout_test_split_stays_above_the_floor(matcher):
     assert all(got[k] >= v for k, v in FLOOR.items()), got
 
 
-# Reached on heldout2.tsv, written apart from the knowledge base and never tuned on (top-1 0.973,
-# top-3 0.983, out-of-scope rejected 0.925; before the off-topic subjects 0.948 / 0.960 / 0.887),
+# Reached on heldout2.tsv, written apart from the knowledge base and never tuned on (top-1 0.968,
+# top-3 0.980, out-of-scope rejected 0.950; before the off-topic subjects 0.948 / 0.960 / 0.887),
 # minus a margin of about 0.01; raise these when matching improves.
-FLOOR2 = {"top1": 0.96, "top3": 0.97, "oos_rejected": 0.9}
+FLOOR2 = {"top1": 0.955, "top3": 0.97, "oos_rejected": 0.925}
 
 
 def test_the_fresh_heldout_set_stays_above_its_floor(matcher):
@@ -151,12 +151,24 @@ def test_the_fresh_heldout_set_stays_above_its_floor(matcher):
 
 
 # Reached on heldout3.tsv (380 messages, 60 out of scope, written with dev.tsv before any tuning and
-# never tuned on: top-1 0.978, top-3 0.981, out-of-scope rejected 0.850; before the off-topic subjects
+# never tuned on: top-1 0.975, top-3 0.981, out-of-scope rejected 0.867; before the off-topic subjects
 # 0.963 / 0.969 / 0.833), minus a margin.
-FLOOR3 = {"top1": 0.965, "top3": 0.97, "oos_rejected": 0.825}
+FLOOR3 = {"top1": 0.96, "top3": 0.97, "oos_rejected": 0.835}
 
 
 def test_the_third_heldout_set_stays_above_its_floor(matcher):
     report = evaluate(matcher, read_tsv(HELDOUT.with_name("heldout3.tsv")))
     got = {"top1": report.top1, "top3": report.top3, "oos_rejected": report.oos_rejected}
     assert all(got[k] >= v for k, v in FLOOR3.items()), got
+
+
+# Reached on heldout4.tsv (400 messages, 80 out of scope), written from intents.md alone by someone who
+# saw neither the knowledge base nor any other data file, after the off-topic subjects, and measured
+# once, never tuned on: top-1 0.972, top-3 0.981, out-of-scope rejected 0.950. Minus a margin.
+FLOOR4 = {"top1": 0.96, "top3": 0.97, "oos_rejected": 0.925}
+
+
+def test_the_sealed_heldout_set_stays_above_its_floor(matcher):
+    report = evaluate(matcher, read_tsv(HELDOUT.with_name("heldout4.tsv")))
+    got = {"top1": report.top1, "top3": report.top3, "oos_rejected": report.oos_rejected}
+    assert all(got[k] >= v for k, v in FLOOR4.items()), got
