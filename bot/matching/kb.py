@@ -154,31 +154,30 @@ def load_valid(folder: str | Path) -> KnowledgeBase:
     return kb
 
 
-def _read_toml(path: Path, problems: list[Problem]) -> tuple[dict, str] | None:
+def _read_tables(path: Path, key: str, problems: list[Problem]) -> tuple[list, str]:
+    """The `[[key]]` tables of a TOML file and its text ([] after a problem that stops reading it)."""
+    file = str(path)
     text = path.read_text(encoding="utf-8")
     try:
-        return tomllib.loads(text), text
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         found = re.search(r"line (\d+)", str(e))
         line = int(found.group(1)) if found else 1
-        problems.append(Problem(str(path), line, f"not valid TOML: {e}"))
-        return None
+        problems.append(Problem(file, line, f"not valid TOML: {e}"))
+        return [], text
+    unknown = set(data) - {key}
+    if unknown:
+        problems.append(Problem(file, 1, f"unknown top-level keys {sorted(unknown)} (only [[{key}]] tables)"))
+    tables = data.get(key, [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        problems.append(Problem(file, _line_of(text, key), f"{key} must be an array of tables: [[{key}]]"))
+        return [], text
+    return tables, text
 
 
 def _load_file(path: Path, problems: list[Problem]) -> list[Intent]:
-    file = str(path)
-    read = _read_toml(path, problems)
-    if read is None:
-        return []
-    data, text = read
-    unknown = set(data) - {"intent"}
-    if unknown:
-        problems.append(Problem(file, 1, f"unknown top-level keys {sorted(unknown)} (only [[intent]] tables)"))
-    raw_intents = data.get("intent", [])
-    if not isinstance(raw_intents, list):
-        problems.append(Problem(file, 1, "intent must be an array of tables: [[intent]]"))
-        return []
-    return [i for raw in raw_intents if (i := _intent(raw, file, text, problems)) is not None]
+    raw_intents, text = _read_tables(path, "intent", problems)
+    return [i for raw in raw_intents if (i := _intent(raw, str(path), text, problems)) is not None]
 
 
 def _intent(raw: dict, file: str, text: str, problems: list[Problem]) -> Intent | None:
@@ -237,18 +236,8 @@ def _load_off_topic(path: Path, problems: list[Problem]) -> list[Intent]:
     """`[[topic]]` tables: an id, a title and example messages; no replies, as nothing is answered."""
     if not path.is_file():
         return []
-    read = _read_toml(path, problems)
-    if read is None:
-        return []
-    data, text = read
+    raw_topics, text = _read_tables(path, "topic", problems)
     file = str(path)
-    unknown = set(data) - {"topic"}
-    if unknown:
-        problems.append(Problem(file, 1, f"unknown top-level keys {sorted(unknown)} (only [[topic]] tables)"))
-    raw_topics = data.get("topic", [])
-    if not isinstance(raw_topics, list):
-        problems.append(Problem(file, 1, "topic must be an array of tables: [[topic]]"))
-        return []
     topics, seen = [], set()
     for raw in raw_topics:
         topic_id = raw.get("id")

@@ -67,6 +67,13 @@ def test_a_duplicate_id_points_at_both(tmp_path):
     assert problem.file.endswith("f1.toml") and problem.line == 4
 
 
+def test_intents_that_are_not_tables_are_an_error(tmp_path):
+    folder = base(tmp_path, '\nintent = ["a.b", "a.c"]\n')
+    with pytest.raises(KnowledgeBaseError) as e:
+        load_valid(folder)
+    assert [(p.line, p.message) for p in e.value.problems] == [(2, "intent must be an array of tables: [[intent]]")]
+
+
 def test_an_unknown_placeholder_is_an_error(tmp_path):
     folder = base(tmp_path, intent("a.b", reply="亲，{buyer}，您的{coupon_code}"))
     with pytest.raises(KnowledgeBaseError, match=r"unknown placeholders \['coupon_code'\]"):
@@ -137,6 +144,7 @@ def test_off_topic_subjects_load_apart_from_the_intents(tmp_path):
      "duplicate topic id 'other.bank'"),
     ('[[topic]]\nid = "a.b"\nquestions = ["银行几点上班"]\n', "off-topic id 'a.b' is already an intent's"),
     ('[[topic]]\nid = "other.bank"\nquestions = ["银行"]\nreply = "x"\n', "topic other.bank: unknown keys ['reply']"),
+    ('topic = ["银行几点上班"]\n', "topic must be an array of tables: [[topic]]"),
 ])
 def test_a_bad_off_topic_file_is_rejected_with_its_line(tmp_path, text, message):
     folder = off_topic(base(tmp_path, intent("a.b")), text)
