@@ -1,5 +1,10 @@
-"""The worked examples of gateway.md, byte for byte."""
+"""The worked examples of gateway.md, byte for byte, and its time format."""
 
+from datetime import datetime
+
+import pytest
+
+from bot.clock import UTC, parse_platform_time
 from bot.signing import canonical, sign_hmac_sha256, sign_md5, signature_matches
 
 WW = {"app_key": "demo-tb", "id": "m1", "sign_method": "hmac-sha256", "timestamp": "2026-11-24 10:00:00", "topic": "t"}
@@ -27,3 +32,20 @@ def test_dongdong_example():
 def test_signature_comparison():
     assert signature_matches("e126be79717833dd47a61072bccb52b0", "E126BE79717833DD47A61072BCCB52B0")
     assert not signature_matches("E126BE79717833DD47A61072BCCB52B1", "E126BE79717833DD47A61072BCCB52B0")
+
+
+@pytest.mark.parametrize(("text", "utc"), [
+    ("2026-11-24 10:00:00", datetime(2026, 11, 24, 2, 0, tzinfo=UTC)),
+    ("2026-11-24 08:00:00.250", datetime(2026, 11, 24, 0, 0, 0, 250_000, tzinfo=UTC)),
+])
+def test_platform_times_are_utc_plus_8(text, utc):
+    assert parse_platform_time(text) == utc
+
+
+@pytest.mark.parametrize("text", [
+    "", "2026-11-24", "2026-11-24T10:00:00", "2026-11-24 10:00:00+08:00", "2026-1-24 10:00:00", "2026-13-24 10:00:00",
+    "2026-02-30 10:00:00", "2026-11-24 24:00:00", "２０２６-11-24 10:00:00", " 2026-11-24 10:00:00", "2026-11-24 10:00:00.1234567",
+])
+def test_anything_but_the_platform_time_format_is_refused(text):
+    with pytest.raises(ValueError):
+        parse_platform_time(text)
