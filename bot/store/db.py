@@ -43,8 +43,7 @@ def create_engine(url: str, *, sqlite_synchronous: str = "FULL", inline: bool = 
         path = url.removeprefix("sqlite+aiosqlite:///")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         if inline:
-            engine = create_async_engine(url, async_creator=inline_sqlite.creator(
-                path, lock_timeout_s=30, synchronous=sqlite_synchronous))
+            engine = create_async_engine(url, async_creator=inline_sqlite.creator(path, lock_timeout_s=30))
         else:
             engine = create_async_engine(url, connect_args={"timeout": 30})
 

@@ -4,7 +4,7 @@ aiosqlite sends every call (execute, fetch, close...) to its own thread and back
 statement here, against ~0.01 ms for SQLite's own work on a small indexed query. The processor runs
 some twenty statements per push, so the hops were most of its time. This driver runs statements on
 the event loop's thread, where they take microseconds; what may wait goes to a worker thread:
-BEGIN IMMEDIATE when another connection holds the write lock, and a commit that waits for fsync.
+BEGIN IMMEDIATE when another connection holds the write lock, and every commit.
 
 Only for work made of many small statements (the processor): a long query here would stall the
 event loop, so reports and pages keep the aiosqlite engine.
@@ -91,12 +91,11 @@ class _SetNow:
 class Connection:
     """The part of aiosqlite's Connection that SQLAlchemy's aiosqlite dialect uses."""
 
-    def __init__(self, conn: sqlite3.Connection, *, lock_timeout_s: float, commit_waits_on_disk: bool) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, lock_timeout_s: float) -> None:
         self._conn = conn
         self._connection = conn  # the dialect checks it to know the connection is open
         self._tx = _SetNow()
         self._lock_timeout_ms = int(lock_timeout_s * 1000)
-        self._commit_waits_on_disk = commit_waits_on_disk
 
     @property
     def isolation_level(self) -> str | None:
@@ -123,12 +122,12 @@ class Connection:
         cursor.execute(sql)
 
     async def commit(self) -> None:
-        if self._commit_waits_on_disk:
-            # synchronous=FULL: the commit waits for fsync, so off the event loop. The caller
-            # awaits it, so nothing else uses the connection meanwhile.
-            await asyncio.to_thread(self._conn.commit)
-        else:
-            self._conn.commit()  # synchronous=NORMAL: a WAL commit does not wait on the disk
+        # Off the event loop, whatever the synchronous mode: with FULL it waits for fsync, and with
+        # NORMAL, where it is quick, committing on the loop meant that nothing else ran meanwhile, so
+        # group commits were one or two pushes each (scripts/bench ingest --sqlite-synchronous NORMAL:
+        # 1,691 pushes/s on the loop, 3,502-3,678 in a thread). The caller awaits it, so nothing else
+        # uses the connection meanwhile.
+        await asyncio.to_thread(self._conn.commit)
 
     async def rollback(self) -> None:
         self._conn.rollback()
@@ -145,12 +144,12 @@ class Connection:
             self._conn.close()
 
 
-def creator(path: str, *, lock_timeout_s: float, synchronous: str):
+def creator(path: str, *, lock_timeout_s: float):
     """An `async_creator` for create_async_engine: connections to the SQLite file at `path`."""
 
     async def connect() -> Connection:
         # check_same_thread=False: what runs in a worker thread is awaited, never concurrent.
         conn = sqlite3.connect(path, timeout=lock_timeout_s, isolation_level=None, check_same_thread=False)
-        return Connection(conn, lock_timeout_s=lock_timeout_s, commit_waits_on_disk=synchronous.upper() in ("FULL", "EXTRA"))
+        return Connection(conn, lock_timeout_s=lock_timeout_s)
 
     return connect
