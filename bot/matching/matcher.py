@@ -117,7 +117,8 @@ class Matcher:
         self.scope = scope
         self._coef = np.asarray(weights.coef, dtype=np.float64)
         self.off_topic = off_topic
-        self._off_topic = np.fromiter((label in off_topic for label in index.labels), dtype=bool, count=len(index.labels))
+        self._off_topic = np.fromiter((label in off_topic for label in index.labels), dtype=bool,
+                                      count=len(index.labels))
 
     @classmethod
     def build(cls, tokenizer: Tokenizer, labelled: Sequence[tuple[str, str]], *, weights: Weights = Weights(),
@@ -216,7 +217,8 @@ class Matcher:
             probs = probs[on]
         top = np.argsort(-probs, kind="stable")[:limit]
         beaten_by = off_label if off_label and off_score >= probs[top[0]] else ""
-        in_scope = 0.0 if beaten_by else round(self.scope.chance(scope_features(probs, scored.features, FEATURES, off_score)), 4)
+        in_scope = 0.0 if beaten_by else \
+            round(self.scope.chance(scope_features(probs, scored.features, FEATURES, off_score)), 4)
         matches = []
         for i in top.tolist():
             matches.append(Match(label=self.index.labels[scored.label_ids[i]], score=round(float(probs[i]), 4),

@@ -25,7 +25,7 @@ SCOPE_FEATURES = (
     "margin",  # best score minus the second's
     *_TOP,  # the best intent's own features
     "candidates",  # log of the number of candidate intents: a message that touches many is vague
-    "off_topic_margin",  # the best score minus the closest off-topic subject's (the best score when none is a candidate)
+    "off_topic_margin",  # the best score minus the closest off-topic subject's (minus 0 when none is a candidate)
 )
 
 
