@@ -104,7 +104,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, *, c: float, sample_weight: np.nd
     return w[:-1], float(w[-1])
 
 
-def fit(parts: list[tuple[list[tuple[np.ndarray, np.ndarray]], float]], *, c: float) -> tuple[np.ndarray, float]:
+def fit(parts: list[tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], float]], *, c: float) -> tuple[np.ndarray, float]:
     """Fit on several row sets, each with its per-row weight. The intent model says how well a message
     fits an intent's questions: it learns from the intents' rows only, and scores off-topic subjects'
     examples the same way (one of them fitting better than any intent is what puts a message off topic)."""
@@ -122,7 +122,8 @@ def fit(parts: list[tuple[list[tuple[np.ndarray, np.ndarray]], float]], *, c: fl
 class Message:
     """One case as the scope model sees it, under one intent model."""
 
-    features: np.ndarray | None  # SCOPE_FEATURES; None when no intent shares a word with the message, or an off-topic subject outranks them
+    # SCOPE_FEATURES; None when no intent shares a word with the message, or an off-topic subject outranks them
+    features: np.ndarray | None
     in_scope: bool
     first: bool  # the gold intent is ranked first
     among: bool  # the gold intent is among what would be shown: the best, and runners-up scoring >= `also`

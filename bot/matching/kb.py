@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import string
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -195,11 +195,7 @@ def _intent(raw: dict, file: str, text: str, problems: list[Problem]) -> Intent 
     if unknown:
         problem(f"{where}: unknown keys {sorted(unknown)}")
     template = raw.get("template", False) is True
-    questions = raw.get("questions", [])
-    if not isinstance(questions, list) or not all(isinstance(q, str) for q in questions):
-        problem(f"{where}: questions must be a list of strings")
-        questions = []
-    questions = [q.strip() for q in questions if q.strip()]
+    questions = _questions(raw, where, problem)
     if not template and len(questions) < MIN_QUESTIONS:
         problem(f"{where}: {len(questions)} sample questions; at least {MIN_QUESTIONS} are needed")
     replies = []
@@ -232,6 +228,15 @@ def _intent(raw: dict, file: str, text: str, problems: list[Problem]) -> Intent 
     )
 
 
+def _questions(raw: dict, where: str, problem: Callable[[str], None]) -> list[str]:
+    """The table's `questions`, stripped, without empty ones (none after a problem)."""
+    questions = raw.get("questions", [])
+    if not isinstance(questions, list) or not all(isinstance(q, str) for q in questions):
+        problem(f"{where}: questions must be a list of strings")
+        return []
+    return [q.strip() for q in questions if q.strip()]
+
+
 def _load_off_topic(path: Path, problems: list[Problem]) -> list[Intent]:
     """`[[topic]]` tables: an id, a title and example messages; no replies, as nothing is answered."""
     if not path.is_file():
@@ -252,11 +257,7 @@ def _load_off_topic(path: Path, problems: list[Problem]) -> list[Intent]:
         unknown = set(raw) - {"id", "title", "questions"}
         if unknown:
             problems.append(Problem(file, line, f"topic {topic_id}: unknown keys {sorted(unknown)}"))
-        questions = raw.get("questions", [])
-        if not isinstance(questions, list) or not all(isinstance(q, str) for q in questions):
-            problems.append(Problem(file, line, f"topic {topic_id}: questions must be a list of strings"))
-            questions = []
-        questions = [q.strip() for q in questions if q.strip()]
+        questions = _questions(raw, f"topic {topic_id}", lambda m: problems.append(Problem(file, line, m)))
         if not questions:
             problems.append(Problem(file, line, f"topic {topic_id}: no example messages"))
             continue
