@@ -129,8 +129,10 @@ async def _database(app: web.Application, *, background: bool = True) -> AsyncIt
     writer.on_commit = processor.wake
     app[keys.PROCESSOR], app[keys.WRITER], app[keys.BACKLOG], app[keys.LEASES] = processor, writer, backlog, leases
     app[keys.STATEMENTS] = StatementCount(writing)
-    app[keys.CHANGE_TAIL] = ChangeTail(sessionmaker(writing), clock=clock,
-                                       tell=functools.partial(_tell_live_views_of_others, app))
+    app[keys.CHANGE_TAIL] = tail = ChangeTail(sessionmaker(writing), clock=clock,
+                                              tell=functools.partial(_tell_live_views_of_others, app))
+    app[keys.METRICS].change_position = lambda: tail.position
+    app[keys.METRICS].lag_s = backlog.lag_s
     app[keys.READY]["store"] = True
     yield
     app[keys.READY]["store"] = False

@@ -11,19 +11,19 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
-from bot.events import AgentMessage, BuyerMessage, Event, OrderClosed, OrderCreated, OrderPaid
+from bot.events import CHAT_EVENTS, ORDER_EVENTS, AgentMessage, BuyerMessage, Event, OrderClosed, OrderCreated, OrderPaid
 from bot.gateway import PLATFORMS
 from bot.gateway.base import Push
 from bot.partitions import partition_of
 from bot.rounds import run_rounds
-from bot.store import changes, chat, orders, pushes
+from bot.store import changes, chat, chat_batch, orders, pushes
 
 log = logging.getLogger(__name__)
 
@@ -169,11 +169,15 @@ class ConsumerFailed(Exception):
 
 
 class Consumer(Protocol):
-    """Something that acts on each of the bot's events, inside the event's processing transaction."""
+    """Something that acts on the bot's events, inside their processing transaction: the chat of a
+    batch all at once (`handle_batch`, each message as stored), and one event at a time (`handle`)
+    for orders and for chat that had to be stored on its own (a buyer's late message)."""
 
     name: str
 
     async def handle(self, session: AsyncSession, event: Event) -> None: ...
+
+    async def handle_batch(self, session: AsyncSession, recorded: list[chat_batch.Recorded]) -> None: ...
 
 
 def event_of(stored: pushes.RawPush) -> Event:
@@ -185,10 +189,8 @@ def event_of(stored: pushes.RawPush) -> Event:
 # pushes/s (scripts/bench board) 0.9-1.8 s, as bursts held processing back; 0.2 s gives 0.2-0.35 s,
 # for the same durable intake (scripts/bench ingest: 3,030-3,060 vs 2,680-3,100 pushes/s).
 YIELD_S = 0.2
-# While pushes are arriving, a batch ends after this long (their commit waits for it). It can only
-# happen where statements give the event loop back (PostgreSQL): on SQLite a batch keeps the loop
-# (store.inline_sqlite), and pushes are heard between batches.
-BUSY_BATCH_S = 0.005
+# While pushes are arriving, a batch is at most this many pushes: on SQLite their commit waits for it.
+BUSY_BATCH = 10
 KNOWN_BUYERS_MAX = 200_000  # buyer ids remembered across batches (rows are never deleted)
 
 
@@ -251,44 +253,102 @@ class Processor:
 
     async def _process(self, session: AsyncSession, processed: list[Event]) -> int:
         """One batch inside its transaction; the events that went through are added to `processed`."""
+        # While pushes wait for their commit (SQLite: behind this batch), a smaller batch.
+        limit = min(self._batch, BUSY_BATCH) if self._intake_busy() else self._batch
         if self._leases is None:
-            stored = await pushes.claim_pending(session, limit=self._batch)
+            stored = await pushes.claim_pending(session, limit=limit)
         else:
             mine = self._leases.held
             if self._partition_lock_ns is not None:
                 mine = await pushes.lock_partitions(session, mine, ns=self._partition_lock_ns)
-            stored = await pushes.claim_pending(session, limit=self._batch, partitions=mine)
-        loop = asyncio.get_running_loop()
-        started, handled, done = loop.time(), 0, []
+            stored = await pushes.claim_pending(session, limit=limit, partitions=mine)
+        parsed: list[tuple[pushes.RawPush, Event]] = []
         for push in stored:
-            if handled and self._intake_busy() and loop.time() - started >= BUSY_BATCH_S:
-                break  # pushes are waiting for their commit; the rest stay pending for the next batch
-            handled += 1
             try:
-                event = event_of(push)
+                parsed.append((push, event_of(push)))
+            except Exception as e:
+                self._failed(push, e)
+        try:
+            async with session.begin_nested():
+                await self._apply_batch(session, [event for _, event in parsed])
+        except Exception as e:
+            if transient(e):
+                raise  # the store is failing, not a push: the whole batch stays pending, retried
+            # A push or a consumer failed somewhere in the batch: each push again on its own, so that
+            # only what fails is set aside.
+            log.warning("batch failed (%s: %s); its pushes are processed one by one", type(e).__name__, e)
+            self._forget_lookups(session)
+            parsed = await self._one_by_one(session, parsed)
+        done = [push.id for push, _ in parsed]
+        processed.extend(event for _, event in parsed)
+        await pushes.mark_processed(session, done, now=self._clock.now())
+        await changes.append(session, processed, now=self._clock.now())
+        self.processed_total += len(done)
+        return len(stored)
+
+    async def _apply_batch(self, session: AsyncSession, events: list[Event]) -> None:
+        """The batch set-based (bot.store.chat_batch): the buyers' chat in a handful of statements and
+        the consumers given the whole batch; the few events that need one at a time (orders, a buyer
+        whose message arrived after later ones) go through `_apply` first."""
+        ids = await chat_batch.buyer_ids(session, events, known=self._buyers)
+        session.info[chat.BUYERS] = dict(ids)
+        firsts: dict[int, datetime] = {}
+        for e in events:
+            if isinstance(e, CHAT_EVENTS):
+                firsts.setdefault(ids[(e.platform, e.shop, e.buyer)], e.at)
+        batch = chat_batch.ChatBatch(gap=self._gap)
+        await batch.load(session, firsts)
+        late = {buyer for buyer, at in firsts.items() if not batch.in_order(buyer, at)}
+        chat_events, order_events = [], []
+        for e in events:
+            buyer = ids[(e.platform, e.shop, e.buyer)]
+            if isinstance(e, ORDER_EVENTS):
+                order_events.append((e, buyer))
+            elif isinstance(e, CHAT_EVENTS) and buyer not in late:
+                chat_events.append((e, buyer))
+            else:
+                await self._apply(session, e, isolated=False)
+        await orders.apply_batch(session, order_events)
+        for e, _ in order_events:
+            for consumer in self._consumers:
+                try:
+                    await consumer.handle(session, e)
+                except Exception as error:
+                    raise ConsumerFailed(consumer.name) from error
+        recorded = await batch.record(session, chat_events)
+        for consumer in self._consumers:
+            try:
+                await consumer.handle_batch(session, recorded)
+            except Exception as e:
+                raise ConsumerFailed(consumer.name) from e
+
+    async def _one_by_one(self, session: AsyncSession, parsed: list[tuple[pushes.RawPush, Event]]) -> list:
+        """Each push in its own savepoint; those that fail are recorded and left out."""
+        done = []
+        for push, event in parsed:
+            try:
                 try:
                     async with session.begin_nested():
                         await self._apply(session, event, isolated=False)
                 except ConsumerFailed:
-                    # Rare: redo the push with each consumer in its own savepoint, so that the one
-                    # that fails does not undo the others (a savepoint per consumer always costs
-                    # about a millisecond per push).
+                    # Redo the push with each consumer in its own savepoint, so that the one that
+                    # fails does not undo the others.
                     self._forget_lookups(session)
                     async with session.begin_nested():
                         await self._apply(session, event, isolated=True)
             except Exception as e:
                 if transient(e):
-                    raise  # the store is failing, not this push: the whole batch stays pending, retried
+                    raise
                 self._forget_lookups(session)
-                log.exception("push processing failed platform=%s push_id=%s", push.platform, push.push_id)
-                pushes.mark_failed(push, now=self._clock.now(), error=f"{type(e).__name__}: {e}")
+                self._failed(push, e)
                 continue
-            done.append(push.id)
-            processed.append(event)
-        await pushes.mark_processed(session, done, now=self._clock.now())
-        await changes.append(session, processed, now=self._clock.now())
-        self.processed_total += len(done)
-        return handled
+            done.append((push, event))
+        return done
+
+    def _failed(self, push: pushes.RawPush, error: Exception) -> None:
+        log.error("push processing failed platform=%s push_id=%s error=%s: %s", push.platform, push.push_id,
+                  type(error).__name__, error, exc_info=error)
+        pushes.mark_failed(push, now=self._clock.now(), error=f"{type(error).__name__}: {error}")
 
     def _forget_lookups(self, session: AsyncSession) -> None:
         """What was looked up or attached inside a rolled-back savepoint may be gone."""

@@ -37,6 +37,11 @@ class ChangeTail:
         self._local: set[tuple[str, str]] = set()
         self._next_prune = None
 
+    @property
+    def position(self) -> int:
+        """The last change-log id read: every change up to it has been told to the views."""
+        return self._last_id or 0
+
     def processed_here(self, events: Iterable[Event]) -> None:
         """Pushes this process processed and already told its views about: skipped in the log."""
         if len(self._local) > LOCAL_MAX:

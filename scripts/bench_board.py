@@ -98,7 +98,9 @@ async def viewer(session, url: str, seen: dict, index: int, ready: asyncio.Event
                         seen.setdefault(row["buyer"], {}).setdefault(index, now)
 
 
-async def live(args, config_path: Path, bot_url: str) -> dict:
+async def live(args, config_path: Path, bot_url: str, view_url: str | None = None) -> dict:
+    """Pushes (the simulator's and the probes) go to `bot_url`; the viewers watch `view_url` (another
+    process on the same PostgreSQL, for scripts/bench process), by default the same."""
     import aiohttp
 
     from bot.clock import SystemClock
@@ -118,7 +120,7 @@ async def live(args, config_path: Path, bot_url: str) -> dict:
     counter = [0, args.viewers]
     conn = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=conn) as session:
-        stream = f"{bot_url}/api/board/stream?token={TOKEN}"
+        stream = f"{view_url or bot_url}/api/board/stream?token={TOKEN}"
         viewers = [asyncio.create_task(viewer(session, stream, seen, i, ready, counter)) for i in range(args.viewers)]
         await asyncio.wait_for(ready.wait(), 30)
         await asyncio.sleep(3)  # the simulator's traffic under way

@@ -30,11 +30,12 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 CSBOT = ROOT / ".venv" / "bin" / "csbot"
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -45,14 +46,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_config(folder: Path, *, port: int, db_url: str, partitions: int, name: str) -> Path:
+def write_config(folder: Path, *, port: int, db_url: str, partitions: int, name: str, gateway_port: int = 9) -> Path:
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
     text = re.sub(r"(?m)^port = \d+", f"port = {port}", text, count=1)
     text = text.replace('url = "sqlite:///var/csbot.db"', f'url = "{db_url}"')
     text = text.replace('path = "knowledge"', f'path = "{ROOT / "knowledge"}"')
     text = re.sub(r"(?m)^partitions = \d+", f"partitions = {partitions}", text, count=1)
-    # nothing is sent anywhere: the gateway URL points at a closed port
-    text = re.sub(r'http://127\.0\.0\.1:8090', "http://127.0.0.1:9", text)
+    # the drain sends nothing anywhere (a closed port); the live part runs the simulator's gateway there
+    text = re.sub(r'http://127\.0\.0\.1:8090', f"http://127.0.0.1:{gateway_port}", text)
     path = folder / f"{name}.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -110,6 +111,7 @@ def cpu_s(pid: int) -> float:
 
 
 def metric(text: str, name: str) -> float:
+    """The value of a series; `name` is a regular expression (labels escaped)."""
     m = re.search(rf"(?m)^{name} ([0-9.e+-]+)$", text)
     return float(m.group(1)) if m else 0.0
 
@@ -134,6 +136,17 @@ async def pending(db_url: str) -> int:
         n, _ = await pushes.backlog(conn)
     await engine.dispose()
     return n
+
+
+def _plain(value) -> str:
+    """A value as text, the same whichever store it came from (SQLite gives times as text)."""
+    if isinstance(value, datetime):
+        value = value.replace(tzinfo=None)
+    elif isinstance(value, str) and re.fullmatch(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+)?", value):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="microseconds")
+    return str(value)
 
 
 async def outcome(db_url: str) -> dict:
@@ -162,9 +175,46 @@ async def outcome(db_url: str) -> dict:
             except Exception as e:  # a table this version does not have
                 found[name] = f"unreadable: {type(e).__name__}"
                 continue
-            found[name] = sorted(tuple(str(v) for v in row) for row in rows)
+            found[name] = sorted(tuple(_plain(v) for v in row) for row in rows)
     await engine.dispose()
     return found
+
+
+def live_setup(name: str, db_url: str, processes: int, *, partitions: int, folder: Path, rate: float,
+               duration: float, viewers: int) -> dict:
+    """Push-to-board delay at a fixed arrival rate: the simulator and the probes push to the first
+    process, the viewers watch the last (with two processes: the one that did not receive them)."""
+    from argparse import Namespace
+
+    import bench_board
+
+    ports, gateway_port = [free_port() for _ in range(processes)], free_port()
+    configs = [write_config(folder, port=p, db_url=db_url, partitions=partitions, name=f"{name}-live-{i}",
+                            gateway_port=gateway_port) for i, p in enumerate(ports)]
+    procs = [subprocess.Popen([str(CSBOT), "--log-level", "WARNING", "serve", "--config", str(c)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for c in configs]
+    try:
+        for port, proc in zip(ports, procs):
+            wait_healthy(f"http://127.0.0.1:{port}", proc)
+        urls = [f"http://127.0.0.1:{p}" for p in ports]
+        before = metric(get(urls[0] + "/metrics"), r'csbot_pushes_total\{platform="wangwang",outcome="ok"\}') + \
+            metric(get(urls[0] + "/metrics"), r'csbot_pushes_total\{platform="dongdong",outcome="ok"\}')
+        started = time.monotonic()
+        args = Namespace(rate=rate, duration=duration, viewers=viewers, probes_per_s=5)
+        result = asyncio.run(bench_board.live(args, configs[0], urls[0], view_url=urls[-1]))
+        text = get(urls[0] + "/metrics")
+        accepted = metric(text, r'csbot_pushes_total\{platform="wangwang",outcome="ok"\}') + \
+            metric(text, r'csbot_pushes_total\{platform="dongdong",outcome="ok"\}') - before
+        result["accepted_per_s"] = accepted / (time.monotonic() - started)
+        return result
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def run_setup(name: str, db_url: str, processes: int, rows: list[dict], *, partitions: int, folder: Path,
@@ -237,6 +287,9 @@ def main() -> int:
     parser.add_argument("--processes", default="1,2,4", help="process counts on PostgreSQL")
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--live-rate", type=float, default=1000, help="arrival rate of the push-to-board part")
+    parser.add_argument("--live-duration", type=float, default=30, help="seconds of probes (0: skip that part)")
+    parser.add_argument("--viewers", type=int, default=50)
     args = parser.parse_args()
     print("command: scripts/bench process " + " ".join(sys.argv[1:]), flush=True)
     print(f"machine: {os.cpu_count()} cores (shared by the bot processes, PostgreSQL and this script)")
@@ -279,8 +332,31 @@ def main() -> int:
         first, reference = next(iter(outcomes.items()))
         for name, found in outcomes.items():
             differ = [k for k in reference if found.get(k) != reference[k]]
+            for k in differ[:3]:
+                extra = sorted(set(found.get(k) or []) ^ set(reference[k]))[:2]
+                print(f"{name:14} {k} differs, e.g. {extra}")
             sizes = {k: len(v) if isinstance(v, list) else v for k, v in found.items()}
             print(f"{name:14} outcome {'identical to ' + first if not differ else 'DIFFERS from ' + first + ' in ' + ', '.join(differ)} {sizes}")
+    if args.live_duration > 0:
+        print()
+        lives = [] if args.skip_sqlite else [("sqlite-1", None, 1)]
+        if args.pg:
+            lives.append(("postgresql-2", "pg", 2))
+        with tempfile.TemporaryDirectory(prefix="csbot-bench-live-") as tmp:
+            for name, url, n in lives:
+                url = f"sqlite:///{Path(tmp) / 'live.db'}" if url is None else asyncio.run(fresh_pg(args.pg))
+                try:
+                    r = live_setup(name, url, n, partitions=args.partitions, folder=Path(tmp), rate=args.live_rate,
+                                   duration=args.live_duration, viewers=args.viewers)
+                finally:
+                    if url.startswith("postgresql"):
+                        asyncio.run(drop_pg(args.pg, url))
+                where = "viewers on the process that received the pushes" if n == 1 else \
+                    "viewers on the other process"
+                print(f"{name:14} push answered -> on every one of {args.viewers} viewers ({where}): "
+                      f"p50 {r['every_p50_ms']:.0f} ms, p99 {r['every_p99_ms']:.0f} ms over {r['probes']} probes "
+                      f"(missing {r['missing']}); simulator asked {args.live_rate:g}/s, accepted {r['accepted_per_s']:.0f}/s",
+                      flush=True)
     return 0
 
 

@@ -22,12 +22,13 @@ import asyncpg
 import pytest
 
 from bot.clock import SystemClock
-from bot.events import BuyerMessage
+from bot.events import AgentMessage, BuyerMessage
 from bot.gateway import PLATFORMS
 from tests.conftest import APP_KEYS, PG_DSN, ROOT, SECRETS
 from tests.test_durability import free_port, start_bot
 
 PARTITIONS = 16
+SUPERVISOR = "supervisor-token-mp"
 BUYERS = 40
 PER_BUYER = 12
 
@@ -42,7 +43,8 @@ def write_pg_config(tmp_path: Path, port: int, db_url: str, *, partitions: int =
     path = folder / "csbot.toml"
     path.write_text(
         f'[server]\nport = {port}\n[database]\nurl = "{db_url}"\n[knowledge]\npath = "{ROOT / "knowledge"}"\n'
-        f'[processing]\npartitions = {partitions}\nbatch = 20\nlease_heartbeat_seconds = 0.5\n{platforms}',
+        f'[processing]\npartitions = {partitions}\nbatch = 20\nlease_heartbeat_seconds = 0.5\n'
+        f'[[tokens]]\ntoken = "{SUPERVISOR}"\nrole = "supervisor"\n{platforms}',
         encoding="utf-8")
     return path
 
@@ -187,3 +189,66 @@ async def test_a_process_with_another_partition_count_refuses_to_start(tmp_path,
     assert f"partitioned by {PARTITIONS}" in run.stderr
     rows = await fetch(pg_url, "SELECT value FROM settings WHERE key = 'partitions'")
     assert [r["value"] for r in rows] == [str(PARTITIONS)]
+
+
+async def read_event(resp) -> tuple[int | None, str, dict]:
+    import json
+
+    while True:
+        raw = (await asyncio.wait_for(resp.content.readuntil(b"\n\n"), 10)).decode()
+        fields = dict(line.split(": ", 1) for line in raw.strip().split("\n") if ": " in line)
+        if "event" in fields:
+            return (int(fields["id"]) if "id" in fields else None), fields["event"], json.loads(fields["data"])
+
+
+async def test_a_board_viewer_that_moves_to_the_other_process_after_a_kill_gets_each_change_once(tmp_path, pg_url):
+    ports = [free_port(), free_port()]
+    procs = [await start_bot(write_pg_config(tmp_path, ports[0], pg_url, name="a"), ports[0])]
+    procs.append(await start_bot(write_pg_config(tmp_path, ports[1], pg_url, name="b"), ports[1]))
+    now = SystemClock().now()
+
+    def message(buyer: str, n: int) -> tuple[str, BuyerMessage]:
+        return "wangwang", BuyerMessage(platform="wangwang", shop=APP_KEYS["wangwang"], buyer=buyer,
+                                        push_id=f"{buyer}-{n}", at=now + timedelta(seconds=n), text="在吗", agent_account="")
+    try:
+        async with aiohttp.ClientSession() as session:
+            stream = f"http://127.0.0.1:{ports[0]}/api/board/stream?token={SUPERVISOR}"
+            async with session.get(stream) as resp:
+                await read_event(resp)  # the snapshot
+                first = [message(f"v{i}", i) for i in range(1, 5)]
+                assert len(await deliver(ports, first)) == 4
+
+                async def processed():
+                    return (await fetch(pg_url, "SELECT count(*) AS n FROM changes"))[0]["n"] == 4
+                await until(processed, within_s=20, what="the first four processed")
+                rows = await fetch(pg_url, "SELECT max(id) AS n FROM changes")
+                last_change = rows[0]["n"]
+                waiting: dict[str, int] = {}
+                seen_at = None
+                while seen_at is None or seen_at < last_change or len(waiting) < 4:
+                    seen_at, kind, data = await read_event(resp)
+                    for row in data.get("waiting_upsert", data.get("waiting", [])):
+                        waiting[row["buyer"]] = row["conversation_id"]
+            os.kill(procs[0].pid, signal.SIGKILL)
+            procs[0].wait(timeout=10)
+
+            # On the survivor only: v1 is answered, v5 and v6 write; v2-v4 do not change.
+            answer = AgentMessage(platform="wangwang", shop=APP_KEYS["wangwang"], buyer="v1", push_id="v1-answer",
+                                  at=now + timedelta(seconds=10), text="亲，在的", agent_account="小店:小美")
+            later = [("wangwang", answer), message("v5", 11), message("v6", 12)]
+            assert len(await deliver([ports[1]], later)) == 3
+
+            async def resumed():
+                stream = f"http://127.0.0.1:{ports[1]}/api/board/stream?token={SUPERVISOR}"
+                async with session.get(stream, headers={"Last-Event-ID": str(seen_at)}) as resp:
+                    position, kind, data = await read_event(resp)
+                upserts = sorted(row["buyer"] for row in data.get("waiting_upsert", []))
+                return upserts == ["v5", "v6"] and (position, kind, data)
+            position, kind, data = await until(resumed, within_s=15, what="the survivor's board shows v5 and v6")
+            assert kind == "update" and data["resumed"] and position > seen_at
+            assert data["waiting_remove"] == [waiting["v1"]], "v1 answered: removed, once"
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=20)

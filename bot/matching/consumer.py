@@ -20,7 +20,6 @@ from bot.matching.kb import Intent, fill
 from bot.matching.matcher import Match
 from bot.matching.normalize import normalize
 from bot.store import chat, feedback, outbox, suggestions
-from bot.store.tables import ReplyFeedback
 
 log = logging.getLogger(__name__)
 USED, EDITED = 95, 60  # fuzz.ratio of the answer to a suggested reply: as is, or a rewrite of it
@@ -76,19 +75,61 @@ class MatchingConsumer:
         elif isinstance(event, AgentMessage):
             await self._judge_answer(session, event)
 
+    async def handle_batch(self, session: AsyncSession, recorded: list) -> None:
+        """A batch's buyer messages matched and their suggestions stored in one statement; its agent
+        messages that answer a buyer message judged against what that message was shown."""
+        rows, auto = [], []
+        stored = session.info.setdefault(suggestions.STORED, {})
+        for r in recorded:
+            if not isinstance(r.event, BuyerMessage):
+                continue
+            matches = self._match(r.event.text)
+            rows += suggestions.rows(r.message_id, [(m.label, m.score, m.question) for m in matches])
+            stored[r.message_id] = [m.label for m in matches]
+            if self._wants_auto_reply(r.event, matches):
+                auto.append((r.event, matches[0].label))
+        await suggestions.insert_rows(session, rows)
+        for event, intent in auto:
+            await self._answer_alone(session, event, intent)
+        answers = [r for r in recorded if isinstance(r.event, AgentMessage) and r.previous_sender == "buyer"]
+        if not answers:
+            return
+        shown = await suggestions.intents_for_messages(session, [r.previous_id for r in answers])
+        await feedback.insert_rows(session, [
+            self._feedback(r.event, conversation_id=r.conversation.id, shown=shown.get(r.previous_id, []))
+            for r in answers])
+
+    def _match(self, text: str) -> list[Match]:
+        started = time.perf_counter()
+        matches = self._engines.engine.matcher.suggest(text, limit=self._limit)
+        self._on_latency(time.perf_counter() - started)
+        return matches
+
+    def _wants_auto_reply(self, event: BuyerMessage, matches: list[Match]) -> bool:
+        top = matches[0] if matches else None
+        return bool(self._auto_reply) and self._auto_reply.wanted(
+            event, top, self._engines.engine.kb.by_id.get(top.label) if top else None)
+
+    def _feedback(self, event: AgentMessage, *, conversation_id: int, shown: list[str]) -> dict:
+        """How the answer `event` relates to the intents shown (best first) for the message it answers."""
+        engine = self._engines.engine
+        values = {**self._values, "buyer": event.buyer}
+        replies = {intent: [fill(r.text, values) for r in engine.kb.by_id[intent].replies]
+                   for intent in shown if intent in engine.kb.by_id}
+        outcome, used = outcome_of(event.text, replies)
+        return dict(conversation_id=conversation_id, agent=event.agent_account,
+                    suggested_intent=shown[0] if shown else None, used_intent=used, outcome=outcome,
+                    text=event.text[:500], guard_warnings="", created_at=event.at)
+
     async def _suggest(self, session: AsyncSession, event: BuyerMessage) -> None:
         message = await suggestions.message_for_push(session, platform=event.platform, push_id=event.push_id)
         if message is None:
             return
-        started = time.perf_counter()
-        matches = self._engines.engine.matcher.suggest(event.text, limit=self._limit)
-        self._on_latency(time.perf_counter() - started)
+        matches = self._match(event.text)
         await suggestions.replace(session, message_id=message.id,
                                   ranked=[(m.label, m.score, m.question) for m in matches])
-        top = matches[0] if matches else None
-        engine = self._engines.engine
-        if self._auto_reply and self._auto_reply.wanted(event, top, engine.kb.by_id.get(top.label) if top else None):
-            await self._answer_alone(session, event, top.label)
+        if self._wants_auto_reply(event, matches):
+            await self._answer_alone(session, event, matches[0].label)
 
     async def _answer_alone(self, session: AsyncSession, event: BuyerMessage, intent: str) -> None:
         engine = self._engines.engine
@@ -112,14 +153,5 @@ class MatchingConsumer:
         before = [m for m in thread if (m.sent_at, m.id) < (message.sent_at, message.id)]
         if not before or before[-1].sender != "buyer":
             return  # not the answer to a buyer message
-        shown = await suggestions.for_message(session, before[-1].id)
-        engine = self._engines.engine
-        values = {**self._values, "buyer": event.buyer}
-        replies = {s.intent: [fill(r.text, values) for r in engine.kb.by_id[s.intent].replies]
-                   for s in shown if s.intent in engine.kb.by_id}
-        outcome, used = outcome_of(event.text, replies)
-        await feedback.record(session, ReplyFeedback(
-            conversation_id=message.conversation_id, agent=event.agent_account,
-            suggested_intent=shown[0].intent if shown else None, used_intent=used, outcome=outcome,
-            text=event.text[:500], created_at=event.at,
-        ))
+        shown = [s.intent for s in await suggestions.for_message(session, before[-1].id)]
+        await feedback.insert_rows(session, [self._feedback(event, conversation_id=message.conversation_id, shown=shown)])

@@ -54,9 +54,14 @@ def iso(at: datetime) -> str:
     return at.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def sse(kind: str, data: dict) -> str:
-    """One Server-Sent Event; JSON has no raw newlines, so `data` is one line."""
-    return f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n"
+def sse(kind: str, data: dict, *, id: int | None = None) -> str:
+    """One Server-Sent Event; JSON has no raw newlines, so `data` is one line. `id`: the change-log
+    position the message reflects, which a reconnecting client sends back as Last-Event-ID."""
+    head = f"id: {id}\n" if id is not None else ""
+    return f"{head}event: {kind}\ndata: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n"
+
+
+STALE_S = 5.0  # the board says 延迟 N 秒 when its data is older than this
 
 
 @dataclass
@@ -94,6 +99,10 @@ class Board:
         self._changes = _Changes()
         self._subscribers: set[Subscriber] = set()
         self.now: datetime | None = None
+        # The change log (store.changes) up to this id is reflected in the state: a stream's event id.
+        self.position = 0
+        self._sent_position = 0
+        self.lag_s = 0.0  # how far processing is behind (bot.intake.Backlog): the board's data is this old
 
     # --- state ---------------------------------------------------------------------------------
 
@@ -162,6 +171,12 @@ class Board:
             self._extras = extras
             self._changes.extras = True
 
+    def set_lag(self, lag_s: float) -> None:
+        """Viewers hear when the data becomes or stops being stale, and each second it stays so."""
+        before, self.lag_s = self.lag_s, round(lag_s, 1)
+        if (before > STALE_S) != (self.lag_s > STALE_S) or (self.lag_s > STALE_S and int(before) != int(self.lag_s)):
+            self._changes.extras = True
+
     def announce(self, kind: str, data: dict) -> None:
         """A one-off message to every viewer (e.g. tickets just escalated past their SLA)."""
         message = sse(kind, data)
@@ -204,13 +219,24 @@ class Board:
     def snapshot(self) -> dict:
         return {
             "now": iso(self.now) if self.now else None, "day": self.day.isoformat() if self.day else None,
+            "lag_s": self.lag_s, "stale_after_s": STALE_S,
             "thresholds_s": list(self.thresholds_s),
             "roster": [r.__dict__ for r in self._roster], "agents": self.agents(), "waiting": self.waiting(),
             "handovers": self.handovers(), "shop": self.shop(),
         }
 
     def snapshot_message(self) -> str:
-        return sse("snapshot", self.snapshot())
+        return sse("snapshot", self.snapshot(), id=self.position)
+
+    def resume_message(self, buyer_ids: set[int], not_waiting: list[int]) -> str:
+        """For a client that reconnects with the position it had: the buyers changed since (their
+        waiting conversations now, and `not_waiting`: theirs that no longer wait), and the totals."""
+        upsert = [row for cid, row in self._waiting.items() if row["buyer_id"] in buyer_ids]
+        self._sent_agents = {(r["agent"], r["platform"]): r for r in self.agents()}
+        update = {"now": iso(self.now) if self.now else None, "lag_s": self.lag_s, "resumed": True,
+                  "agents": list(self._sent_agents.values()), "shop": self.shop(), "waiting_upsert": upsert,
+                  "waiting_remove": sorted(set(not_waiting) - set(self._waiting)), "handovers": self.handovers()}
+        return sse("update", update, id=self.position)
 
     # --- fan-out -------------------------------------------------------------------------------
 
@@ -234,9 +260,11 @@ class Board:
     def flush(self) -> bool:
         """Send what changed since the last flush to every subscriber, as one message. True if anything did."""
         changes, self._changes = self._changes, _Changes()
-        if not changes.any():
+        # A position that moved is news too: a viewer that reconnects later says where it was.
+        if not changes.any() and self.position == self._sent_position:
             return False
-        update: dict = {"now": iso(self.now) if self.now else None}
+        self._sent_position = self.position
+        update: dict = {"now": iso(self.now) if self.now else None, "lag_s": self.lag_s}
         if changes.agents:
             rows = {(r["agent"], r["platform"]): r for r in self.agents()}
             update["agents"] = [r for k, r in rows.items() if self._sent_agents.get(k) != r]
@@ -253,7 +281,7 @@ class Board:
             update["handovers"] = self.handovers()
         if changes.roster:
             update["roster"] = [r.__dict__ for r in self._roster]
-        message = sse("update", update)
+        message = sse("update", update, id=self.position)
         for sub in self._subscribers:
             sub.offer(message)
         return True

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -80,11 +80,16 @@ class MetricsConsumer:
         self._next_recheck: datetime | None = None
         self._last_shift_check: datetime | None = None
         self._wake = asyncio.Event()
+        self.change_position: Callable[[], int] = lambda: 0  # bot.live.ChangeTail's: what was marked dirty
+        self.lag_s: Callable[[], float] = lambda: 0.0  # bot.intake.Backlog's
 
     # --- the processor's side ------------------------------------------------------------------
 
     async def handle(self, session: AsyncSession, event: Event) -> None:
         self._pending.add((event.platform, event.shop, event.buyer))
+
+    async def handle_batch(self, session: AsyncSession, recorded: list) -> None:
+        self._pending.update((r.event.platform, r.event.shop, r.event.buyer) for r in recorded)
 
     def on_processed(self, events: list[Event]) -> None:
         """After the processor's commit: those buyers are looked at in the next round, at once."""
@@ -125,6 +130,9 @@ class MetricsConsumer:
         """
         now = self._clock.now()
         self._board.now = now
+        # Every change up to here is already marked dirty (or loaded): after this round it is shown.
+        position = self.change_position()
+        self._board.set_lag(self.lag_s())
         today = now.astimezone(self._rules.zone).date()
         if self._board.day != today:
             await self.load_today(now)
@@ -145,6 +153,7 @@ class MetricsConsumer:
             found, waiting = await self._fetch(session, ids, now)
         # Computed after the session is closed: on SQLite every transaction holds the write lock.
         self._apply(ids, found, waiting, now)
+        self._board.position = max(self._board.position, position)
         self._board.flush()
         return len(ids)
 

@@ -25,22 +25,30 @@ class ReminderConsumer:
 
     async def handle(self, session: AsyncSession, event: Event) -> None:
         if isinstance(event, (OrderCreated, OrderPaid, OrderClosed)):
-            order = await orders.find(session, platform=event.platform, shop=event.shop, order_id=event.order_id)
+            # the status right after this push: a batch may hold later pushes of the same order
+            order, status = await orders.for_event(session, event)
             if order is None:
                 return
-            if isinstance(event, OrderCreated) and order.status == "unpaid":
+            if isinstance(event, OrderCreated) and status == "unpaid":
                 await reminders.schedule(session, order=order,
                                          slots=schedule(order.created_at, order.closes_at, self._rules))
-            elif order.status in ("paid", "closed"):
+            elif status in ("paid", "closed"):
                 # Also covers a creation that arrives after its payment: nothing is scheduled.
-                stopped = await reminders.stop_for_order(session, order_pk=order.id, reason=order.status, now=event.at)
+                stopped = await reminders.stop_for_order(session, order_pk=order.id, reason=status, now=event.at)
                 if stopped:
                     log.info("reminders stopped platform=%s order=%s reason=%s n=%d",
-                             event.platform, event.order_id, order.status, stopped)
+                             event.platform, event.order_id, status, stopped)
         elif isinstance(event, BuyerMessage):
             message = await suggestions.message_for_push(session, platform=event.platform, push_id=event.push_id)
-            if message is None:
-                return
-            if await suggestions.best_intent(session, message.id) == OPT_OUT:
-                if await reminders.opt_out(session, buyer_id=message.buyer_id, at=event.at, push_id=event.push_id):
-                    log.info("reminder opt-out platform=%s push_id=%s", event.platform, event.push_id)
+            if message is not None:
+                await self._opt_out(session, event, message_id=message.id, buyer_id=message.buyer_id)
+
+    async def handle_batch(self, session: AsyncSession, recorded: list) -> None:
+        for r in recorded:
+            if isinstance(r.event, BuyerMessage):
+                await self._opt_out(session, r.event, message_id=r.message_id, buyer_id=r.buyer_id)
+
+    async def _opt_out(self, session: AsyncSession, event: BuyerMessage, *, message_id: int, buyer_id: int) -> None:
+        if await suggestions.best_intent(session, message_id) == OPT_OUT:
+            if await reminders.opt_out(session, buyer_id=buyer_id, at=event.at, push_id=event.push_id):
+                log.info("reminder opt-out platform=%s push_id=%s", event.platform, event.push_id)

@@ -34,6 +34,17 @@ async def after(session: AsyncSession, *, after_id: int, limit: int = 5000) -> l
     return list((await session.execute(_AFTER, {"after": after_id, "limit": limit})).all())
 
 
+async def buyers_between(session: AsyncSession, *, after_id: int, until_id: int) -> set[tuple[str, str, str]] | None:
+    """(platform, shop, buyer) of the changes after `after_id` up to `until_id`; None when the log no
+    longer goes back that far (pruned), so what changed cannot be told."""
+    oldest = await session.scalar(sa.select(sa.func.min(_t.c.id)))
+    if oldest is not None and oldest > after_id + 1:
+        return None
+    rows = await session.execute(sa.select(_t.c.platform, _t.c.shop, _t.c.buyer).distinct()
+                                 .where(_t.c.id > after_id, _t.c.id <= until_id))
+    return {tuple(r) for r in rows}
+
+
 async def last_id(session: AsyncSession) -> int:
     return await session.scalar(sa.select(sa.func.max(_t.c.id))) or 0
 

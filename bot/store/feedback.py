@@ -44,3 +44,9 @@ async def by_intent(session: AsyncSession, *, examples: int = 3) -> list[IntentU
 async def record(session: AsyncSession, feedback: ReplyFeedback) -> None:
     session.add(feedback)
     await session.flush()
+
+
+async def insert_rows(session: AsyncSession, rows: list[dict]) -> None:
+    """Feedback rows (ReplyFeedback's columns but the id) in one statement."""
+    if rows:
+        await session.execute(sa.insert(ReplyFeedback.__table__), rows)

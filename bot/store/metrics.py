@@ -126,6 +126,16 @@ async def buyer_ids_of(session: AsyncSession, keys: Collection[tuple[str, str, s
     return found
 
 
+async def conversations_not_waiting(session: AsyncSession, *, buyer_ids: Collection[int], active_since: datetime) -> list[int]:
+    """The buyers' conversations active since `active_since` whose buyer is not waiting in them."""
+    found: list[int] = []
+    for chunk in _chunks(sorted(buyer_ids), 500):
+        found += (await session.scalars(sa.select(Conversation.id).where(
+            Conversation.buyer_id.in_(chunk), Conversation.waiting_since.is_(None),
+            Conversation.last_message_at >= active_since))).all()
+    return found
+
+
 async def record_handovers(session: AsyncSession, rows: Sequence[dict]) -> int:
     """Insert handovers, each once per (conversation, shift change); returns how many were new."""
     if not rows:

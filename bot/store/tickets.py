@@ -206,6 +206,15 @@ _FIRST_RESPONSE_PENDING = (  # asked for every agent message: built once
 )
 
 
+async def buyers_with_first_response_pending(session: AsyncSession, buyer_ids: set[int]) -> set[int]:
+    """Those of the buyers with an open ticket nobody has answered yet (one query for a batch)."""
+    if not buyer_ids:
+        return set()
+    return set((await session.scalars(sa.select(Ticket.buyer_id).distinct().where(
+        Ticket.buyer_id.in_(sorted(buyer_ids)), Ticket.state.in_(OPEN_STATES), Ticket.first_response_at.is_(None),
+    ))).all())
+
+
 async def first_response_pending(session: AsyncSession, *, buyer_id: int, before: datetime) -> list[Ticket]:
     """The buyer's open tickets, opened before `before`, that nobody has answered yet."""
     return list((await session.scalars(_FIRST_RESPONSE_PENDING, {"buyer": buyer_id, "before": before})).all())

@@ -35,16 +35,35 @@ class TicketConsumer:
         message = await suggestions.message_for_push(session, platform=event.platform, push_id=event.push_id)
         if message is None:
             return
+        conversation = await store.conversation(session, message.conversation_id)
+        await self._buyer_message(session, event, message_id=message.id, buyer_id=message.buyer_id,
+                                  conversation=conversation)
+
+    async def handle_batch(self, session: AsyncSession, recorded: list) -> None:
+        answered = [r for r in recorded if isinstance(r.event, AgentMessage)]
+        if answered:
+            pending = await store.buyers_with_first_response_pending(session, {r.buyer_id for r in answered})
+            for r in answered:
+                if r.buyer_id in pending:
+                    await actions.first_response(session, buyer_id=r.buyer_id, at=r.event.at, agent=r.event.agent_account)
+        for r in recorded:
+            if isinstance(r.event, BuyerMessage):
+                await self._buyer_message(session, r.event, message_id=r.message_id, buyer_id=r.buyer_id,
+                                          conversation=r.conversation)
+
+    async def _buyer_message(self, session: AsyncSession, event: BuyerMessage, *, message_id: int, buyer_id: int,
+                             conversation) -> None:
+        """`conversation`: the message's conversation (its id, agent_account and waiting_since) as it
+        was right after the message."""
         waiting_ticket = None
-        if message.buyer_id in await store.buyers_awaiting_callback(session):
-            waiting_ticket = await store.awaiting_callback(session, buyer_id=message.buyer_id)
+        if buyer_id in await store.buyers_awaiting_callback(session):
+            waiting_ticket = await store.awaiting_callback(session, buyer_id=buyer_id)
         if waiting_ticket is not None and waiting_ticket.callback_at <= event.at:
             rating = workflow.parse_rating(event.text)
             if rating is not None:
                 await actions.record_rating(session, waiting_ticket, rating=rating, text=event.text, now=event.at,
                                             config=self._config)
                 return
-        conversation = await store.conversation(session, message.conversation_id)
         waiting = None
         if conversation is not None and conversation.waiting_since is not None:
             waiting = event.at - conversation.waiting_since
@@ -52,10 +71,10 @@ class TicketConsumer:
         # Earlier anger counts only when this message is angry too (detect's repeated-anger rule).
         rules = self._rules.rules
         if conversation is not None and detect.is_angry(event.text, rules):
-            earlier = await store.earlier_buyer_texts(session, conversation_id=conversation.id, before_id=message.id)
+            earlier = await store.earlier_buyer_texts(session, conversation_id=conversation.id, before_id=message_id)
             angry_before = sum(detect.is_angry(t, rules) for t in earlier)
         # The matching consumer ran first and stored its suggestions for this message; the best one counts.
-        best = await suggestions.best_intent(session, message.id)
+        best = await suggestions.best_intent(session, message_id)
         intents = [best] if best else []
         complaint = detect.detect(event.text, rules, intents=intents, waiting=waiting,
                                   angry_before=angry_before)
@@ -68,7 +87,7 @@ class TicketConsumer:
             log.info("complaint reopened ticket=%s rule=%s push_id=%s", ticket.id, complaint.rule, event.push_id)
             return
         opened = await actions.open_or_attach(
-            session, complaint=complaint, buyer_id=message.buyer_id, platform=event.platform, shop=event.shop,
+            session, complaint=complaint, buyer_id=buyer_id, platform=event.platform, shop=event.shop,
             buyer=event.buyer, conversation=conversation, text=event.text, now=event.at, config=self._config,
             assignment=self._assignment,
         )

@@ -8,13 +8,16 @@ token in the URL fragment (`/board#token=...`) or sessionStorage, which never re
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
 
 from bot.metrics.board import iso, sse
 from bot.metrics.report import parse_period
+from bot.store import changes
 from bot.store import metrics as metrics_store
+from bot.store.db import reading
 from bot.web import keys
 from bot.web import sse as sse_stream
 from bot.web.auth import Caller, caller
@@ -53,17 +56,42 @@ async def stream(request: web.Request) -> web.StreamResponse:
     _stream_caller(request)
     board, clock = request.app[keys.BOARD], request.app[keys.CLOCK]
     viewer = board.subscribe()
-
-    def first() -> str:
-        board.now = clock.now()
-        return board.snapshot_message()
+    board.now = clock.now()
+    opening = await _opening(request, board)
 
     try:
         # The keepalive is an event, not an SSE comment: the page's watchdog sees it and knows the line is alive.
-        return await sse_stream.serve(request, viewer, first=first, snapshot=board.snapshot_message,
+        return await sse_stream.serve(request, viewer, first=lambda: opening, snapshot=board.snapshot_message,
                                       keepalive=lambda: sse("ping", {"now": iso(clock.now())}), name="board")
     finally:
         board.unsubscribe(viewer)
+
+
+def _last_event_id(request: web.Request) -> int | None:
+    """The position a reconnecting client had: EventSource's Last-Event-ID header, or
+    `?last_event_id=` from a page that opens a new EventSource (which cannot send the header)."""
+    raw = request.headers.get("Last-Event-ID") or request.query.get("last_event_id") or ""
+    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+
+
+async def _opening(request: web.Request, board) -> str:
+    """A snapshot; or, for a client that says where it was (it may have been on another process, now
+    gone), what changed since then: each change once, none missed."""
+    since = _last_event_id(request)
+    if not since or not board.position:
+        return board.snapshot_message()
+    if since >= board.position:  # nothing new here (or this process is behind that client): totals only
+        return board.resume_message(set(), [])
+    horizon = timedelta(hours=request.app[keys.CONFIG].metrics.waiting_horizon_hours)
+    async with request.app[keys.DB]() as session:
+        await reading(session)
+        changed = await changes.buyers_between(session, after_id=since, until_id=board.position)
+        if changed is None:
+            return board.snapshot_message()
+        buyer_ids = set(await metrics_store.buyer_ids_of(session, changed))
+        not_waiting = await metrics_store.conversations_not_waiting(
+            session, buyer_ids=buyer_ids, active_since=board.now - horizon)
+    return board.resume_message(buyer_ids, not_waiting)
 
 
 async def agent_metrics(request: web.Request) -> web.Response:

@@ -114,7 +114,7 @@ async def test_a_new_subscriber_gets_a_snapshot_and_then_changes(app_client):
     sub = board.subscribe()
     await push(client, buyer_message(buyer="b9", at=START, agent=MEI))
     update = sub.queue.get_nowait()
-    assert update.startswith("event: update\n") and '"buyer":"b9"' in update
+    assert "\nevent: update\n" in update and '"buyer":"b9"' in update
     await push(client, agent_message(buyer="b9", at=START + s(12)))
     update = sub.queue.get_nowait()
     assert '"waiting_remove":[' in update and '"avg_response_s":12.0' in update

@@ -53,7 +53,7 @@ async def test_the_stream_takes_the_token_as_a_query_parameter_but_other_endpoin
     first = await resp.content.readuntil(b"\n\n")
     assert first.startswith(b"retry: ")
     snapshot = await resp.content.readuntil(b"\n\n")
-    assert snapshot.startswith(b"event: snapshot\ndata: {")
+    assert snapshot.startswith(b"id: 0\nevent: snapshot\ndata: {")
     client.app[keys.BOARD].disconnect_all()
     assert await asyncio.wait_for(resp.content.read(), 5) == b""  # the stream ends; the browser reconnects
 
@@ -115,3 +115,65 @@ def _figures():
 def _waiting(i: int) -> dict:
     return {"conversation_id": i, "buyer_id": i, "buyer": f"b{i}", "platform": "wangwang", "agent": "",
             "waiting_since": "2026-11-24T02:00:00.000Z", "last_buyer_text": "在吗"}
+
+
+async def _event(resp) -> tuple[int | None, str, dict]:
+    import json
+
+    raw = (await asyncio.wait_for(resp.content.readuntil(b"\n\n"), 5)).decode()
+    fields = dict(line.split(": ", 1) for line in raw.strip().split("\n"))
+    return (int(fields["id"]) if "id" in fields else None), fields["event"], json.loads(fields["data"])
+
+
+async def test_a_viewer_that_reconnects_with_last_event_id_gets_each_change_since_once(client):
+    from bot.events import AgentMessage
+    from tests.conftest import START, buyer_message, minutes, push_and_process
+
+    board, feed, tail = client.app[keys.BOARD], client.app[keys.METRICS], client.app[keys.CHANGE_TAIL]
+    await tail.poll()
+    await push_and_process(client, buyer_message(buyer="r1", text="在吗"), buyer_message(buyer="r2", text="有货吗"))
+    await tail.poll()
+    await feed.refresh()
+    resp = await client.get("/api/board/stream", params={"token": "supervisor-token"})
+    await resp.content.readuntil(b"\n\n")  # retry:
+    seen_at, kind, snapshot = await _event(resp)
+    assert kind == "snapshot" and seen_at == board.position > 0
+    assert {w["buyer"] for w in snapshot["waiting"]} == {"r1", "r2"}
+    r1 = next(w["conversation_id"] for w in snapshot["waiting"] if w["buyer"] == "r1")
+    board.disconnect_all()
+
+    # While the viewer is away: r1 is answered, r3 writes; r2 does not change.
+    answer = AgentMessage(platform="wangwang", shop="demo-tb", buyer="r1", push_id="r1-answer",
+                          at=START + minutes(1), text="亲，在的", agent_account="小店:小美")
+    await push_and_process(client, answer, buyer_message(buyer="r3", text="包邮吗", at=START + minutes(1)))
+    await tail.poll()
+    await feed.refresh()
+    resp = await client.get("/api/board/stream", params={"token": "supervisor-token"},
+                            headers={"Last-Event-ID": str(seen_at)})
+    await resp.content.readuntil(b"\n\n")
+    resumed_at, kind, update = await _event(resp)
+    assert kind == "update" and update["resumed"] and resumed_at == board.position > seen_at
+    assert [w["buyer"] for w in update["waiting_upsert"]] == ["r3"]  # r2 did not change: not sent again
+    assert update["waiting_remove"] == [r1]
+    assert update["shop"]["waiting"] == 2
+    board.disconnect_all()
+
+    # Where the log no longer reaches (or a position it never gave), a snapshot.
+    resp = await client.get("/api/board/stream", params={"token": "supervisor-token", "last_event_id": "0"})
+    await resp.content.readuntil(b"\n\n")
+    assert (await _event(resp))[1] == "snapshot"
+    board.disconnect_all()
+
+
+async def test_the_board_says_how_old_its_data_is_when_processing_lags(client, clock):
+    from tests.conftest import buyer_message, post_push, signed_form
+
+    assert (await post_push(client, "wangwang", signed_form(buyer_message(buyer="lag2"))))[0] == 200
+    clock.advance(seconds=12)
+    await client.app[keys.BACKLOG].read()
+    await client.app[keys.METRICS].refresh()
+    resp = await client.get("/api/board/stream", params={"token": "supervisor-token"})
+    await resp.content.readuntil(b"\n\n")
+    _, kind, snapshot = await _event(resp)
+    assert kind == "snapshot" and snapshot["lag_s"] == 12.0 and snapshot["lag_s"] > snapshot["stale_after_s"]
+    client.app[keys.BOARD].disconnect_all()

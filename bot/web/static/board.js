@@ -37,17 +37,31 @@
     const t = token();
     if (!t) { $("#login").hidden = false; setStatus("login", "token needed"); return; }
     if (source) source.close();
-    source = new EventSource("/api/board/stream?token=" + encodeURIComponent(t));
+    // A new EventSource cannot send Last-Event-ID: where the board was goes in the URL, so that the
+    // server (any process) sends what changed since, not everything again.
+    const since = state.lastEventId ? "&last_event_id=" + encodeURIComponent(state.lastEventId) : "";
+    source = new EventSource("/api/board/stream?token=" + encodeURIComponent(t) + since);
     source.onopen = () => { state.connections += 1; setStatus("live", "live"); alive(); };
     source.onerror = () => {
       setStatus("reconnecting", "reconnecting…");
       // EventSource retries by itself after a dropped stream; after a refused one it gives up, so we retry.
       if (source.readyState === EventSource.CLOSED) retryTimer = setTimeout(connect, 2000);
     };
-    source.addEventListener("snapshot", (e) => { alive(); snapshot(JSON.parse(e.data)); });
-    source.addEventListener("update", (e) => { alive(); update(JSON.parse(e.data)); });
+    source.addEventListener("snapshot", (e) => { alive(); seen(e); snapshot(JSON.parse(e.data)); });
+    source.addEventListener("update", (e) => { alive(); seen(e); update(JSON.parse(e.data)); });
     source.addEventListener("ping", (e) => { alive(); clock(JSON.parse(e.data).now); });
     source.addEventListener("escalation", (e) => { alive(); escalated(JSON.parse(e.data).tickets); });
+  }
+
+  function seen(e) { if (e.lastEventId) state.lastEventId = e.lastEventId; }
+
+  // Processing behind: the figures are this old (延迟 N 秒).
+  function lag(data) {
+    if (data.lag_s === undefined) return;
+    const el = $("#lag");
+    el.hidden = !(data.lag_s > (data.stale_after_s || state.staleAfter || 5));
+    if (data.stale_after_s) state.staleAfter = data.stale_after_s;
+    el.textContent = "延迟 " + Math.round(data.lag_s) + " 秒";
   }
 
   function alive() {
@@ -74,6 +88,7 @@
 
   function snapshot(s) {
     clock(s.now);
+    lag(s);
     state.day = s.day;
     state.thresholds = s.thresholds_s;
     state.agents = new Map(s.agents.map((r) => [agentKey(r), r]));
@@ -86,6 +101,7 @@
 
   function update(u) {
     clock(u.now);
+    lag(u);
     for (const r of u.agents || []) state.agents.set(agentKey(r), r);
     for (const k of u.agents_removed || []) state.agents.delete(k[0] + "|" + k[1]);
     for (const r of u.waiting_upsert || []) state.waiting.set(r.conversation_id, r);
