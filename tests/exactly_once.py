@@ -30,13 +30,17 @@ class Delivery:
     attempts: int  # send requests that carried the key, whatever the gateway answered
 
 
+async def received_by_gateway(gateway) -> list[dict]:
+    """GET /received of the simulated gateway: every send request, accepted or not, in arrival order."""
+    async with aiohttp.ClientSession() as session, session.get(gateway.make_url("/received")) as resp:
+        return (await resp.json())["items"]
+
+
 async def deliveries(gateway) -> dict[str, Delivery]:
     """What the simulated gateway received, per client_msg_id (from GET /sent and GET /received)."""
-    async with aiohttp.ClientSession() as session:
-        async with session.get(gateway.make_url("/sent")) as resp:
-            sent = (await resp.json())["items"]
-        async with session.get(gateway.make_url("/received")) as resp:
-            received = (await resp.json())["items"]
+    async with aiohttp.ClientSession() as session, session.get(gateway.make_url("/sent")) as resp:
+        sent = (await resp.json())["items"]
+    received = await received_by_gateway(gateway)
     accepted: dict[str, int] = {}
     attempts: dict[str, int] = {}
     for item in sent:
