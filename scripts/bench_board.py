@@ -9,7 +9,8 @@ Part 2, report: writes 30 days of history (1,000,000 messages by default, and or
 fresh SQLite file (synchronous FULL as shipped; no ANALYZE, which the bot never runs), builds the per-buyer facts the report sums with `csbot metrics rebuild` (timed apart), then
 times GET /api/metrics/agents for those 30 days on the real bot, cold (the first request after
 its start) and warm apart (target < 2 s), and prints SQLite's
-query plan for each of the report's queries.
+query plan for each of the report's queries. Baseline, in the same run on the same file: the same
+period recomputed from every raw message, as the report did before the stored facts.
 
 A benchmark, not a test: CI does not run it; it prints figures and never fails on them.
 """
@@ -248,6 +249,39 @@ def query_plans(db: Path, config: Path, *, first_day: datetime, days: int) -> li
     return plans
 
 
+def recompute(config: Path, *, first_day: datetime, days: int) -> tuple[float, int]:
+    """The baseline, on the same file and settings: the period's figures recomputed from every raw
+    message (bot.store.metrics.buyer_events + bot.metrics.report.period_report, what the report did
+    before the stored facts, and what the tests still check the facts against). Seconds, responses."""
+    from bot.clock import SystemClock
+    from bot.config import config_dir, load_config
+    from bot.metrics.consumer import activity_of
+    from bot.metrics.report import Rules, period_report
+    from bot.store import metrics as raw
+    from bot.store.db import async_url, create_engine, sessionmaker
+
+    loaded = load_config(config)
+    rules = Rules.from_config(loaded)
+    first = first_day.astimezone(rules.zone).date()
+    start, end = rules.day_bounds(first, first + timedelta(days=days - 1))
+
+    async def run() -> tuple[float, int]:
+        engine = create_engine(async_url(loaded.database.url, base=config_dir(loaded)),
+                               sqlite_synchronous=loaded.database.sqlite_synchronous)
+        try:
+            t = time.monotonic()
+            async with sessionmaker(engine)() as session:
+                everyone = await raw.buyer_events(session, start=start, end=end,
+                                                  order_margin=rules.conversion + timedelta(days=1))
+            totals = period_report([activity_of(e) for e in everyone], start=start, end=end,
+                                   now=SystemClock().now(), rules=rules)
+            return time.monotonic() - t, totals.responses
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
 def report(args, folder: Path) -> dict:
     db = folder / "history.db"
     port, gateway_port = free_port(), free_port()
@@ -279,7 +313,9 @@ def report(args, folder: Path) -> dict:
     finally:
         bot.terminate()
         bot.wait(10)
+    baseline_s, baseline_responses = recompute(config, first_day=first_day, days=30)
     return {"messages": written, "seconds": timings, "agents": body["total"],
+            "baseline_s": baseline_s, "baseline_responses": baseline_responses,
             "responses": sum(i["responses"] for i in body["items"]),
             "plans": query_plans(db, config, first_day=first_day, days=30)}
 
@@ -319,6 +355,8 @@ def main() -> int:
             print(f"  {r['messages']:,} messages, {r['responses']:,} responses, {r['agents']} agents (SQLite "
                   f"synchronous=FULL, as shipped): cold (the first request after the start) {cold:.2f} s wall, "
                   f"warm {', '.join(f'{s:.2f}' for s in warm)} s wall (target < 2 s)")
+            print(f"  baseline, the same period recomputed from every raw message (the reference the tests check "
+                  f"the facts against): {r['baseline_s']:.2f} s wall, {r['baseline_responses']:,} responses")
             for name, plan in r["plans"]:
                 print(f"  query plan, {name}: " + " | ".join(plan))
     print("command: scripts/bench board " + " ".join(sys.argv[1:]))
