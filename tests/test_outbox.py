@@ -14,6 +14,7 @@ from bot.store import outbox as outbox_store
 from bot.store.tables import Message, OutboxMessage
 from bot.web import keys
 from tests.conftest import APP_KEYS, gateway_url, make_config, sent_by_gateway
+from tests.exactly_once import received_by_gateway
 
 
 async def bot_with_gateway(aiohttp_client, make_app, db_url, clock, gateway_url):
@@ -73,6 +74,8 @@ async def test_5xx_is_retried_with_backoff_and_the_same_key(bot, gateway, clock)
     row = await outbox_row(bot)
     assert (row.state, row.attempts) == ("sent", 3)
     assert [m["client_msg_id"] for m in await sent_by_gateway(gateway)] == ["r1"]
+    assert [(r["client_msg_id"], r["status"]) for r in await received_by_gateway(gateway)] == [
+        ("r1", 503), ("r1", 503), ("r1", 200)]  # exactly three requests: no more, no fewer
 
 
 async def test_4xx_is_not_retried(db_url, aiohttp_client, make_app, clock, aiohttp_server):
@@ -89,7 +92,10 @@ async def test_4xx_is_not_retried(db_url, aiohttp_client, make_app, clock, aioht
 
 
 async def test_a_timeout_is_retried(db_url, aiohttp_client, make_app, clock, aiohttp_server):
+    arrived: list[str] = []  # the client_msg_id of every request that reached the slow gateway
+
     async def never_answers(request):
+        arrived.append((await request.post()).get("client_msg_id", "?"))
         await asyncio.sleep(30)
         return web.Response()
 
@@ -104,9 +110,12 @@ async def test_a_timeout_is_retried(db_url, aiohttp_client, make_app, clock, aio
     row = await outbox_row(bot)
     assert (row.state, row.attempts) == ("pending", 1)
     assert "Timeout" in row.last_error
+    assert arrived == ["r1"]
     clock.advance(seconds=1)
-    await bot.app[keys.OUTBOX].send_due()
-    assert (await outbox_row(bot)).state == "failed"  # max_attempts reached
+    assert await bot.app[keys.OUTBOX].send_due() == 1
+    row = await outbox_row(bot)
+    assert (row.state, row.attempts) == ("failed", 2)  # max_attempts reached
+    assert arrived == ["r1", "r1"]  # the second attempt happened, with the same key
 
 
 async def test_a_resend_after_a_crash_mid_send_is_delivered_once(bot, gateway, clock):

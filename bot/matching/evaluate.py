@@ -54,9 +54,11 @@ class Report:
 
 
 def read_tsv(path: str | Path, *, text_col: str = "text", gold_col: str = "gold_intent") -> list[Case]:
-    """Rows of `text<TAB>gold` with a header; gold may list several ids separated by `|`."""
+    """Rows of `text<TAB>gold` with a header; gold may list several ids separated by `|`. Lines
+    starting with `#` are comments (a data file says there what it was and was not used for)."""
     with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        lines = (line for line in f if not line.startswith("#"))
+        reader = csv.DictReader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
         if not reader.fieldnames or text_col not in reader.fieldnames or gold_col not in reader.fieldnames:
             raise ValueError(f"{path}: needs a header with columns {text_col!r} and {gold_col!r}")
         return [Case(text=row[text_col], gold=frozenset(row[gold_col].split("|"))) for row in reader]

@@ -12,7 +12,7 @@ import sys
 import time
 from datetime import timedelta
 
-from bot.clock import SystemClock
+from bot.clock import Clock, SystemClock
 from bot.config import Config, config_dir
 from bot.metrics.period import PeriodFigures
 from bot.metrics.report import Rules, parse_period
@@ -41,9 +41,10 @@ def add_parser(sub, config_arg) -> None:
     report.add_argument("--whole", action="store_true", help="one row per agent for the whole period, not per day")
 
 
-def run(args: argparse.Namespace, config: Config) -> int:
+def run(args: argparse.Namespace, config: Config, *, clock: Clock | None = None) -> int:
+    """`csbot report`; `clock` (the system's by default) says what today is and what is still undecided."""
     rules = Rules.from_config(config)
-    now = SystemClock().now()
+    now = (clock or SystemClock()).now()
     try:
         first, last = parse_period(args.first, args.last, today=now.astimezone(rules.zone).date())
     except ValueError as e:

@@ -1,12 +1,15 @@
 """The simulated gateway's server side: the send endpoints of gateway.md, plus `GET /sent`.
 
 It checks each send exactly as a platform would (signature, replay window, fields), sends a
-repeated `client_msg_id` only once, and can be told to fail the next sends with 5xx.
+repeated `client_msg_id` only once, and can be told to fail the next sends with 5xx. It also keeps
+every request it received (`GET /received`) and each `client_msg_id`'s attempts, so that a test can
+count deliveries at the receiver: accepted once, and tried how many times.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from urllib.parse import parse_qsl
@@ -35,11 +38,24 @@ class SentMessage:
     sign_valid: bool  # always True for a stored message: invalid ones are refused
 
 
+@dataclass
+class Received:
+    """One send request as it arrived, whatever became of it."""
+
+    platform: str
+    client_msg_id: str  # "" when the form had none (it was refused)
+    status: int
+    code: int
+    received_at: str
+
+
 class GatewayState:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.sent: list[SentMessage] = []
         self.by_client_id: dict[tuple[str, str], dict] = {}
+        self.received: list[Received] = []  # every send request, in arrival order
+        self.attempts: Counter[tuple[str, str]] = Counter()  # (platform, client_msg_id) -> requests
         self.rejected = 0
         self.repeats = 0
         self.fail_next = 0  # answer this many coming sends with 503, to exercise retries
@@ -49,6 +65,7 @@ class GatewayState:
         adapter = PLATFORMS[platform]
         message = adapter.parse_send(form)
         key = (platform, message.client_msg_id)
+        self.attempts[key] += 1
         if key in self.by_client_id:
             self.repeats += 1
             return 200, self.by_client_id[key]
@@ -83,19 +100,37 @@ async def send(request: web.Request) -> web.Response:
     except Rejected as e:
         state.rejected += 1
         status, body = e.status, {"code": e.code, "msg": e.msg}
+    state.received.append(Received(
+        platform=platform, client_msg_id=_client_msg_id(platform, form), status=status, code=body.get("code", -1),
+        received_at=format_platform_time(state.clock.now())))
     return web.json_response(body, status=status)
 
 
+def _client_msg_id(platform: str, form: Mapping[str, str]) -> str:
+    try:
+        return PLATFORMS[platform].parse_send(form).client_msg_id
+    except Rejected:
+        return ""
+
+
 async def sent(request: web.Request) -> web.Response:
-    """What the bot sent, oldest first (newest last), filterable by platform, buyer and kind."""
+    """What the bot sent, oldest first (newest last), filterable by platform, buyer and kind; each
+    with `attempts`, how many requests carried its `client_msg_id` (the first one included)."""
     state: GatewayState = request.app[STATE]
     q = request.query
     items = [
-        asdict(m) for m in state.sent
+        {**asdict(m), "attempts": state.attempts[(m.platform, m.client_msg_id)]} for m in state.sent
         if all(not q.get(f) or getattr(m, attr) == q[f] for f, attr in
                (("platform", "platform"), ("buyer", "buyer"), ("kind", "kind")))
     ]
     return web.json_response({"items": items, "total": len(items), "repeats": state.repeats})
+
+
+async def received(request: web.Request) -> web.Response:
+    """Every send request the gateway received, in arrival order, with the status it answered."""
+    state: GatewayState = request.app[STATE]
+    items = [asdict(r) for r in state.received]
+    return web.json_response({"items": items, "total": len(items)})
 
 
 async def faults(request: web.Request) -> web.Response:
@@ -113,5 +148,6 @@ def create_gateway_app(secrets: dict[str, dict[str, str]], *, clock: Clock | Non
     app[STATE] = GatewayState(clock or SystemClock())
     app.router.add_post("/{platform}/send", send)
     app.router.add_get("/sent", sent)
+    app.router.add_get("/received", received)
     app.router.add_post("/faults", faults)
     return app

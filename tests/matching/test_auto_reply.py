@@ -68,3 +68,17 @@ async def test_no_auto_reply_to_an_old_message_caught_up_after_downtime(tmp_path
 async def test_without_shifts_the_agents_count_as_on_shift(tmp_path, aiohttp_client, make_app, clock):
     client = await bot_with(tmp_path, aiohttp_client, make_app, clock, auto_reply={"enabled": True})
     assert await queued_after(client, "在吗") == []
+
+
+async def test_an_auto_reply_the_guard_blocks_is_not_queued(tmp_path, aiohttp_client, make_app, clock, caplog):
+    """The greeting's reply carries {buyer}: a buyer whose nick is a WeChat invitation would have the
+    bot itself send it. The guard blocks it; nothing is queued and the operator is told."""
+    client = await bot_with(tmp_path, aiohttp_client, make_app, clock, shifts=LATE_SHIFT, auto_reply={"enabled": True})
+    event = buyer_message("wangwang", buyer="加我微信abc123", text="在吗", at=START)
+    assert (await post_push(client, "wangwang", signed_form(event, now=clock.now())))[0] == 200
+    await client.app[keys.PROCESSOR].process_all()
+    async with client.app[keys.DB]() as session:
+        assert (await session.scalars(sa.select(OutboxMessage))).all() == []
+    assert any("auto-reply blocked by the guard" in r.getMessage() for r in caplog.records)
+    # The same greeting from an ordinary nick is answered: the block was the guard's, not the rules'.
+    assert [m.buyer for m in await queued_after(client, "在吗")] == ["b1"]

@@ -114,6 +114,25 @@ def test_lint_command_exit_status(tmp_path):
     assert "f0.toml:2: error: intent a.b: unknown placeholders ['nope']" in failed.stdout
 
 
+def test_replies_that_break_the_compliance_rules_are_errors_or_warnings(tmp_path):
+    """kb lint checks the base's own replies with the guard: a blocking rule is an error (and the
+    command exits 1), a warning rule a warning, a clean reply nothing; each names file, line and rule."""
+    folder = base(tmp_path, intent("a.clean") + "\n" + intent("a.wechat", reply="亲，加我 微 信 abc123 便宜点")
+                  + "\n" + intent("a.promise", reply="亲，百分百正品哦"))
+    shutil.copytree(ROOT / "knowledge" / "rules", folder / "rules")
+    shutil.copy(ROOT / "knowledge" / "synonyms.toml", folder)
+    found = [(p.line, p.severity, p.message) for p in lint(folder) if "breaks rule" in p.message]
+    assert found == [
+        (9, "error", "intent a.wechat: reply breaks rule contact.wechat (不得引导买家添加微信等站外联系方式) at '微 信'"),
+        (16, "warning", "intent a.promise: reply breaks rule promise.absolute "
+                        "(绝对化承诺（最、第一、百分百）可能违反广告法，请确认后再发) at '百分百'"),
+    ]
+    failed = subprocess.run([sys.executable, "-m", "bot", "kb", "lint", "--config", str(ROOT / "config.example.toml"),
+                             "--path", str(folder)], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert failed.returncode == 1
+    assert "f0.toml:9: error: intent a.wechat: reply breaks rule contact.wechat" in failed.stdout
+
+
 def test_try_command_shows_tokens_and_ranking():
     result = subprocess.run([sys.executable, "-m", "bot", "kb", "try", "這款還有貨嗎", "--config",
                              str(ROOT / "config.example.toml")], capture_output=True, text=True, timeout=120, cwd=ROOT)

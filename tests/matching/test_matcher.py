@@ -11,10 +11,10 @@ from rapidfuzz import fuzz
 from bot.matching.evaluate import NONE, evaluate, read_tsv
 from bot.matching.index import prepare
 from bot.matching.matcher import FEATURES, Match, Matcher, Weights
-from bot.matching.normalize import MAX_CHARS
+from bot.matching.normalize import MAX_CHARS, normalize
 from bot.matching.scope import Scope
 
-HELDOUT = Path(__file__).parent / "data" / "heldout.tsv"
+DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def _reference(matcher: Matcher, text: str) -> tuple[str, float, float]:
 
 
 def test_the_index_never_loses_what_brute_force_is_sure_of(matcher):
-    messages = [c.text for c in read_tsv(HELDOUT)][::3]
+    messages = [c.text for c in read_tsv(DATA / "dev4.tsv")][::3]
     messages += [q + "呀" for i in matcher.index.entries[::7] for q in [i.question]]
     checked = 0
     for text in messages:
@@ -121,54 +121,51 @@ def test_the_index_never_loses_what_brute_force_is_sure_of(matcher):
     assert checked >= 50
 
 
-# --- held-out accuracy: the floor CI defends -----------------------------------------------------
+# --- accuracy: the floors CI defends -------------------------------------------------------------
 
-# Reached on the odd data rows of heldout.tsv with the shipped Weights, Scope and knowledge/ (top-1 0.957,
-# top-3 0.979, out-of-scope rejected 0.950; before the off-topic subjects 0.925 / 0.950 / 0.917; never
-# fitted on: scripts/fit_match.py learns from dev*.tsv and the base itself), minus a margin for
-# harmless drift. A change that breaks matching fails here; raise these when matching improves.
-FLOOR = {"top1": 0.94, "top3": 0.965, "oos_rejected": 0.925}
+# The README's targets: confident top-1, top-3, out-of-scope rejection. No floor may sit below them; a
+# set that misses one is listed in SHORTFALLS (the README says so, with the figure), and its test is
+# an expected failure that fails loudly (strict) once the target is met, so that the entry goes.
+TARGETS = {"top1": 0.90, "top3": 0.97, "oos_rejected": 0.85}
+# Per set, the floor on each figure: the target, or higher where the set reached well above it (its
+# figure measured with `csbot eval tests/matching/data/FILE`, minus about 0.01 for harmless drift), so
+# that a change that breaks matching fails here. Raise them when matching improves.
+# Measured for issue 19 (top-1 / top-3 / out-of-scope rejected):
+#   heldout2.tsv 0.964 / 0.978 / 0.945   heldout3.tsv 0.968 / 0.976 / 0.857   heldout4.tsv 0.968 / 0.978 / 0.946
+#   dev4.tsv (a development set, once heldout.tsv: see its header) 0.963 / 0.979 / 0.958
+FLOORS = {
+    "heldout2.tsv": {"top1": 0.95, "top3": 0.97, "oos_rejected": 0.93},
+    "heldout3.tsv": {"top1": 0.955, "top3": 0.97, "oos_rejected": 0.85},
+    "heldout4.tsv": {"top1": 0.955, "top3": 0.97, "oos_rejected": 0.93},
+    "dev4.tsv": {"top1": 0.95, "top3": 0.97, "oos_rejected": 0.94},
+}
+SHORTFALLS: dict[str, str] = {}  # file -> why (the README's figure); none today
 
 
-def test_heldout_test_split_stays_above_the_floor(matcher):
-    test_split = read_tsv(HELDOUT)[1::2]
-    assert sum(NONE in c.gold for c in test_split) >= 50
-    report = evaluate(matcher, test_split)
+def test_no_floor_sits_below_a_target():
+    assert all(floors[k] >= TARGETS[k] for floors in FLOORS.values() for k in TARGETS), FLOORS
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=SHORTFALLS[name])) if name in SHORTFALLS
+    else name for name in FLOORS
+])
+def test_each_set_stays_at_or_above_its_floors(matcher, name):
+    cases = read_tsv(DATA / name)
+    assert sum(NONE in c.gold for c in cases) >= 50
+    report = evaluate(matcher, cases)
     got = {"top1": report.top1, "top3": report.top3, "oos_rejected": report.oos_rejected}
-    assert all(got[k] >= v for k, v in FLOOR.items()), got
+    assert all(got[k] >= v for k, v in FLOORS[name].items()), got
 
 
-# Reached on heldout2.tsv, written apart from the knowledge base and never tuned on (top-1 0.968,
-# top-3 0.980, out-of-scope rejected 0.950; before the off-topic subjects 0.948 / 0.960 / 0.887),
-# minus a margin of about 0.01; raise these when matching improves.
-FLOOR2 = {"top1": 0.955, "top3": 0.97, "oos_rejected": 0.925}
-
-
-def test_the_fresh_heldout_set_stays_above_its_floor(matcher):
-    report = evaluate(matcher, read_tsv(HELDOUT.with_name("heldout2.tsv")))
-    got = {"top1": report.top1, "top3": report.top3, "oos_rejected": report.oos_rejected}
-    assert all(got[k] >= v for k, v in FLOOR2.items()), got
-
-
-# Reached on heldout3.tsv (380 messages, 60 out of scope, written with dev.tsv before any tuning and
-# never tuned on: top-1 0.975, top-3 0.981, out-of-scope rejected 0.867; before the off-topic subjects
-# 0.963 / 0.969 / 0.833), minus a margin.
-FLOOR3 = {"top1": 0.96, "top3": 0.97, "oos_rejected": 0.835}
-
-
-def test_the_third_heldout_set_stays_above_its_floor(matcher):
-    report = evaluate(matcher, read_tsv(HELDOUT.with_name("heldout3.tsv")))
-    got = {"top1": report.top1, "top3": report.top3, "oos_rejected": report.oos_rejected}
-    assert all(got[k] >= v for k, v in FLOOR3.items()), got
-
-
-# Reached on heldout4.tsv (400 messages, 80 out of scope), written from intents.md alone by someone who
-# saw neither the knowledge base nor any other data file, after the off-topic subjects, and measured
-# once, never tuned on: top-1 0.972, top-3 0.981, out-of-scope rejected 0.950. Minus a margin.
-FLOOR4 = {"top1": 0.96, "top3": 0.97, "oos_rejected": 0.925}
-
-
-def test_the_sealed_heldout_set_stays_above_its_floor(matcher):
-    report = evaluate(matcher, read_tsv(HELDOUT.with_name("heldout4.tsv")))
-    got = {"top1": report.top1, "top3": report.top3, "oos_rejected": report.oos_rejected}
-    assert all(got[k] >= v for k, v in FLOOR4.items()), got
+def test_the_evaluation_sets_say_what_they_were_used_for_and_held_out_ones_copy_no_base_question(engine):
+    """Every data file opens with `#` lines saying what it was and was not used for; a held-out row
+    that repeats a knowledge-base question (or off-topic example) word for word, once normalized,
+    measures memory, not matching, and has no place there."""
+    base = {normalize(q) for i in (*engine.kb.matchable, *engine.kb.off_topic) for q in i.questions}
+    for path in sorted(DATA.glob("*.tsv")):
+        head = path.read_text(encoding="utf-8").splitlines()[0]
+        assert head.startswith(f"# {path.name}"), path.name
+        if path.name.startswith("heldout"):
+            copies = [c.text for c in read_tsv(path) if normalize(c.text) in base]
+            assert copies == [], (path.name, copies[:5])

@@ -3,6 +3,8 @@ over the same events (GET /api/metrics/agents); they must agree. SQLite and Post
 
 from __future__ import annotations
 
+import asyncio
+import json
 from datetime import timedelta
 
 import pytest
@@ -108,17 +110,32 @@ async def test_live_figures_follow_the_events_and_agree_with_the_period_report(a
 
 
 async def test_a_new_subscriber_gets_a_snapshot_and_then_changes(app_client):
+    """Over the real stream (GET /api/board/stream): first a snapshot of what is already on the board
+    (b8, waiting since START), then only the changes (b9 arrives, then is answered)."""
     client = app_client
-    board = client.app[keys.BOARD]
-    await client.app[keys.METRICS].refresh()
-    sub = board.subscribe()
-    await push(client, buyer_message(buyer="b9", at=START, agent=MEI))
-    update = sub.queue.get_nowait()
-    assert "\nevent: update\n" in update and '"buyer":"b9"' in update
-    await push(client, agent_message(buyer="b9", at=START + s(12)))
-    update = sub.queue.get_nowait()
-    assert '"waiting_remove":[' in update and '"avg_response_s":12.0' in update
-    assert sub.queue.empty()
+    await push(client, buyer_message(buyer="b8", at=START, agent=MEI))
+    resp = await client.get("/api/board/stream", params={"token": "supervisor-token"})
+    assert resp.status == 200
+
+    async def next_event() -> tuple[str, dict]:
+        while True:  # the stream opens with "retry: ..." alone
+            raw = (await asyncio.wait_for(resp.content.readuntil(b"\n\n"), 10)).decode()
+            fields = dict(line.split(": ", 1) for line in raw.strip().splitlines())
+            if "event" in fields:
+                return fields["event"], json.loads(fields["data"])
+
+    kind, snapshot = await next_event()
+    assert kind == "snapshot"
+    assert [(w["buyer"], w["agent"]) for w in snapshot["waiting"]] == [("b8", "xiaomei")]
+    assert {a["agent"] for a in snapshot["agents"]} >= {"xiaomei"}
+    await push(client, buyer_message(buyer="b9", at=START + s(1), agent=MEI))
+    kind, update = await next_event()
+    assert kind == "update" and '"buyer": "b9"' in json.dumps(update, ensure_ascii=False)
+    assert '"b8"' not in json.dumps(update, ensure_ascii=False)  # a change, not the board again
+    await push(client, agent_message(buyer="b9", at=START + s(13)))
+    kind, update = await next_event()
+    assert kind == "update" and update["waiting_remove"] and '"avg_response_s": 12.0' in json.dumps(update)
+    resp.close()
 
 
 async def test_metrics_series_for_prometheus(app_client):

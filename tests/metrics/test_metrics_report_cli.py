@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import csv
 import io
@@ -12,6 +13,9 @@ from datetime import timedelta
 import pytest
 
 from bot.cli import main
+from bot.clock import FakeClock
+from bot.config import load_config
+from bot.metrics import commands
 from bot.store import chat
 from bot.store.db import async_url, create_engine, migrate, sessionmaker
 from tests.conftest import ROOT, START
@@ -78,6 +82,20 @@ def test_the_daily_report_as_csv_json_and_table(config_file, tmp_path, capsys):
     table = capsys.readouterr().out.splitlines()
     assert table[0].split()[:4] == ["day", "agent", "name", "platform"]
     assert "小美" in table[1] and "20.0" in table[1]
+
+
+def test_the_report_defaults_to_today_on_the_injected_clock(config_file, tmp_path, capsys):
+    """No --from: today in the shop's zone, as the clock given to the command says (START's day, then
+    the next one), never the machine's date."""
+    populate(tmp_path / "bot.db")
+    config = load_config(str(config_file))
+    args = argparse.Namespace(first=None, last=None, whole=False, format="csv")
+    for clock, day, responses in ((FakeClock(START), "2026-11-24", "1"),
+                                  (FakeClock(START + timedelta(days=1)), "2026-11-25", "1"),
+                                  (FakeClock(START + timedelta(days=2)), "2026-11-26", None)):
+        assert commands.run(args, config, clock=clock) == 0
+        rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+        assert [(r["day"], r["responses"]) for r in rows] == ([(day, responses)] if responses else []), day
 
 
 def test_metrics_rebuild_builds_every_buyers_facts(config_file, tmp_path, capsys):

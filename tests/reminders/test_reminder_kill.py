@@ -20,6 +20,7 @@ from bot.events import OrderCreated
 from bot.gateway import PLATFORMS
 from bot.sim.gateway import create_gateway_app
 from tests.conftest import APP_KEYS, SECRETS
+from tests.exactly_once import deliveries
 from tests.test_durability import free_port, start_bot, write_config
 
 pytestmark = pytest.mark.slow
@@ -123,6 +124,13 @@ async def test_kill_9_while_sending_reminders_then_restart_sends_each_once(tmp_p
         ids, repeats = await sent(gateway)
         assert sorted(ids) == sorted(expected), "each reminder must reach the buyer exactly once"
         assert repeats >= len(in_flight), "what was in flight is sent again, with its key, and delivered once"
+        # Upper bounds, at the receiver: what the killed process had recorded as sent is never tried
+        # again, what it had delivered unrecorded is tried exactly once more, and nothing more than twice.
+        got = await deliveries(gateway)
+        assert {k: d.accepted for k, d in got.items()} == {k: 1 for k in expected}
+        assert all(got[k].attempts == 1 for k in recorded_at_kill), {k: got[k] for k in recorded_at_kill}
+        assert all(got[k].attempts == 2 for k in in_flight), {k: got[k] for k in in_flight}
+        assert all(1 <= d.attempts <= 2 for d in got.values()), got
         assert outbox_states(db) == Counter({"sent": ORDERS})
         with sqlite3.connect(db) as conn:
             rows = conn.execute("SELECT state, count(*), count(DISTINCT client_msg_id) FROM reminders GROUP BY state").fetchall()

@@ -14,7 +14,8 @@ from aiohttp import web
 from bot.events import AgentMessage, OrderCreated
 from bot.store import tickets as store
 from bot.store.tables import OutboxMessage, Ticket, TicketHistory
-from bot.tickets import job
+from bot.tickets import actions, job
+from bot.tickets.detect import Complaint
 from bot.web import keys
 from tests.conftest import (
     APP_KEYS, START, buyer_message, eventually, make_config, minutes, post_push, push_and_process as push, signed_form,
@@ -89,13 +90,30 @@ async def test_further_complaints_join_the_open_ticket_and_a_worse_one_raises_it
         ("buyer1", "service", "P2", 4), ("buyer1", "refund", "P2", 1), ("buyer2", "service", "P3", 1)]
 
 
-async def test_the_open_ticket_per_buyer_and_category_is_enforced_by_the_database(client):
+async def test_a_ticket_opened_by_another_process_meanwhile_is_joined_not_duplicated(db_client, monkeypatch):
+    """Between our look for an open ticket and our insert, another process opened one: the database's
+    one-open-ticket-per-buyer-and-category key refuses our insert, and the complaint joins theirs."""
+    client = db_client
     await push(client, say("我要投诉"))
+    [theirs] = await tickets(client)
+    real = actions._open_ticket
+    looks = []
+
+    async def stale_first_look(session, **kw):  # our first look came before their insert
+        looks.append(kw)
+        return None if len(looks) == 1 else await real(session, **kw)
+
+    monkeypatch.setattr(actions, "_open_ticket", stale_first_look)
+    async with client.app[keys.DB]() as session, session.begin():
+        opened = await actions.open_or_attach(
+            session, complaint=Complaint("P3", theirs.category, "service", "服务态度"), buyer_id=theirs.buyer_id,
+            platform="wangwang", shop=theirs.shop, buyer="buyer1", conversation=None, text="客服态度太差了",
+            now=START + minutes(1), config=client.app[keys.CONFIG].tickets,
+            assignment=client.app[keys.TICKET_ASSIGNMENT])
+    assert len(looks) == 2  # the insert was tried, refused, and the ticket looked up again
+    assert (opened.created, opened.ticket.id) == (False, theirs.id)
     [t] = await tickets(client)
-    async with client.app[keys.DB]() as session:
-        with pytest.raises(sa.exc.IntegrityError):
-            async with session.begin():
-                session.add(Ticket(**{**t.model_dump(), "id": None}))
+    assert (t.id, t.complaints) == (theirs.id, 2)
 
 
 async def test_the_full_workflow_with_the_callback_through_the_chat(client, clock):
