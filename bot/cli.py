@@ -57,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("file", nargs="?", help="TSV with text and gold_intent columns ('none': no suggestion expected)")
     evaluate.add_argument("--kb-tsv", help="evaluate on a knowledge base built from this TSV (id, question)")
     evaluate.add_argument("--queries", help="with --kb-tsv: TSV of query and gold_id")
-    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object (with a row per message)")
+    evaluate.add_argument("--misses", action="store_true",
+                          help="also list every missed message with its gold and the top 3 with scores")
 
     sim = sub.add_parser("simulate", help="run the simulated gateway and drive traffic at a running bot")
     _config_arg(sim)

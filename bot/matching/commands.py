@@ -11,7 +11,7 @@ from bot.config import Config, config_dir, resolve_path
 from bot.store import feedback
 from bot.store.db import async_url, create_engine, migrate, sessionmaker
 from bot.matching.engine import build_engine
-from bot.matching.evaluate import Case, evaluate, read_kb_tsv, read_tsv
+from bot.matching.evaluate import Case, EvalFileError, evaluate, read_kb_tsv, read_tsv, unknown_golds
 from bot.matching.kb import KnowledgeBaseError
 from bot.matching.lint import lint
 from bot.matching.matcher import Matcher
@@ -87,14 +87,37 @@ def _eval(engine, args: argparse.Namespace) -> int:
             print("csbot: --kb-tsv needs --queries", file=sys.stderr)
             return 2
         tokenizer: Tokenizer = engine.matcher.tokenizer
+        try:
+            rows = read_kb_tsv(args.kb_tsv)
+            cases = [Case(c.text, c.gold) for c in read_tsv(args.queries, text_col="query", gold_col="gold_id")]
+        except EvalFileError as e:
+            print(f"csbot: {e}", file=sys.stderr)
+            return 2
         # Public sets have no out-of-scope rows: every query's best candidate is what counts.
-        matcher = Matcher.build(tokenizer, read_kb_tsv(args.kb_tsv), scope=Scope(threshold=0.0))
-        cases = [Case(c.text, c.gold) for c in read_tsv(args.queries, text_col="query", gold_col="gold_id")]
+        matcher = Matcher.build(tokenizer, rows, scope=Scope(threshold=0.0))
+        known = {label for label, _ in rows}
     elif args.file:
-        matcher, cases = engine.matcher, read_tsv(args.file)
+        try:
+            cases = read_tsv(args.file)
+        except EvalFileError as e:
+            print(f"csbot: {e}", file=sys.stderr)
+            return 2
+        matcher, known = engine.matcher, set(engine.kb.by_id) | {t.id for t in engine.kb.off_topic}
     else:
         print("csbot: eval needs FILE.tsv, or --kb-tsv KB.tsv --queries Q.tsv", file=sys.stderr)
         return 2
+    unknown = unknown_golds(cases, known)
+    if unknown:
+        print(f"csbot: {args.file or args.queries}: gold intents that the knowledge base does not have:", file=sys.stderr)
+        for gold, near in unknown.items():
+            print(f"  {gold!r}" + (f" (did you mean {', '.join(near)}?)" if near else " (no similar id)"),
+                  file=sys.stderr)
+        return 2
     report = evaluate(matcher, cases)
-    print(json.dumps(report.as_dict(), ensure_ascii=False) if args.json else report.format())
+    if args.json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False))
+    else:
+        print(report.format())
+        if args.misses:
+            print(report.format_misses())
     return 0

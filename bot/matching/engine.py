@@ -13,6 +13,7 @@ from pathlib import Path
 from bot.config import ShopConfig
 from bot.guard import Guard, GuardError, load_rules
 from bot.matching.kb import KnowledgeBase, KnowledgeBaseError, Problem, fill, load_valid
+from bot.matching.lint import against_rules, refusals
 from bot.matching.matcher import Match, Matcher, Weights
 from bot.matching.tokenizer import Tokenizer
 
@@ -59,14 +60,19 @@ def shop_values(shop: ShopConfig) -> dict[str, object]:
     }
 
 
-def build_engine(folder: str | Path, *, weights: Weights = Weights()) -> Engine:
+def build_engine(folder: str | Path, *, weights: Weights = Weights(), strict: bool = False) -> Engine:
     """Load, validate and index `folder` (blocking: about half a second for jieba). Raises
-    KnowledgeBaseError when the base has errors."""
+    KnowledgeBaseError when the base has errors, a reply that a blocking compliance rule refuses
+    among them; `strict`: also on anything else `kb lint` refuses (conflicts, warning rules), as a
+    reload of the base in service does."""
     kb = load_valid(folder)
     try:
         guard = load_rules(folder)
     except GuardError as e:
         raise KnowledgeBaseError([Problem(str(Path(folder) / "rules"), 1, str(e))]) from None
+    refused = refusals(kb, guard) if strict else [p for p in against_rules(kb, guard) if p.severity == "error"]
+    if refused:
+        raise KnowledgeBaseError(refused)
     tokenizer = Tokenizer(userdict=kb.userdict, synonyms=kb.synonyms)
     labelled = [(intent.id, q) for intent in (*kb.matchable, *kb.off_topic) for q in intent.questions]
     keywords = {intent.id: intent.keywords for intent in kb.matchable if intent.keywords}
@@ -89,8 +95,9 @@ class EngineHolder:
         return cls(folder, await asyncio.to_thread(build_engine, folder))
 
     async def reload(self) -> Engine:
+        """Refuses (KnowledgeBaseError) whatever `kb lint` refuses, and keeps the old engine."""
         async with self._lock:
-            engine = await asyncio.to_thread(build_engine, self.folder)
+            engine = await asyncio.to_thread(build_engine, self.folder, strict=True)
             self.engine = engine
             gc.freeze()  # the new base is long-lived too: keep it out of the collector's full passes
             log.info("knowledge base reloaded intents=%d", len(engine.kb.intents))
