@@ -1,0 +1,91 @@
+"""Learning from unanswered questions: buyer messages that got no confident suggestion, grouped by
+similarity with the matcher's own normalisation and tokens; per group its size, examples, the
+intents it came closest to, and what agents replied instead (the most common wordings). Pure."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from rapidfuzz import fuzz, process
+
+from bot.matching.matcher import Matcher
+from bot.matching.normalize import normalize
+
+SIMILAR = 72  # token_set_ratio of two messages' tokens: at or above it, the same question
+
+
+@dataclass(frozen=True)
+class Unanswered:
+    message_id: int
+    text: str
+    at: datetime
+    reply: str | None = None  # what the agent answered next in the conversation, if anything
+
+
+@dataclass
+class Group:
+    key: str
+    messages: list[Unanswered] = field(default_factory=list)
+    closest_intents: list[dict] = field(default_factory=list)  # intent, score (mean of the best), count
+    agent_replies: list[dict] = field(default_factory=list)  # text, count
+
+    @property
+    def size(self) -> int:
+        return len(self.messages)
+
+    def as_dict(self, *, titles: dict[str, str], examples: int = 5) -> dict:
+        texts = list(dict.fromkeys(m.text for m in self.messages))
+        return {
+            "key": self.key, "size": self.size, "examples": texts[:examples],
+            "messages": [{"id": m.message_id, "text": m.text, "at": m.at.isoformat()} for m in self.messages],
+            "closest_intents": [{**c, "title": titles.get(c["intent"], c["intent"])} for c in self.closest_intents],
+            "agent_replies": self.agent_replies,
+        }
+
+
+def group(messages: Sequence[Unanswered], matcher: Matcher, *, similar: int = SIMILAR) -> list[Group]:
+    """Groups, largest first; each message in the first group whose first message it resembles."""
+    tokenizer = matcher.tokenizer
+    groups: list[Group] = []
+    heads: list[str] = []  # each group's first message, as tokens joined by spaces
+    for message in sorted(messages, key=lambda m: (m.at, m.message_id)):
+        norm = normalize(message.text)
+        tokens = " ".join(tokenizer.tokens(norm)) or norm
+        if not tokens.strip():
+            continue
+        best = process.extractOne(tokens, heads, scorer=fuzz.token_set_ratio, score_cutoff=similar) if heads else None
+        if best is None:
+            groups.append(Group(key=hashlib.sha1(tokens.encode()).hexdigest()[:12]))
+            heads.append(tokens)
+            groups[-1].messages.append(message)
+        else:
+            groups[best[2]].messages.append(message)
+    for g in groups:
+        _describe(g, matcher)
+    return sorted(groups, key=lambda g: (-g.size, g.messages[0].at, g.key))
+
+
+def _describe(g: Group, matcher: Matcher) -> None:
+    best: dict[str, list[float]] = defaultdict(list)
+    for m in g.messages:
+        ranked = matcher.rank(m.text, limit=3)
+        for match in ranked[:1]:
+            best[match.label].append(match.score)
+        for match in ranked[1:]:
+            best.setdefault(match.label, [])
+    g.closest_intents = sorted(
+        ({"intent": label, "count": len(scores), "score": round(sum(scores) / len(scores), 3) if scores else 0.0}
+         for label, scores in best.items()),
+        key=lambda c: (-c["count"], -c["score"], c["intent"]))[:3]
+    wordings: Counter[str] = Counter()
+    first: dict[str, str] = {}
+    for m in g.messages:
+        if m.reply and m.reply.strip():
+            said = normalize(m.reply).replace(" ", "")
+            wordings[said] += 1
+            first.setdefault(said, m.reply.strip())
+    g.agent_replies = [{"text": first[w], "count": n} for w, n in wordings.most_common(3)]
