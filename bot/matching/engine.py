@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -89,6 +90,7 @@ class EngineHolder:
         self.folder = folder
         self.engine = engine
         self._lock = asyncio.Lock()
+        self._served: str | None = None  # fingerprint of the files the engine in service was built from
 
     @classmethod
     async def start(cls, folder: Path) -> EngineHolder:
@@ -97,8 +99,19 @@ class EngineHolder:
     async def reload(self) -> Engine:
         """Refuses (KnowledgeBaseError) whatever `kb lint` refuses, and keeps the old engine."""
         async with self._lock:
+            files = await asyncio.to_thread(fingerprint, self.folder)
+            if files == self._served:  # e.g. the watcher after a /kb save that reloaded already
+                return self.engine
             engine = await asyncio.to_thread(build_engine, self.folder, strict=True)
-            self.engine = engine
+            self.engine, self._served = engine, files
             gc.freeze()  # the new base is long-lived too: keep it out of the collector's full passes
             log.info("knowledge base reloaded intents=%d", len(engine.kb.intents))
             return engine
+
+
+def fingerprint(folder: Path) -> str:
+    """A digest of every file under `folder` (names and bytes; hidden files left out)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file() and not p.name.startswith(".")):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()

@@ -70,22 +70,22 @@ def group(messages: Sequence[Unanswered], matcher: Matcher, *, similar: int = SI
 
 
 def _describe(g: Group, matcher: Matcher) -> None:
-    best: dict[str, list[float]] = defaultdict(list)
+    scores: dict[str, list[float]] = defaultdict(list)
+    first: Counter[str] = Counter()
     for m in g.messages:
         ranked = matcher.rank(m.text, limit=3)
-        for match in ranked[:1]:
-            best[match.label].append(match.score)
-        for match in ranked[1:]:
-            best.setdefault(match.label, [])
+        for rank, match in enumerate(ranked):
+            scores[match.label].append(match.score)
+            first[match.label] += rank == 0
+    # count: the group's messages this intent ranked first for; score: its mean score where it ranked
     g.closest_intents = sorted(
-        ({"intent": label, "count": len(scores), "score": round(sum(scores) / len(scores), 3) if scores else 0.0}
-         for label, scores in best.items()),
+        ({"intent": label, "count": first[label], "score": round(sum(s) / len(s), 3)} for label, s in scores.items()),
         key=lambda c: (-c["count"], -c["score"], c["intent"]))[:3]
     wordings: Counter[str] = Counter()
-    first: dict[str, str] = {}
+    wording: dict[str, str] = {}
     for m in g.messages:
         if m.reply and m.reply.strip():
             said = normalize(m.reply).replace(" ", "")
             wordings[said] += 1
-            first.setdefault(said, m.reply.strip())
-    g.agent_replies = [{"text": first[w], "count": n} for w, n in wordings.most_common(3)]
+            wording.setdefault(said, m.reply.strip())
+    g.agent_replies = [{"text": wording[w], "count": n} for w, n in wordings.most_common(3)]
