@@ -8,7 +8,7 @@ import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from rapidfuzz import fuzz, process
 
@@ -89,3 +89,31 @@ def _describe(g: Group, matcher: Matcher) -> None:
             wordings[said] += 1
             wording.setdefault(said, m.reply.strip())
     g.agent_replies = [{"text": wording[w], "count": n} for w, n in wordings.most_common(3)]
+
+
+def parse_days(first: str | None, last: str | None, *, today: date) -> tuple[date, date]:
+    """from/to as dates (days inclusive; one left out means the other, both: the last 7 days).
+
+    >>> parse_days("2026-11-01", "2026-11-03", today=date(2026, 11, 25))
+    (datetime.date(2026, 11, 1), datetime.date(2026, 11, 3))
+    >>> parse_days(None, None, today=date(2026, 11, 25))
+    (datetime.date(2026, 11, 19), datetime.date(2026, 11, 25))
+    """
+    def day(name: str, text: str) -> date:
+        try:
+            if len(text) != 10:
+                raise ValueError
+            return date.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{name} must be a date YYYY-MM-DD, not {text[:40]!r}") from None
+
+    start = day("from", first) if first else None
+    end = day("to", last) if last else None
+    if start is None and end is None:
+        start, end = today - timedelta(days=6), today
+    start, end = start or end, end or start
+    if start > end:
+        raise ValueError(f"from ({start}) is after to ({end})")
+    if (end - start).days > 366:
+        raise ValueError("the period is more than a year")
+    return start, end

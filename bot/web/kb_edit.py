@@ -299,33 +299,11 @@ def _period(request: web.Request) -> tuple[datetime, datetime, date, date]:
     zone = shop_zone(request.app[keys.CONFIG].shop.timezone)
     today = request.app[keys.CLOCK].now().astimezone(zone).date()
     try:
-        first, last = parse_days(request.query.get("from"), request.query.get("to"), today=today)
+        first, last = learn.parse_days(request.query.get("from"), request.query.get("to"), today=today)
     except ValueError as e:
         raise ApiError(400, "bad_period", str(e)) from None
     return (datetime.combine(first, time.min, tzinfo=zone), datetime.combine(last + timedelta(days=1), time.min,
                                                                              tzinfo=zone), first, last)
-
-
-def parse_days(first: str | None, last: str | None, *, today: date) -> tuple[date, date]:
-    """from/to as dates (days inclusive; one left out means the other, both: the last 7 days)."""
-    def day(name: str, text: str) -> date:
-        try:
-            if len(text) != 10:
-                raise ValueError
-            return date.fromisoformat(text)
-        except ValueError:
-            raise ValueError(f"{name} must be a date YYYY-MM-DD, not {text[:40]!r}") from None
-
-    start = day("from", first) if first else None
-    end = day("to", last) if last else None
-    if start is None and end is None:
-        start, end = today - timedelta(days=6), today
-    start, end = start or end, end or start
-    if start > end:
-        raise ValueError(f"from ({start}) is after to ({end})")
-    if (end - start).days > 366:
-        raise ValueError("the period is more than a year")
-    return start, end
 
 
 async def learn_groups(request: web.Request) -> web.Response:
