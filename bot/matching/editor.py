@@ -154,6 +154,8 @@ def retire(texts: Mapping[str, str], table_id: str) -> Proposal:
     if found is None:
         raise ProposalError(f"no intent or off-topic subject {table_id!r}", "id")
     rel, key = found
+    if kb_files.table_of(texts[rel], table_id, key=key).get("template") is True:
+        raise ProposalError(f"{table_id} is a template the bot sends by itself; it cannot be retired", "id")
     return Proposal(action="retire", summary=f"retire {table_id}",
                     texts={rel: kb_files.remove_intent(texts[rel], table_id, key=key)}, before={rel: texts[rel]},
                     touched=frozenset(), target=table_id)

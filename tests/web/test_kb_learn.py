@@ -126,3 +126,27 @@ async def test_the_learn_command_prints_the_same_groups(learn_bot, capsys, monke
     assert code == 0 and "5 buyer message(s)" not in out and "2 group(s)" in out
     assert "agents replied ×2: 亲，可以免费刻字的～" in out
     assert await asyncio.to_thread(main, ["kb", "learn", "--config", config, "--from", "2026-02-30"]) == 2
+
+
+async def test_an_agents_frequent_rewrite_from_kb_stats_becomes_the_intents_reply(learn_bot):
+    client, folder, _ = learn_bot
+    rewrite = "亲，顺丰到付需要补差价，下单时备注就好～"
+    await push_and_process(client, buyer_message(buyer="s1", text="能发顺丰吗", at=START + timedelta(hours=1),
+                                                 agent="小店:小美"),
+                           AgentMessage(platform="wangwang", shop=APP_KEYS["wangwang"], buyer="s1", push_id="s1r",
+                                        at=START + timedelta(hours=1, seconds=30), text=rewrite,
+                                        agent_account="小店:小美"))
+    stats = await (await client.get("/api/kb/stats", headers=SUPERVISOR)).json()
+    courier = next(s for s in stats["items"] if s["intent"] == "presale.courier")
+    assert rewrite in courier["examples"]
+    base = await (await client.get("/api/kb/base", headers=SUPERVISOR)).json()
+    saved = await client.post("/api/kb/intents/presale.courier/reply", headers=SUPERVISOR,
+                              json={"text": rewrite, "platform": None, "versions": base["versions"], "confirm": True})
+    body = await saved.json()
+    assert saved.status == 200 and body["change"]["action"] == "save_reply", body
+    suggest = await client.post("/api/suggest", json={"text": "能发顺丰吗"}, headers=SUPERVISOR)
+    assert (await suggest.json())["suggestions"][0]["reply"] == rewrite
+    blocked = await client.post("/api/kb/intents/presale.courier/reply", headers=SUPERVISOR,
+                                json={"text": "亲，加我微信 abc123 发顺丰", "versions": body["versions"]})
+    problems = (await blocked.json())["problems"]
+    assert blocked.status == 422 and problems[0]["field"] == "replies.0.text" and "微信" in problems[0]["message"]
