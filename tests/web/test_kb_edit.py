@@ -240,3 +240,27 @@ async def test_an_unwritable_file_is_a_clear_error_and_nothing_is_half_written(k
     assert "presale.toml" in body["message"] and "nothing was changed" in body["message"]
     assert diff(folder) == ""
     assert [p.name for p in (folder / "intents").iterdir() if p.name.startswith(".")] == []
+
+
+async def test_off_topic_subjects_are_edited_and_added_like_intents(kb_client):
+    client, folder = kb_client
+    base = await load(client)
+    bank = next(t for t in base["topics"] if t["id"] == "other.bank")
+    resp = await client.put("/api/kb/topics/other.bank", headers=SUPERVISOR, json={
+        "title": bank["title"], "questions": bank["questions"] + ["银行理财产品靠谱吗"], "versions": base["versions"],
+        "confirm": True})
+    assert resp.status == 200, await resp.text()
+    assert changed_lines(folder) == ['+  "银行理财产品靠谱吗",']
+    base = await load(client)
+    resp = await client.post("/api/kb/topics", headers=SUPERVISOR, json={
+        "id": "other.lottery", "title": "彩票", "questions": ["双色球几点开奖", "彩票中奖了怎么领"],
+        "versions": base["versions"], "confirm": True})
+    assert resp.status == 200, await resp.text()
+    topics = {t["id"]: t for t in (await load(client))["topics"]}
+    assert topics["other.lottery"]["questions"] == ["双色球几点开奖", "彩票中奖了怎么领"]
+    suggest = await client.post("/api/suggest", json={"text": "双色球今晚几点开奖"}, headers=AGENT)
+    assert (await suggest.json())["suggestions"] == []
+    empty = await client.post("/api/kb/topics", headers=SUPERVISOR, json={
+        "id": "other.empty", "title": "空", "questions": [], "versions": (await load(client))["versions"]})
+    body = await empty.json()
+    assert empty.status == 422 and body["problems"][0]["field"] == "questions"

@@ -156,3 +156,20 @@ async def test_a_group_whose_messages_were_deleted_is_shown_as_gone(page, kb_bot
     await group.locator("button.accept-intent").click()
     await expect(group.locator(".group-status")).to_contain_text("已不存在")
     assert changed_lines(folder) == []
+
+
+async def test_a_change_that_lowers_top1_shows_the_drop_and_needs_a_confirm(page, kb_bot):
+    bot, folder = kb_bot
+    await login(page, bot, "supervisor-token")
+    page.on("dialog", lambda dialog: dialog.accept())
+    await page.locator("#items li", has_text="presale.size").click()
+    await page.click("#retire")
+    await expect(page.locator("#confirm")).to_be_visible(timeout=SLOW)
+    await expect(page.locator("#impact-warning")).to_contain_text("0.005")
+    await expect(page.locator("#impact-rows td.down").first).to_be_visible()
+    await expect(page.locator("#impact-confusions li", has_text="presale.size→").first).to_be_visible()
+    assert changed_lines(folder) == []  # nothing written before the confirm
+    await page.click("#confirm")
+    await expect(page.locator("#status")).to_have_text("已保存", timeout=SLOW)
+    assert 'id = "presale.size"' not in (folder / "intents" / "presale.toml").read_text(encoding="utf-8")
+    await expect(page.locator("#items li", has_text="presale.size")).to_have_count(0)
