@@ -173,3 +173,30 @@ async def test_a_change_that_lowers_top1_shows_the_drop_and_needs_a_confirm(page
     await expect(page.locator("#status")).to_have_text("已保存", timeout=SLOW)
     assert 'id = "presale.size"' not in (folder / "intents" / "presale.toml").read_text(encoding="utf-8")
     await expect(page.locator("#items li", has_text="presale.size")).to_have_count(0)
+
+
+async def test_move_a_question_and_save_an_agents_rewrite_as_the_reply(page, kb_bot):
+    bot, folder = kb_bot
+    rewrite = "亲，顺丰需要补差价，下单备注顺丰就好～"
+    await push_and_process(bot, buyer_message(buyer="s1", text="能发顺丰吗", at=START, agent="小店:小美"),
+                           AgentMessage(platform="wangwang", shop=APP_KEYS["wangwang"], buyer="s1", push_id="s1r",
+                                        at=START + timedelta(seconds=30), text=rewrite, agent_account="小店:小美"))
+    await login(page, bot, "supervisor-token")
+    await page.click("#tabs button[data-tab=stats]")
+    example = page.locator("#stats li li", has_text=rewrite)
+    await example.locator("button.save-reply").click()
+    await expect(page.locator("#status")).to_have_text("已保存", timeout=SLOW)
+    await expect(page.locator("#f-id")).to_have_value("presale.courier")
+    await expect(page.locator("#f-replies li .reply-text").first).to_have_value(rewrite)
+
+    await page.locator("#items li", has_text="order.cancel").click()
+    row = page.locator("#f-questions li").first
+    question = await row.locator("input").input_value()
+    await row.locator("button", has_text="移动").click()
+    await page.locator("#move-to").select_option("aftersale.return")
+    await page.click("#move-go")
+    await expect(page.locator("#status")).to_have_text("已保存", timeout=SLOW)
+    await expect(page.locator("#f-questions input.question").first).not_to_have_value(question)
+    lines = changed_lines(folder)
+    assert f'-  "{question}",' in lines and f'+  "{question}",' in lines
+    assert len(lines) == 4, lines  # the reply (one line out, one in) and the question (out of one, into the other)
