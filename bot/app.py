@@ -45,6 +45,7 @@ from bot.web.prometheus import Histogram
 from bot.web.auth import callers
 from bot.web.console_feed import ConsoleFeed
 from bot.web.errors import json_errors
+from bot.web.kb_edit import KbEditor
 from bot.web.routes import setup_routes
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ def create_app(
     app.on_shutdown.append(_end_console_streams)
     app[keys.TICKET_RULES] = ticket_detect.RulesHolder(_ticket_rules(config))
     app[keys.RELOAD_KNOWLEDGE] = functools.partial(_reload_knowledge, app)
+    app[keys.KB_EDITOR] = KbEditor.from_config(config)
     app[keys.TICKET_ASSIGNMENT] = Assignment.from_config(config)
     app[keys.TICKET_ANNOUNCERS] = [functools.partial(_escalations_to_board, app)]
     app.cleanup_ctx.append(functools.partial(_knowledge, engine=engine))

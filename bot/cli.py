@@ -48,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     stats = kb_sub.add_parser("stats", help="the intents whose suggestions agents edit or ignore most, with what they wrote")
     _config_arg(stats)
     stats.add_argument("--limit", type=int, default=10, help="how many intents (default 10)")
+    learn = kb_sub.add_parser("learn", help="buyer messages that got no confident suggestion, grouped, with what agents replied")
+    _config_arg(learn)
+    learn.add_argument("--from", dest="first", help="first day YYYY-MM-DD (shop time; default: 6 days before --to)")
+    learn.add_argument("--to", dest="last", help="last day YYYY-MM-DD, inclusive (default: today)")
+    learn.add_argument("--limit", type=int, default=20, help="how many groups (default 20)")
+    learn.add_argument("--json", action="store_true", help="print the groups as JSON, as GET /api/kb/learn does")
     try_ = kb_sub.add_parser("try", help="show how a message is normalized, tokenized and matched")
     _config_arg(try_)
     try_.add_argument("text")
@@ -57,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("file", nargs="?", help="TSV with text and gold_intent columns ('none': no suggestion expected)")
     evaluate.add_argument("--kb-tsv", help="evaluate on a knowledge base built from this TSV (id, question)")
     evaluate.add_argument("--queries", help="with --kb-tsv: TSV of query and gold_id")
-    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object (with a row per message)")
+    evaluate.add_argument("--misses", action="store_true",
+                          help="also list every missed message with its gold and the top 3 with scores")
 
     sim = sub.add_parser("simulate", help="run the simulated gateway and drive traffic at a running bot")
     _config_arg(sim)

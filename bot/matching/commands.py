@@ -6,12 +6,13 @@ import argparse
 import asyncio
 import json
 import sys
+from datetime import datetime, time, timedelta
 
 from bot.config import Config, config_dir, resolve_path
 from bot.store import feedback
 from bot.store.db import async_url, create_engine, migrate, sessionmaker
 from bot.matching.engine import build_engine
-from bot.matching.evaluate import Case, evaluate, read_kb_tsv, read_tsv
+from bot.matching.evaluate import Case, EvalFileError, evaluate, read_kb_tsv, read_tsv, unknown_golds
 from bot.matching.kb import KnowledgeBaseError
 from bot.matching.lint import lint
 from bot.matching.matcher import Matcher
@@ -30,6 +31,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
         return 1 if problems else 0
     if args.command == "kb" and args.kb_command == "stats":
         return asyncio.run(_stats(config, args.limit))
+    if args.command == "kb" and args.kb_command == "learn":
+        return _learn(config, folder, args)
     try:
         engine = build_engine(folder)
     except KnowledgeBaseError as e:
@@ -57,6 +60,55 @@ async def _stats(config: Config, limit: int) -> int:
         for example in use.examples:
             print(f"    agents wrote: {example[:80]}")
     return 0
+
+
+def _learn(config: Config, folder, args: argparse.Namespace) -> int:
+    """`csbot kb learn --from DAY --to DAY`: the groups GET /api/kb/learn answers, in the terminal."""
+    from bot.clock import SystemClock, shop_zone
+    from bot.matching import learn
+
+    zone = shop_zone(config.shop.timezone)
+    try:
+        first, last = learn.parse_days(args.first, args.last, today=SystemClock().now().astimezone(zone).date())
+    except ValueError as e:
+        print(f"csbot: {e}", file=sys.stderr)
+        return 2
+    try:
+        engine = build_engine(folder)
+    except KnowledgeBaseError as e:
+        print(f"csbot: the knowledge base has errors:\n{e}", file=sys.stderr)
+        return 1
+    start = datetime.combine(first, time.min, tzinfo=zone)
+    end = datetime.combine(last + timedelta(days=1), time.min, tzinfo=zone)
+    rows = asyncio.run(_unanswered(config, start, end))
+    groups = learn.group([learn.Unanswered(*row) for row in rows], engine.matcher)
+    titles = {i.id: i.title for i in (*engine.kb.intents, *engine.kb.off_topic)}
+    items = [g.as_dict(titles=titles) for g in groups[:args.limit]]
+    if args.json:
+        print(json.dumps({"from": first.isoformat(), "to": last.isoformat(), "items": items, "total": len(groups)},
+                         ensure_ascii=False))
+        return 0
+    print(f"{first} to {last}: {len(rows)} buyer message(s) without a confident suggestion, {len(groups)} group(s)")
+    for n, item in enumerate(items, 1):
+        print(f"\n{n}. {item['size']} message(s): " + " / ".join(item["examples"]))
+        if item["closest_intents"]:
+            print("   closest: " + ", ".join(f"{c['intent']} ({c['title']}) {c['score']:.2f}"
+                                           for c in item["closest_intents"]))
+        for reply in item["agent_replies"]:
+            print(f"   agents replied ×{reply['count']}: {reply['text'][:80]}")
+    return 0
+
+
+async def _unanswered(config: Config, start, end) -> list:
+    from bot.store import learning
+
+    engine = create_engine(async_url(config.database.url, base=config_dir(config)))
+    try:
+        await migrate(engine)
+        async with sessionmaker(engine)() as session:
+            return await learning.unanswered(session, start=start, end=end)
+    finally:
+        await engine.dispose()
 
 
 def _try(engine, text: str) -> int:
@@ -87,14 +139,37 @@ def _eval(engine, args: argparse.Namespace) -> int:
             print("csbot: --kb-tsv needs --queries", file=sys.stderr)
             return 2
         tokenizer: Tokenizer = engine.matcher.tokenizer
+        try:
+            rows = read_kb_tsv(args.kb_tsv)
+            cases = [Case(c.text, c.gold) for c in read_tsv(args.queries, text_col="query", gold_col="gold_id")]
+        except EvalFileError as e:
+            print(f"csbot: {e}", file=sys.stderr)
+            return 2
         # Public sets have no out-of-scope rows: every query's best candidate is what counts.
-        matcher = Matcher.build(tokenizer, read_kb_tsv(args.kb_tsv), scope=Scope(threshold=0.0))
-        cases = [Case(c.text, c.gold) for c in read_tsv(args.queries, text_col="query", gold_col="gold_id")]
+        matcher = Matcher.build(tokenizer, rows, scope=Scope(threshold=0.0))
+        known = {label for label, _ in rows}
     elif args.file:
-        matcher, cases = engine.matcher, read_tsv(args.file)
+        try:
+            cases = read_tsv(args.file)
+        except EvalFileError as e:
+            print(f"csbot: {e}", file=sys.stderr)
+            return 2
+        matcher, known = engine.matcher, set(engine.kb.by_id) | {t.id for t in engine.kb.off_topic}
     else:
         print("csbot: eval needs FILE.tsv, or --kb-tsv KB.tsv --queries Q.tsv", file=sys.stderr)
         return 2
+    unknown = unknown_golds(cases, known)
+    if unknown:
+        print(f"csbot: {args.file or args.queries}: gold intents that the knowledge base does not have:", file=sys.stderr)
+        for gold, near in unknown.items():
+            print(f"  {gold!r}" + (f" (did you mean {', '.join(near)}?)" if near else " (no similar id)"),
+                  file=sys.stderr)
+        return 2
     report = evaluate(matcher, cases)
-    print(json.dumps(report.as_dict(), ensure_ascii=False) if args.json else report.format())
+    if args.json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False))
+    else:
+        print(report.format())
+        if args.misses:
+            print(report.format_misses())
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from pathlib import Path
 from bot.config import ShopConfig
 from bot.guard import Guard, GuardError, load_rules
 from bot.matching.kb import KnowledgeBase, KnowledgeBaseError, Problem, fill, load_valid
+from bot.matching.lint import against_rules, refusals
 from bot.matching.matcher import Match, Matcher, Weights
 from bot.matching.tokenizer import Tokenizer
 
@@ -59,14 +61,19 @@ def shop_values(shop: ShopConfig) -> dict[str, object]:
     }
 
 
-def build_engine(folder: str | Path, *, weights: Weights = Weights()) -> Engine:
+def build_engine(folder: str | Path, *, weights: Weights = Weights(), strict: bool = False) -> Engine:
     """Load, validate and index `folder` (blocking: about half a second for jieba). Raises
-    KnowledgeBaseError when the base has errors."""
+    KnowledgeBaseError when the base has errors, a reply that a blocking compliance rule refuses
+    among them; `strict`: also on anything else `kb lint` refuses (conflicts, warning rules), as a
+    reload of the base in service does."""
     kb = load_valid(folder)
     try:
         guard = load_rules(folder)
     except GuardError as e:
         raise KnowledgeBaseError([Problem(str(Path(folder) / "rules"), 1, str(e))]) from None
+    refused = refusals(kb, guard) if strict else [p for p in against_rules(kb, guard) if p.severity == "error"]
+    if refused:
+        raise KnowledgeBaseError(refused)
     tokenizer = Tokenizer(userdict=kb.userdict, synonyms=kb.synonyms)
     labelled = [(intent.id, q) for intent in (*kb.matchable, *kb.off_topic) for q in intent.questions]
     keywords = {intent.id: intent.keywords for intent in kb.matchable if intent.keywords}
@@ -83,15 +90,28 @@ class EngineHolder:
         self.folder = folder
         self.engine = engine
         self._lock = asyncio.Lock()
+        self._served: str | None = None  # fingerprint of the files the engine in service was built from
 
     @classmethod
     async def start(cls, folder: Path) -> EngineHolder:
         return cls(folder, await asyncio.to_thread(build_engine, folder))
 
     async def reload(self) -> Engine:
+        """Refuses (KnowledgeBaseError) whatever `kb lint` refuses, and keeps the old engine."""
         async with self._lock:
-            engine = await asyncio.to_thread(build_engine, self.folder)
-            self.engine = engine
+            files = await asyncio.to_thread(fingerprint, self.folder)
+            if files == self._served:  # e.g. the watcher after a /kb save that reloaded already
+                return self.engine
+            engine = await asyncio.to_thread(build_engine, self.folder, strict=True)
+            self.engine, self._served = engine, files
             gc.freeze()  # the new base is long-lived too: keep it out of the collector's full passes
             log.info("knowledge base reloaded intents=%d", len(engine.kb.intents))
             return engine
+
+
+def fingerprint(folder: Path) -> str:
+    """A digest of every file under `folder` (names and bytes; hidden files left out)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file() and not p.name.startswith(".")):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()

@@ -19,7 +19,7 @@ FALLBACKS = {
     "buyer": "亲", "order_id": "您的订单", "item": "您拍下的宝贝", "amount": "订单金额",
     "close_time": "订单关闭前", "count": "几", "shop_name": "本店", "courier": "合作快递",
 }
-MIN_QUESTIONS = 8
+MIN_QUESTIONS = 12  # knowledge/README.md: "sample questions, at least 12"
 INTENT_ID = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 INTENT_KEYS = {"id", "title", "questions", "keywords", "auto_reply", "template", "reply"}
 PLATFORMS = {"wangwang", "dongdong"}
@@ -102,9 +102,22 @@ def placeholders(template: str) -> set[str]:
         return {"<unbalanced braces>"}
 
 
-def _line_of(text: str, needle: str) -> int:
-    index = text.find(needle)
-    return text.count("\n", 0, index) + 1 if index >= 0 else 1
+def _line_of(text: str, needle: str, nth: int = 0) -> int:
+    """The line of the `nth` (0-based) occurrence of `needle`, or 1."""
+    index = -1
+    for _ in range(nth + 1):
+        index = text.find(needle, index + 1)
+        if index < 0:
+            return 1
+    return text.count("\n", 0, index) + 1
+
+
+def _id_line(text: str, table_id: str, nth: int = 0) -> int:
+    """The line of the `nth` table whose `id = "..."` is `table_id` (a duplicate's own line)."""
+    found = [m.start() for m in re.finditer(rf'^\s*id\s*=\s*"{re.escape(table_id)}"', text, re.M)]
+    if nth < len(found):
+        return text.count("\n", 0, found[nth]) + 1
+    return _line_of(text, f'"{table_id}"', nth)
 
 
 def load(folder: str | Path) -> tuple[KnowledgeBase, list[Problem]]:
@@ -177,12 +190,20 @@ def _read_tables(path: Path, key: str, problems: list[Problem]) -> tuple[list, s
 
 def _load_file(path: Path, problems: list[Problem]) -> list[Intent]:
     raw_intents, text = _read_tables(path, "intent", problems)
-    return [i for raw in raw_intents if (i := _intent(raw, str(path), text, problems)) is not None]
+    seen: dict[str, int] = {}
+    out = []
+    for raw in raw_intents:
+        nth = seen.get(raw.get("id"), 0) if isinstance(raw.get("id"), str) else 0
+        if isinstance(raw.get("id"), str):
+            seen[raw["id"]] = nth + 1
+        if (i := _intent(raw, str(path), text, problems, nth=nth)) is not None:
+            out.append(i)
+    return out
 
 
-def _intent(raw: dict, file: str, text: str, problems: list[Problem]) -> Intent | None:
+def _intent(raw: dict, file: str, text: str, problems: list[Problem], *, nth: int = 0) -> Intent | None:
     intent_id = raw.get("id")
-    line = _line_of(text, f'"{intent_id}"') if isinstance(intent_id, str) else 1
+    line = _id_line(text, intent_id, nth) if isinstance(intent_id, str) else 1
 
     def problem(message: str, severity: str = "error") -> None:
         problems.append(Problem(file, line, message, severity))
@@ -195,6 +216,9 @@ def _intent(raw: dict, file: str, text: str, problems: list[Problem]) -> Intent 
     if unknown:
         problem(f"{where}: unknown keys {sorted(unknown)}")
     template = raw.get("template", False) is True
+    title = raw.get("title")
+    if not isinstance(title, str) or not title.strip():
+        problem(f"{where}: title must not be empty")
     questions = _questions(raw, where, problem)
     if not template and len(questions) < MIN_QUESTIONS:
         problem(f"{where}: {len(questions)} sample questions; at least {MIN_QUESTIONS} are needed")
@@ -222,7 +246,7 @@ def _intent(raw: dict, file: str, text: str, problems: list[Problem]) -> Intent 
         problem(f"{where}: keywords must be a list of strings")
         keywords = []
     return Intent(
-        id=intent_id, title=str(raw.get("title") or intent_id), questions=tuple(questions),
+        id=intent_id, title=str(title).strip() if isinstance(title, str) and title.strip() else intent_id, questions=tuple(questions),
         replies=tuple(replies), keywords=tuple(keywords), auto_reply=raw.get("auto_reply", False) is True,
         template=template, file=file, line=line,
     )
@@ -243,10 +267,12 @@ def _load_off_topic(path: Path, problems: list[Problem]) -> list[Intent]:
         return []
     raw_topics, text = _read_tables(path, "topic", problems)
     file = str(path)
-    topics, seen = [], set()
+    topics, seen, count = [], set(), {}
     for raw in raw_topics:
         topic_id = raw.get("id")
-        line = _line_of(text, f'"{topic_id}"') if isinstance(topic_id, str) else 1
+        if isinstance(topic_id, str):
+            count[topic_id] = count.get(topic_id, 0) + 1
+        line = _id_line(text, topic_id, count[topic_id] - 1) if isinstance(topic_id, str) else 1
         if not isinstance(topic_id, str) or not INTENT_ID.match(topic_id):
             problems.append(Problem(file, line, f"topic id {topic_id!r} must look like group.name (lower case)"))
             continue

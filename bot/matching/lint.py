@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 from rapidfuzz import fuzz, process
@@ -13,19 +14,24 @@ from bot.matching.normalize import normalize
 CONFLICT_SIMILARITY = 92  # fuzz.ratio of normalized questions: above it, two questions say the same
 
 
-def conflicts(kb: KnowledgeBase, *, cutoff: int = CONFLICT_SIMILARITY) -> list[Problem]:
+def conflicts(kb: KnowledgeBase, *, cutoff: int = CONFLICT_SIMILARITY,
+              among: Collection[str] | None = None) -> list[Problem]:
     """The same or nearly the same sample question in two intents, or in an intent and an off-topic
-    subject (two off-topic subjects may overlap: either way nothing is suggested)."""
+    subject (two off-topic subjects may overlap: either way nothing is suggested). With `among`, only
+    the pairs that involve one of those ids (what an edit of them could have caused)."""
     off_topic = {topic.id for topic in kb.off_topic}
     rows = [(intent, q, normalize(q).replace(" ", "")) for intent in (*kb.matchable, *kb.off_topic)
             for q in intent.questions]
     norms = [r[2] for r in rows]
-    matrix = process.cdist(norms, norms, scorer=fuzz.ratio, score_cutoff=cutoff, workers=1)
+    picked = range(len(rows)) if among is None else [i for i, r in enumerate(rows) if r[0].id in among]
+    matrix = process.cdist([norms[i] for i in picked], norms, scorer=fuzz.ratio, score_cutoff=cutoff, workers=1)
     problems = []
-    for i in range(len(rows)):
-        for j in range(i + 1, len(rows)):
-            a, b = rows[i], rows[j]
-            if matrix[i, j] and a[0].id != b[0].id and a[2] and not {a[0].id, b[0].id} <= off_topic:
+    for row, i in enumerate(picked):
+        for j in range(len(rows)):
+            if among is None and j <= i or among is not None and j in picked and j <= i:
+                continue
+            a, b = (rows[i], rows[j]) if i < j else (rows[j], rows[i])
+            if matrix[row, j] and a[0].id != b[0].id and a[2] and not {a[0].id, b[0].id} <= off_topic:
                 problems.append(Problem(
                     b[0].file, b[0].line,
                     f"question {b[1]!r} of {b[0].id} is nearly the same as {a[1]!r} of {a[0].id} "
@@ -47,10 +53,16 @@ def against_rules(kb: KnowledgeBase, guard: Guard) -> list[Problem]:
     return problems
 
 
+def refusals(kb: KnowledgeBase, guard: Guard, *, among: Collection[str] | None = None) -> list[Problem]:
+    """What `kb lint` refuses beyond the loader's errors: conflicts and replies against the compliance
+    rules (a blocking rule is an error, a warning rule a warning; `kb lint` fails on both)."""
+    return conflicts(kb, among=among) + against_rules(kb, guard)
+
+
 def lint(folder: str | Path) -> list[Problem]:
     kb, problems = load(folder)
     try:
         guard = load_rules(folder)
     except GuardError as e:
         return [*problems, Problem(str(Path(folder) / "rules"), 1, str(e)), *conflicts(kb)]
-    return problems + conflicts(kb) + against_rules(kb, guard)
+    return problems + refusals(kb, guard)

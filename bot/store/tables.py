@@ -394,3 +394,21 @@ class MetricBasis(SQLModel, table=True):
     __tablename__ = "metric_basis"
     id: int = Field(default=1, primary_key=True)
     rules: str
+
+
+class KbChange(SQLModel, table=True):
+    """One change of the knowledge files made from /kb or the learning queue: who, when, what (each
+    file's text before and after, so it can be undone), and the held-out figures before and after."""
+
+    __tablename__ = "kb_changes"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _at(index=True)
+    who: str  # the agent id, or the role of a supervisor's or admin's token
+    action: str  # edit_intent, add_intent, retire, move_question, edit_topic, add_topic, learn, save_reply, undo
+    summary: str
+    target: str = ""  # the intent or subject the change is about
+    files: str  # JSON: [{"path", "before", "after"}] (before null: the file was new)
+    impact: str = ""  # JSON: the held-out figures before and after (impact.compare)
+    confirmed: bool = False  # applied despite a drop beyond the margin
+    undo_of: int | None = None  # the change this one undid
+    undone_by: int | None = None

@@ -48,3 +48,4 @@ TICKET_RULES = web.AppKey("ticket_rules", RulesHolder)  # complaint detection ru
 RELOAD_KNOWLEDGE = web.AppKey("reload_knowledge", object)  # async () -> Engine: the base and the complaint rules
 TICKET_ASSIGNMENT = web.AppKey("ticket_assignment", Assignment)  # who gets new tickets
 TICKET_ANNOUNCERS = web.AppKey("ticket_announcers", list)  # async callables given each SLA escalation batch
+KB_EDITOR = web.AppKey("kb_editor", object)  # bot.web.kb_edit.KbEditor: /kb changes, one at a time, with their figures

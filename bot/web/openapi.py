@@ -262,3 +262,75 @@ OPENAPI["paths"]["/api/reminders/report"] = {
         },
     }
 }
+
+
+def _kb_edit_paths() -> dict:
+    """/kb's API (bot/web/kb_edit.py): every write answers 200 `{applied, change, impact, versions}`, or
+    422 `invalid` with `problems: [{field, message, severity, file, line}]`, 409 `conflict` (a file changed
+    since `versions`, with `current` and the last `change`) or `confirm_needed` (with `impact`), 503
+    `cannot_write` (nothing was written). `dry_run: true` answers the impact without writing."""
+    err = {"application/json": {"schema": _ERROR}}
+    common = {"versions": {"type": "object", "additionalProperties": {"type": "string"},
+                           "description": "file → version, from GET /api/kb/base"},
+              "confirm": {"type": "boolean"}, "dry_run": {"type": "boolean"}}
+    reply = {"type": "object", "properties": {"platform": {"enum": ["wangwang", "dongdong", None]},
+                                              "text": {"type": "string"}}}
+    table = {"type": "object", "properties": {**common, "title": {"type": "string"},
+                                              "questions": {"type": "array", "items": {"type": "string"}},
+                                              "replies": {"type": "array", "items": reply}}}
+    writes = {"200": {"description": "applied (or, with dry_run, the impact only)"},
+              "403": {"description": "an agent's token (supervisor or admin needed)", "content": err},
+              "409": {"description": "`conflict` or `confirm_needed`", "content": err},
+              "422": {"description": "`invalid`: the rule and the field", "content": err},
+              "503": {"description": "`cannot_write`: nothing was written", "content": err}}
+
+    def write(summary: str, body: dict, role: str = "supervisor") -> dict:
+        return {"post": {"summary": f"{summary} ({role})", "responses": writes,
+                         "requestBody": {"required": True, "content": {"application/json": {"schema": body}}}}}
+
+    date_params = [{"name": n, "in": "query", "schema": {"type": "string", "format": "date"}} for n in ("from", "to")]
+    return {
+        "/api/kb/base": {"get": {"summary": "Every intent and off-topic subject as the files hold them, and each "
+                                            "file's `versions` (supervisor)", "responses": {"200": {"description": "ok"}}}},
+        "/api/kb/impact": {"get": {"summary": "Held-out figures of the base in service: per set top1, top3, "
+                                              "oos_rejected (supervisor)", "responses": {"200": {"description": "ok"}}}},
+        "/api/kb/intents/{id}": {"put": {**write("Edit an intent's title, questions and replies", table)["post"]}},
+        "/api/kb/topics/{id}": {"put": {**write("Edit an off-topic subject's title and questions", table)["post"]}},
+        "/api/kb/intents": write("Add an intent (`id` group.name: intents/<group>.toml)",
+                                 {**table, "properties": {**table["properties"], "id": {"type": "string"}}}),
+        "/api/kb/topics": write("Add an off-topic subject", {**table, "properties": {**table["properties"],
+                                                                                     "id": {"type": "string"}}}),
+        "/api/kb/intents/{id}/retire": write("Retire an intent (it leaves its file; undo brings it back)",
+                                             {"type": "object", "properties": common}),
+        "/api/kb/intents/{id}/reply": write("An agent's wording (from kb stats) as the intent's reply for a platform",
+                                            {"type": "object", "properties": {**common, "text": {"type": "string"},
+                                                                              "platform": reply["properties"]["platform"]}}),
+        "/api/kb/questions/move": write("Move a sample question to another intent or subject", {
+            "type": "object", "properties": {**common, "question": {"type": "string"}, "from": {"type": "string"},
+                                             "to": {"type": "string"}}}),
+        "/api/kb/changes": {"get": {"summary": "The history of changes, newest first, each with who, when, what and "
+                                               "the figures before and after (supervisor)",
+                                    "responses": {"200": {"description": "`{items, total}`"}}}},
+        "/api/kb/changes/{id}/undo": write("Undo a change: its files back as they were (itself a change); 409 when "
+                                           "a file changed after it", {"type": "object", "properties": common}),
+        "/api/kb/stats": {"get": {"summary": "Per intent: shown, used, edited, ignored, and what agents wrote instead "
+                                             "(supervisor)", "responses": {"200": {"description": "`{items, total}`"}}}},
+        "/api/kb/learn": {"get": {
+            "summary": "Groups of buyer messages that got no confident suggestion: `size`, `examples`, "
+                       "`closest_intents`, `agent_replies` (also `key`, `messages`) (admin); days in shop time, "
+                       "both left out: the last 7 days",
+            "parameters": date_params, "responses": {
+                "200": {"description": "`{from, to, items, total}`"},
+                "400": {"description": "`bad_period`", "content": err}, "403": {"description": "not an admin"}}}},
+        "/api/kb/learn/accept": write(
+            "Learn a group: `action` intent (its messages become questions of `intent`), new_intent (`id`, "
+            "`title`, `reply`, more `questions`), off_topic (`intent`: a subject; `new_topic: true` makes it). "
+            "Messages since deleted are listed in `gone`; all gone answers `applied: false`",
+            {"type": "object", "required": ["message_ids", "action"], "properties": {
+                **common, "message_ids": {"type": "array", "items": {"type": "integer"}},
+                "action": {"enum": ["intent", "new_intent", "off_topic"]}, "intent": {"type": "string"}}},
+            role="admin"),
+    }
+
+
+OPENAPI["paths"].update(_kb_edit_paths())

@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from bot.web import api, board, console_feed, conversations, kb_api, orders, pages, tickets, webhooks
+from bot.web import api, board, console_feed, conversations, kb_api, kb_edit, orders, pages, tickets, webhooks
 
 
 def setup_routes(app: web.Application) -> None:
@@ -22,6 +22,21 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_static("/static", pages.STATIC, append_version=False)
     app.router.add_get("/api/kb/intents", kb_api.intents)
     app.router.add_post("/api/kb/reload", kb_api.reload)
+    app.router.add_get("/kb", kb_edit.kb_page)
+    app.router.add_get("/api/kb/base", kb_edit.base)
+    app.router.add_get("/api/kb/impact", kb_edit.current_impact)
+    app.router.add_post("/api/kb/intents", kb_edit.add_intent)
+    app.router.add_put("/api/kb/intents/{id}", kb_edit.edit_table)
+    app.router.add_post("/api/kb/intents/{id}/retire", kb_edit.retire)
+    app.router.add_post("/api/kb/intents/{id}/reply", kb_edit.save_reply)
+    app.router.add_post("/api/kb/topics", kb_edit.add_topic)
+    app.router.add_put("/api/kb/topics/{id}", kb_edit.edit_table)
+    app.router.add_post("/api/kb/questions/move", kb_edit.move_question)
+    app.router.add_get("/api/kb/changes", kb_edit.changes)
+    app.router.add_post("/api/kb/changes/{id}/undo", kb_edit.undo)
+    app.router.add_get("/api/kb/stats", kb_edit.stats)
+    app.router.add_get("/api/kb/learn", kb_edit.learn_groups)
+    app.router.add_post("/api/kb/learn/accept", kb_edit.learn_accept)
     app.router.add_get("/api/tickets", tickets.list_tickets)
     app.router.add_post("/api/tickets", tickets.create_ticket)
     app.router.add_get("/api/tickets/{id}", tickets.get_ticket)

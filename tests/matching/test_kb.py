@@ -25,7 +25,7 @@ REQUIRED = [
     "member.points", "complaint.service", "complaint.bad_review", "complaint.regulator", "reminder.opt_out",
 ]
 
-QUESTIONS = ", ".join(f'"问题{i}号怎么弄"' for i in range(8))
+QUESTIONS = ", ".join(f'"问题{i}号怎么弄"' for i in range(12))
 
 
 def base(tmp_path: Path, *files: str) -> Path:
@@ -46,7 +46,7 @@ def test_the_default_knowledge_base_covers_every_required_intent_and_lints_clean
     assert set(REQUIRED) <= set(kb.by_id)
     assert lint(ROOT / "knowledge") == []
     for intent_ in kb.matchable:
-        assert len(intent_.questions) >= 8, intent_.id
+        assert len(intent_.questions) >= 12, intent_.id
         assert intent_.reply(None).text
 
 
@@ -67,6 +67,42 @@ def test_a_duplicate_id_points_at_both(tmp_path):
     assert problem.file.endswith("f1.toml") and problem.line == 4
 
 
+def test_a_duplicate_id_in_the_same_file_is_reported_at_the_duplicates_own_line(tmp_path):
+    folder = base(tmp_path, intent("presale.stock") + "\n" + intent("presale.other") + "\n" + intent("presale.stock"))
+    _, problems = load(folder)
+    [problem] = problems
+    assert problem.message.startswith("duplicate intent id 'presale.stock' (first at ")
+    assert problem.message.endswith("f0.toml:2)")
+    assert problem.line == 2 + 2 * 7, problems  # each intent() is 6 lines, plus the blank between
+
+
+def test_a_duplicate_topic_id_is_reported_at_its_own_line(tmp_path):
+    folder = off_topic(base(tmp_path, intent("a.one")),
+                       '[[topic]]\nid = "other.bank"\nquestions = ["银行"]\n\n[[topic]]\nid = "other.bank"\n'
+                       'questions = ["银行几点"]\n')
+    _, problems = load(folder)
+    assert [(p.line, p.message) for p in problems] == [(6, "duplicate topic id 'other.bank'")]
+
+
+@pytest.mark.parametrize("title", ['title = ""', 'title = "   "', ""])
+def test_an_empty_or_missing_title_is_an_error(tmp_path, title):
+    text = intent("a.b").replace('title = "t"', title)
+    _, problems = load(base(tmp_path, text))
+    assert [(p.line, p.message) for p in problems] == [(2, "intent a.b: title must not be empty")]
+
+
+def test_the_minimum_number_of_questions_is_the_one_the_knowledge_readme_states(tmp_path):
+    import re as re_
+    from bot.matching.kb import MIN_QUESTIONS
+    readme = (ROOT / "knowledge" / "README.md").read_text(encoding="utf-8")
+    stated = re_.search(r"sample questions, at least (\d+)", readme)
+    assert stated and int(stated.group(1)) == MIN_QUESTIONS
+    few = ", ".join(f'"问题{i}号怎么弄"' for i in range(MIN_QUESTIONS - 1))
+    _, problems = load(base(tmp_path, intent("a.few", questions=few)))
+    assert [p.message for p in problems] == [
+        f"intent a.few: {MIN_QUESTIONS - 1} sample questions; at least {MIN_QUESTIONS} are needed"]
+
+
 def test_intents_that_are_not_tables_are_an_error(tmp_path):
     folder = base(tmp_path, '\nintent = ["a.b", "a.c"]\n')
     with pytest.raises(KnowledgeBaseError) as e:
@@ -84,9 +120,9 @@ def test_an_empty_intent_and_too_few_questions(tmp_path):
     folder = base(tmp_path, '[[intent]]\nid = "a.empty"\n', intent("a.few", questions='"一", "二"'))
     _, problems = load(folder)
     messages = [p.message for p in problems]
-    assert "intent a.empty: 0 sample questions; at least 8 are needed" in messages
+    assert "intent a.empty: 0 sample questions; at least 12 are needed" in messages
     assert "intent a.empty: no reply" in messages
-    assert "intent a.few: 2 sample questions; at least 8 are needed" in messages
+    assert "intent a.few: 2 sample questions; at least 12 are needed" in messages
 
 
 def test_a_question_in_two_intents_is_a_conflict(tmp_path):

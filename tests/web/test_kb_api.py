@@ -85,7 +85,8 @@ async def test_a_valid_reload_serves_the_new_base(own_kb_client):
     client, folder = own_kb_client
     (folder / "intents" / "extra.toml").write_text(
         '[[intent]]\nid = "presale.pets"\ntitle = "宠物"\nquestions = ["猫能吃吗", "狗狗能用吗", "宠物可以用吗", '
-        '"猫咪用安全吗", "狗能穿吗", "给猫用的吗", "宠物能不能吃", "猫狗通用吗"]\n[[intent.reply]]\ntext = "亲，这款不适合宠物哦"\n',
+        '"猫咪用安全吗", "狗能穿吗", "给猫用的吗", "宠物能不能吃", "猫狗通用吗", "猫咪可以玩吗", '
+        '"狗子能不能用", "宠物专用吗", "猫会不会抓坏"]\n[[intent.reply]]\ntext = "亲，这款不适合宠物哦"\n',
         encoding="utf-8")
     resp = await client.post("/api/kb/reload", headers=AGENT)
     assert resp.status == 403
@@ -139,3 +140,32 @@ async def test_each_buyer_message_gets_its_suggestions_stored(client):
         )).all()
     assert rows[0] == ("s1", 1, "presale.courier")
     assert all(push_id == "s1" for push_id, _, _ in rows)
+
+
+async def test_a_reload_refuses_a_reply_that_breaks_a_blocking_compliance_rule(own_kb_client):
+    """The 加微信 case: what `kb lint` refuses, a reload refuses too, and the old replies keep serving."""
+    client, folder = own_kb_client
+    stock = folder / "intents" / "presale.toml"
+    text = stock.read_text(encoding="utf-8")
+    first_reply = text.index('[[intent.reply]]\ntext = "', text.index('id = "presale.stock"')) + len('[[intent.reply]]\ntext = "')
+    stock.write_text(text[:first_reply] + "亲，加微信 abc123 聊～" + text[first_reply:], encoding="utf-8")
+    from bot.matching.lint import lint
+    assert any("加微信" in str(p) or "微信" in str(p) for p in lint(folder))
+    resp = await client.post("/api/kb/reload", headers=ADMIN)
+    body = await resp.json()
+    assert resp.status == 422 and any("presale.stock" in p and "微信" in p for p in body["problems"]), body
+    suggest = await client.post("/api/suggest", json={"text": "这款还有货吗"}, headers=AGENT)
+    top = (await suggest.json())["suggestions"][0]
+    assert top["intent"] == "presale.stock" and "微信" not in top["reply"]
+
+
+async def test_the_watcher_keeps_the_old_base_when_a_reply_breaks_a_blocking_rule(own_kb_client):
+    client, folder = own_kb_client
+    before = client.app[keys.ENGINES].engine
+    stock = folder / "intents" / "presale.toml"
+    text = stock.read_text(encoding="utf-8")
+    stock.write_text(text.replace('text = "亲', 'text = "加微信 abc123，亲', 1), encoding="utf-8")
+    with pytest.raises(Exception) as refused:
+        await client.app[keys.ENGINES].reload()
+    assert "微信" in str(refused.value)
+    assert client.app[keys.ENGINES].engine is before
