@@ -48,6 +48,14 @@ class AutoReply:
     clock: Clock
     config: AutoReplyConfig
     anyone_on_shift: Callable[[datetime], bool]
+    # async (session, now) -> whether an agent on shift may take the buyer (bot.store.agent_status:
+    # online, console open); when given, it decides instead of anyone_on_shift
+    available: Callable | None = None
+
+    async def nobody_available(self, session: AsyncSession) -> bool:
+        if self.available is None:
+            return True  # wanted() has checked the shifts
+        return not await self.available(session, self.clock.now())
 
     def wanted(self, event: BuyerMessage, match: Match | None, intent: Intent | None) -> bool:
         return (
@@ -55,7 +63,7 @@ class AutoReply:
             and match.score >= self.config.threshold
             # Catching up after downtime must not answer buyers who asked long ago.
             and self.clock.now() - event.at <= timedelta(minutes=self.config.max_age_minutes)
-            and not self.anyone_on_shift(self.clock.now())
+            and (self.available is not None or not self.anyone_on_shift(self.clock.now()))
         )
 
 
@@ -87,7 +95,8 @@ class MatchingConsumer:
                                   ranked=[(m.label, m.score, m.question) for m in matches])
         top = matches[0] if matches else None
         engine = self._engines.engine
-        if self._auto_reply and self._auto_reply.wanted(event, top, engine.kb.by_id.get(top.label) if top else None):
+        if (self._auto_reply and self._auto_reply.wanted(event, top, engine.kb.by_id.get(top.label) if top else None)
+                and await self._auto_reply.nobody_available(session)):
             await self._answer_alone(session, event, top.label)
 
     async def _answer_alone(self, session: AsyncSession, event: BuyerMessage, intent: str) -> None:
