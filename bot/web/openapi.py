@@ -262,3 +262,8 @@ OPENAPI["paths"]["/api/reminders/report"] = {
         },
     }
 }
+
+
+from bot.web.workbench_openapi import PATHS as _WORKBENCH  # noqa: E402
+
+OPENAPI["paths"].update(_WORKBENCH)

@@ -203,7 +203,8 @@ async function select(id) {
   document.body.classList.remove("show-list");
   clearReply();
   $("transfer-form").hidden = true;
-  $("chat-notice").textContent = "";
+  $("chat-notice").textContent = $("reply-status").textContent = "";
+  state.pendingSend = null;
   state.earlierShown = 0;
   await loadDetail();
   await loadContext();
@@ -737,7 +738,7 @@ async function start() {
   await loadFigures();
   follow();
   // A slow safety net; changes normally arrive on the stream within a second.
-  state.timers.push(setInterval(() => loadList().catch(() => {}), 10000));
+  state.timers.push(setInterval(() => { loadList().catch(() => {}); loadTickets().catch(() => {}); }, 10000));
   state.timers.push(setInterval(() => loadFigures().catch(() => {}), 30000));
   state.timers.push(setInterval(tick, 1000));
 }
