@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from aiohttp import web
 
+from bot.clock import shop_zone
+from bot.metrics.shifts import agents_on_shift
 from bot.store import access, agent_status, phrases, reminders
 from bot.store.tables import Buyer, Conversation, Message, Order, OutboxMessage, Ticket
 from bot.web import keys
@@ -18,8 +21,6 @@ from bot.web.auth import Caller, caller
 from bot.web.errors import ApiError
 from bot.web.kb_api import json_body
 from bot.web.params import paging, path_id
-
-import sqlalchemy as sa
 
 GROUPS = {"售前": "presale", "售后": "aftersale", "presale": "presale", "aftersale": "aftersale"}
 MAX_NOTE = 500
@@ -245,9 +246,6 @@ async def colleagues(request: web.Request) -> web.Response:
 
 async def _agents(request: web.Request, who: Caller) -> web.Response:
     config = request.app[keys.CONFIG]
-    from bot.metrics.shifts import agents_on_shift
-    from bot.clock import shop_zone
-
     now = request.app[keys.CLOCK].now()
     on = agents_on_shift(config.shifts, now, shop_zone(config.shop.timezone))
     account_of = {acc: a.id for a in config.agents for acc in a.accounts}

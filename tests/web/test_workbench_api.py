@@ -325,3 +325,42 @@ async def test_a_handed_over_buyer_is_first_in_the_receivers_list_and_a_restart_
     await second.app[keys.METRICS].refresh()
     handovers = (await (await second.get("/api/handovers", headers=SUPERVISOR)).json())["items"]
     assert [h["buyer"] for h in handovers] == ["tb_wait"]
+
+
+# --- status drives auto-reply ------------------------------------------------------------------------
+
+async def test_auto_reply_answers_when_the_agents_on_shift_are_busy_or_offline_not_when_one_is_online(
+    tmp_path, aiohttp_client, make_app, clock,
+):
+    config = make_config(f"sqlite:///{tmp_path / 'bot.db'}", tokens=TOKENS, auto_reply={"enabled": True},
+                         shifts=[{"name": "早班", "start": "08:00", "end": "17:00", "agents": ["xiaomei"]}])
+    client = await aiohttp_client(make_app(config, clock))
+
+    async def auto_replies_after(buyer: str) -> int:
+        await push_and_process(client, buyer_message(buyer=buyer, text="在吗", at=clock.now()))
+        async with client.app[keys.DB]() as session:
+            return await session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)
+                                        .where(OutboxMessage.buyer == buyer, OutboxMessage.sender == "bot"))
+
+    # no console has ever been used: the shift alone decides, as before
+    assert await auto_replies_after("b0") == 0
+    await client.put("/api/me/status", headers=MEI, json={"status": "online"})
+    assert await auto_replies_after("b1") == 0
+    await client.put("/api/me/status", headers=MEI, json={"status": "busy"})
+    assert await auto_replies_after("b2") == 1
+    await client.put("/api/me/status", headers=MEI, json={"status": "online"})
+    clock.advance(minutes=2, seconds=1)  # her console closed two minutes ago: offline
+    assert await auto_replies_after("b3") == 1
+    await client.post("/api/me/heartbeat", headers=MEI)
+    assert await auto_replies_after("b4") == 0
+
+
+async def test_the_board_shows_the_receiver_as_the_buyers_agent_after_a_transfer(bot):
+    mine = (await ids(bot, MEI))["tb_mine"]
+    await bot.app[keys.METRICS].refresh()
+    before = {w["buyer"]: w["agent"] for w in bot.app[keys.BOARD].waiting()}
+    assert before["tb_mine"] == "xiaomei"
+    assert (await bot.post(f"/api/conversations/{mine}/transfer", headers=MEI, json={"to": "aqiang"})).status == 200
+    await bot.app[keys.METRICS].refresh()
+    after = {w["buyer"]: w["agent"] for w in bot.app[keys.BOARD].waiting()}
+    assert after["tb_mine"] == "aqiang"

@@ -237,3 +237,44 @@ async def test_an_agent_works_a_whole_shift_in_the_console(page, bot, gateway):
 @pytest.fixture(autouse=True)
 def _screenshots_dir():
     SCREENSHOTS.mkdir(exist_ok=True)
+
+
+async def test_a_refused_reply_shows_failed_with_the_reason_and_a_retry_sends_it(page, bot, gateway, clock):
+    import aiohttp
+
+    # a buyer whose nickname is HTML: shown as text
+    await push(bot, buyer_message(buyer="<b>tb_html</b>", text="在吗", agent="小店:小美", at=clock.now()))
+    await login(page, bot, "agent-xiaomei-token", "小美")
+    row = page.locator("#conversations li", has_text="<b>tb_html</b>")
+    await row.click()
+    assert await page.locator("#conversations b").count() == 0
+    # a buyer she may not see is refused, in Chinese, with nothing to answer
+    other = next(c["id"] for c in (await (await bot.get("/api/conversations", headers=SUPERVISOR)).json())["items"]
+                 if c["buyer"] == "tb_own")
+    async with aiohttp.ClientSession() as s:
+        await s.post(gateway.make_url("/faults"), json={"fail_next": 4})
+    await page.fill("#reply", "亲，在的")
+    await page.keyboard.press("Control+Enter")
+    await expect(page.locator("#reply-status")).to_have_text("发送中…")
+    await expect(page.locator("#deliveries li.pending")).to_contain_text("亲，在的")
+
+    async def drive_outbox():
+        clock.advance(seconds=1)  # past each retry's backoff
+        await bot.app[keys.OUTBOX].send_due()
+        return await page.locator("#deliveries li.failed").count()
+
+    assert await eventually(drive_outbox, lambda n: n == 1) == 1
+    failed = page.locator("#deliveries li.failed")
+    await expect(failed).to_contain_text("发送失败")
+    await expect(page.locator("#reply-status")).to_contain_text("发送失败")
+    assert await sent_by_gateway(gateway) == []
+    await page.screenshot(path=str(SCREENSHOTS / "delivery-failed.png"))
+    await failed.locator("button.retry").click()
+    await expect(page.locator("#reply-status")).to_have_text("已发送")
+    await expect(page.locator("#deliveries li")).to_have_count(0)
+    await expect(page.locator("#messages li.agent")).to_contain_text("亲，在的")
+    assert [m["text"] for m in await sent_by_gateway(gateway)] == ["亲，在的"]
+    # opening someone else's buyer by hand: the Chinese refusal, no reply box
+    await page.evaluate(f"select({other})")
+    await expect(page.locator("#chat-title")).to_contain_text("这个买家没有分配给你")
+    await expect(page.locator("#reply")).to_be_disabled()

@@ -317,8 +317,10 @@ function renderDeliveries() {
 }
 
 async function retryDelivery(id) {
+  const delivery = state.detail && state.detail.deliveries.find((d) => d.id === id);
   const { status, data } = await api("POST", `/api/outbox/${id}/retry`);
-  $("reply-status").textContent = status === 200 ? "正在重新发送…" : errorText(status, data);
+  $("reply-status").textContent = status === 200 ? "发送中…" : errorText(status, data);
+  if (status === 200 && delivery) state.pendingSend = { id: delivery.client_msg_id, conversation: state.selected, warnings: "" };
   await loadDetail();
 }
 
