@@ -118,7 +118,8 @@ async def record_transfer(
     conversation's, so that the board and the reply's sender follow. Raises TransferRace when a transfer
     based on the same version was stored first."""
     transfer = Transfer(conversation_id=conversation.id, seq=version + 1, buyer_id=conversation.buyer_id,
-                        platform=conversation.platform, from_agent=from_agent, to_agent=to_agent, group=group,
+                        platform=conversation.platform, from_agent=from_agent,
+                        from_account=conversation.agent_account, to_agent=to_agent, group=group,
                         note=note, at=now)
     try:
         async with session.begin_nested():
@@ -129,6 +130,25 @@ async def record_transfer(
     conversation.agent_account = to_account
     await session.flush()
     return transfer
+
+
+async def held_before_latest_transfer(session: AsyncSession, conversation: Conversation, *, agent: str,
+                                      accounts: Iterable[str]) -> Transfer | None:
+    """The latest transfer, if `agent` could see the conversation just before it (so that a transfer of
+    theirs that lost a race is told apart from one of a conversation they never held)."""
+    transfers = (await transfers_of(session, [conversation.id])).get(conversation.id, [])
+    if not transfers:
+        return None
+    latest = transfers[-1]
+    if latest.from_agent == agent:
+        held = True
+    elif len(transfers) > 1:
+        held = transfers[-2].to_agent == agent
+    else:
+        held = f"{conversation.platform}:{latest.from_account}" in set(accounts) or await session.scalar(
+            sa.select(Handover.id).where(Handover.conversation_id == conversation.id, Handover.to_agent == agent)
+            .limit(1)) is not None
+    return latest if held else None
 
 
 async def transfers_received(session: AsyncSession, agents: Iterable[str]) -> dict[str, datetime]:

@@ -382,6 +382,7 @@ class Transfer(SQLModel, table=True):
     buyer_id: int
     platform: str
     from_agent: str  # agent id, or "supervisor"
+    from_account: str = ""  # the conversation's account before the transfer (whom the platform had routed it to)
     to_agent: str = Field(index=True)
     group: str = ""  # the group (role) asked for, when the transfer went to a group
     note: str = ""

@@ -53,8 +53,11 @@ async def list_conversations(request: web.Request) -> web.Response:
         handed = await access.handovers_of(session, ids)
         transfers = await access.transfers_of(session, ids)
     names = {a.id: a.name or a.id for a in config.agents}
+    feed = request.app[keys.CONSOLE_FEED]
     items = []
     for c, b in rows:
+        if who.agent and not who.owns(c.platform, c.agent_account):
+            feed.grant(who.agent, c.platform, b.nick)  # handed over, transferred or ticket: live updates too
         item = _conversation_json(c, b, latest.get(c.id), now)
         h = handed.get(c.id)
         item["handover"] = None if h is None else {

@@ -151,26 +151,31 @@ async def transfer(request: web.Request) -> web.Response:
     elif to == who.agent:
         raise ApiError(400, "transfer_to_self", "不能转接给自己")
     conversation_id = path_id(request)
+    if version is None:
+        # What the caller is taken to have seen: the conversation as it was when the request came in.
+        # A transfer stored meanwhile makes this one lose the race (409), not silently follow it.
+        async with request.app[keys.DB]() as session:
+            version = await access.transfer_version(session, conversation_id)
     async with request.app[keys.DB]() as session, session.begin():
         conversation = await session.get(Conversation, conversation_id)
         if conversation is None:
             raise ApiError(404, "not_found", "没有这个会话")
         current = await access.transfer_version(session, conversation_id)
-        if version is not None and version != current:
-            raise ApiError(409, "transfer_conflict", "这个会话刚刚被转接过，请刷新后再试")
         if not who.at_least("supervisor") and not await access.may_see(
                 session, conversation_id, agent=who.agent or "", accounts=who.accounts):
-            latest = (await access.transfers_of(session, [conversation_id])).get(conversation_id, [])
-            if latest and latest[-1].from_agent == me:
-                raise ApiError(409, "transfer_conflict", f"这个会话已经转接给了 {names.get(latest[-1].to_agent, latest[-1].to_agent)}")
+            latest = await access.held_before_latest_transfer(session, conversation, agent=me, accounts=who.accounts)
+            if latest is not None:
+                raise ApiError(409, "transfer_conflict", f"这个会话已经转接给了 {names.get(latest.to_agent, latest.to_agent)}")
             raise ApiError(403, "not_routed_to_you", "这个会话不归你，不能转接")
+        if version != current:
+            raise ApiError(409, "transfer_conflict", "这个会话刚刚被转接过，请刷新后再试")
         if group:
             to = await _pick_from_group(request, session, group, platform=conversation.platform, exclude=me, now=now)
         account = _account_on(request, to, conversation.platform)
         if account is None:
             raise ApiError(400, "no_account_on_platform", f"{names.get(to, to)} 没有这个平台的账号，不能接这个会话")
         try:
-            done = await access.record_transfer(session, conversation=conversation, version=current, from_agent=me,
+            done = await access.record_transfer(session, conversation=conversation, version=version, from_agent=me,
                                                 to_agent=to, to_account=account, group=group, note=note.strip(),
                                                 now=now)
         except access.TransferRace:

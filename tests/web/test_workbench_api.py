@@ -364,3 +364,30 @@ async def test_the_board_shows_the_receiver_as_the_buyers_agent_after_a_transfer
     await bot.app[keys.METRICS].refresh()
     after = {w["buyer"]: w["agent"] for w in bot.app[keys.BOARD].waiting()}
     assert after["tb_mine"] == "aqiang"
+
+
+async def test_two_agents_who_both_hold_a_buyer_transfer_at_once_one_wins_one_gets_409(bot):
+    mine = (await ids(bot, MEI))["tb_mine"]
+    resp = await bot.post("/api/tickets", headers=SUPERVISOR,
+                          json={"conversation_id": mine, "severity": "P3", "category": "quality", "note": "掉色"})
+    assert (await resp.json())["owner"] == "aqiang"  # so 阿强 may see 小美's buyer too
+    # both looked at the conversation (version 0, as the console sends it), both transfer at once
+    seen = [(await (await bot.get(f"/api/conversations/{mine}", headers=h)).json())["version"] for h in (MEI, QIANG)]
+    assert seen == [0, 0]
+    first, second = await asyncio.gather(
+        bot.post(f"/api/conversations/{mine}/transfer", headers=MEI, json={"to": "aqiang", "version": seen[0]}),
+        bot.post(f"/api/conversations/{mine}/transfer", headers=QIANG, json={"to": "xiaomei", "version": seen[1]}))
+    assert sorted([first.status, second.status]) == [200, 409]
+    assert (await (first if first.status == 409 else second).json())["error"] == "transfer_conflict"
+
+
+async def test_an_agent_who_held_a_buyer_through_routing_and_lost_it_to_a_transfer_gets_409_not_403(bot):
+    mine = (await ids(bot, MEI))["tb_mine"]
+    assert (await bot.post(f"/api/conversations/{mine}/transfer", headers=SUPERVISOR, json={"to": "aqiang"})).status == 200
+    late = await bot.post(f"/api/conversations/{mine}/transfer", headers=MEI, json={"to": "aqiang"})
+    assert (late.status, (await late.json())["error"]) == (409, "transfer_conflict")
+    assert "阿强" in (await late.json())["message"]
+    # 小美 never held tb_other: 403
+    other = (await ids(bot, SUPERVISOR))["tb_other"]
+    never = await bot.post(f"/api/conversations/{other}/transfer", headers=MEI, json={"to": "aqiang"})
+    assert (never.status, (await never.json())["error"]) == (403, "not_routed_to_you")

@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column("buyer_id", sa.Integer(), nullable=False),
         sa.Column("platform", sa.String(), nullable=False),
         sa.Column("from_agent", sa.String(), nullable=False),
+        sa.Column("from_account", sa.String(), nullable=False, server_default=""),
         sa.Column("to_agent", sa.String(), nullable=False),
         sa.Column("group", sa.String(), nullable=False, server_default=""),
         sa.Column("note", sa.String(), nullable=False, server_default=""),
