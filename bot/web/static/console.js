@@ -618,6 +618,19 @@ async function loadTickets() {
   }
 }
 
+const ACTORS = { bot: "系统", buyer: "买家", supervisor: "主管", admin: "管理员" };
+// The notes the system writes into a ticket's history, in the agent's words.
+const NOTES = [
+  [/^round-robin → (.+)$/, "轮流分配给 $1"], [/^the buyer complained again$/, "买家再次投诉"],
+  [/^asked the buyer \((.+)\)$/, "已向买家发送回访（$1）"], [/^rating (\d): (.*)$/, "买家评分 $1：$2"],
+  [/^first agent message to the buyer$/, "客服首次回复买家"], [/^past SLA: (.+)$/, "超过时限：$1"],
+  [/^severity (P\d) → (P\d); /, "级别 $1 → $2；"],
+];
+function noteText(note) {
+  return NOTES.reduce((text, [pattern, words]) => text.replace(pattern, words), note)
+    .replace("first_response", "首次响应").replace("resolution", "处理完成");
+}
+
 async function showTicket(id) {
   const { status, data } = await api("GET", `/api/tickets/${id}`);
   if (status !== 200) return;
@@ -628,7 +641,7 @@ async function showTicket(id) {
   const history = $("ticket-history");
   history.replaceChildren();
   for (const h of data.history) {
-    history.append(el("li", "", `${time(h.at, true)} ${h.actor}：${STATE_NAMES[h.from] || h.from || ""}→${STATE_NAMES[h.to] || h.to || ""} ${h.note || ""}`));
+    history.append(el("li", "", `${time(h.at, true)} ${ACTORS[h.actor] || h.actor}：${STATE_NAMES[h.from] || h.from || ""}→${STATE_NAMES[h.to] || h.to || ""} ${noteText(h.note || "")}`));
   }
   const actions = $("ticket-actions");
   actions.replaceChildren();
