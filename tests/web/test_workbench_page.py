@@ -164,6 +164,13 @@ async def test_an_agent_works_a_whole_shift_in_the_console(page, bot, gateway):
     await expect(page.locator("#reply-status")).to_have_text("已发送")
     await expect(page.locator("#messages li.agent")).to_contain_text("亲，<i>稍等</i>，马上为您查询")
 
+    # Part of a phrase's text offers it too; Esc clears the reply.
+    await reply.type("马上为您")
+    await expect(page.locator("#phrase-popup li")).to_contain_text(["/cx"])
+    await page.keyboard.press("Escape")
+    assert await reply.input_value() == ""
+    await expect(page.locator("#phrase-popup")).to_be_hidden()
+
     # A warning rule is shown before sending; "send anyway" sends.
     await reply.fill("亲，我们是绝对正品")
     await page.keyboard.press("Control+Enter")
@@ -278,3 +285,24 @@ async def test_a_refused_reply_shows_failed_with_the_reason_and_a_retry_sends_it
     await page.evaluate(f"select({other})")
     await expect(page.locator("#chat-title")).to_contain_text("这个买家没有分配给你")
     await expect(page.locator("#reply")).to_be_disabled()
+
+
+async def test_a_supervisor_keeps_the_team_phrases_in_the_browser_and_agents_use_them(page, bot):
+    await login(page, bot, "supervisor-token", "主管")
+    await page.fill("#phrase-code", "sf")
+    await page.fill("#phrase-text", "默认中通，补差价可发顺丰")
+    await page.select_option("#phrase-scope", "team")
+    await page.click("#phrase-form button[type=submit]")
+    await expect(page.locator("#phrases li", has_text="/sf")).to_contain_text("团队")
+    await page.click("#logout")
+    await login(page, bot, "agent-aqiang-token", "阿强")
+    await expect(page.locator("#phrase-scope")).to_be_hidden()  # agents add personal phrases only
+    team = page.locator("#phrases li", has_text="/sf")
+    await expect(team).to_contain_text("团队")
+    await expect(team.locator("button")).to_have_count(0)  # and do not delete the team's
+    await page.locator("#conversations li", has_text="tb_own").click()
+    await expect(page.locator("#chat-title")).to_contain_text("tb_own")
+    await page.locator("#reply").type("/s")
+    await expect(page.locator("#phrase-popup li")).to_contain_text(["/sf"])
+    await page.keyboard.press("Tab")
+    assert await page.locator("#reply").input_value() == "默认中通，补差价可发顺丰"
