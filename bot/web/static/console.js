@@ -741,6 +741,7 @@ async function start() {
   $("work").hidden = $("logout").hidden = $("show-list").hidden = false;
   $("phrase-scope").hidden = data.role === "agent";
   $("notify").hidden = !(window.Notification && Notification.permission === "default");
+  follow();  // first: nothing that happens while the rest loads is missed
   if (data.agent) {
     $("status").hidden = false;
     await setStatus(data.status && data.status.chosen !== "offline" ? data.status.chosen : "online");
@@ -751,7 +752,6 @@ async function start() {
   await loadTickets();
   await loadPhrases();
   await loadFigures();
-  follow();
   // A slow safety net; changes normally arrive on the stream within a second.
   state.timers.push(setInterval(() => { loadList().catch(() => {}); loadTickets().catch(() => {}); }, 10000));
   state.timers.push(setInterval(() => loadFigures().catch(() => {}), 30000));
@@ -776,7 +776,8 @@ async function follow() {
         while ((end = buffer.indexOf("\n\n")) >= 0) {
           const block = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
-          if (/^event: changed$/m.test(block)) scheduleRefresh();
+          // hello: (re)connected, so whatever changed before is fetched once
+          if (/^event: (changed|hello)$/m.test(block)) scheduleRefresh();
           if (/^event: transferred$/m.test(block)) {
             const line = block.split("\n").find((l) => l.startsWith("data: "));
             try {
