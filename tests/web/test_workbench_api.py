@@ -34,8 +34,9 @@ TOKENS = [{"token": "agent-xiaomei-token", "role": "agent", "agent": "xiaomei"},
 
 
 @pytest.fixture
-async def bot(tmp_path, aiohttp_client, make_app, clock, gateway):
-    config = make_config(f"sqlite:///{tmp_path / 'bot.db'}", gateway_url=gateway_url(gateway), tokens=TOKENS)
+async def bot(db_url, aiohttp_client, make_app, clock, gateway):
+    """On SQLite and (with CSBOT_TEST_PG_DSN) PostgreSQL: the rule is one SQL condition on both."""
+    config = make_config(db_url, gateway_url=gateway_url(gateway), tokens=TOKENS)
     client = await aiohttp_client(make_app(config, clock))
     await push_and_process(client, buyer_message(buyer="tb_mine", text="能发顺丰吗", agent="小店:小美", at=START),
                            buyer_message(buyer="tb_other", text="在吗", agent="小店:阿强", at=START))
