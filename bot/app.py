@@ -29,6 +29,7 @@ from bot.metrics.consumer import MetricsConsumer
 from bot.metrics.period import PeriodFigures
 from bot.metrics.report import Rules
 from bot.metrics.shifts import agents_on_shift
+from bot.store import agent_status
 from bot.outbox import OutboxSender
 from bot.reminders.consumer import ReminderConsumer
 from bot.reminders.job import ReminderJob
@@ -162,9 +163,17 @@ def _tell_live_views_of_others(app: web.Application, touched: list[tuple[str, st
 def _auto_reply(app: web.Application) -> AutoReply:
     config = app[keys.CONFIG]
     zone = shop_zone(config.shop.timezone)
+    anyone_on_shift = lambda at: not config.shifts or bool(agents_on_shift(config.shifts, at, zone))  # noqa: E731
+
+    async def available(session, at) -> bool:
+        """Someone on shift who is online in the console (busy, away or offline agents do not count)."""
+        if not config.shifts:
+            return True
+        return bool(await agent_status.present(session, list(agents_on_shift(config.shifts, at, zone)), now=at))
+
     return AutoReply(clock=app[keys.CLOCK], config=config.auto_reply,
                      # Without [[shifts]] the agents count as always on shift (as for ticket assignment).
-                     anyone_on_shift=lambda at: not config.shifts or bool(agents_on_shift(config.shifts, at, zone)))
+                     anyone_on_shift=anyone_on_shift, available=available)
 
 
 def _consumers(app: web.Application) -> tuple:

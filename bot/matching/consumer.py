@@ -47,6 +47,14 @@ class AutoReply:
     clock: Clock
     config: AutoReplyConfig
     anyone_on_shift: Callable[[datetime], bool]
+    # async (session, now) -> whether an agent on shift may take the buyer (bot.store.agent_status:
+    # online, console open); when given, it decides instead of anyone_on_shift
+    available: Callable | None = None
+
+    async def nobody_available(self, session: AsyncSession) -> bool:
+        if self.available is None:
+            return True  # wanted() has checked the shifts
+        return not await self.available(session, self.clock.now())
 
     def wanted(self, event: BuyerMessage, match: Match | None, intent: Intent | None) -> bool:
         return (
@@ -54,7 +62,7 @@ class AutoReply:
             and match.score >= self.config.threshold
             # Catching up after downtime must not answer buyers who asked long ago.
             and self.clock.now() - event.at <= timedelta(minutes=self.config.max_age_minutes)
-            and not self.anyone_on_shift(self.clock.now())
+            and (self.available is not None or not self.anyone_on_shift(self.clock.now()))
         )
 
 
@@ -89,8 +97,9 @@ class MatchingConsumer:
             if self._wants_auto_reply(r.event, matches):
                 auto.append((r.event, matches[0].label))
         await suggestions.insert_rows(session, rows)
-        for event, intent in auto:
-            await self._answer_alone(session, event, intent)
+        if auto and await self._auto_reply.nobody_available(session):
+            for event, intent in auto:
+                await self._answer_alone(session, event, intent)
         answers = [r for r in recorded if isinstance(r.event, AgentMessage) and r.previous_sender == "buyer"]
         if not answers:
             return
@@ -128,7 +137,7 @@ class MatchingConsumer:
         matches = self._match(event.text)
         await suggestions.replace(session, message_id=message.id,
                                   ranked=[(m.label, m.score, m.question) for m in matches])
-        if self._wants_auto_reply(event, matches):
+        if self._wants_auto_reply(event, matches) and await self._auto_reply.nobody_available(session):
             await self._answer_alone(session, event, matches[0].label)
 
     async def _answer_alone(self, session: AsyncSession, event: BuyerMessage, intent: str) -> None:

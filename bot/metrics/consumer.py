@@ -103,6 +103,11 @@ class MetricsConsumer:
         self._dirty_keys |= keys
         self._wake.set()
 
+    def mark_buyer(self, buyer_id: int) -> None:
+        """Something outside the processor changed the buyer (a transfer): look at them in the next round."""
+        self._dirty_ids.add(buyer_id)
+        self._wake.set()
+
     # --- the board's loop ----------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -243,7 +248,8 @@ class MetricsConsumer:
             return
         if self._last_shift_check is None:
             # Just started: the latest change of the past day may have passed while the bot was
-            # down. Handing over is stored once, so doing it again after a mere restart is harmless.
+            # down. Handing over is stored once per buyer and change, and only buyers who were
+            # already waiting at the change are handed over, so a mere restart hands over nobody new.
             changes = shift_changes(shifts, after=now - timedelta(days=1), until=now, zone=self._rules.zone)[-1:]
         else:
             changes = shift_changes(shifts, after=self._last_shift_check, until=now, zone=self._rules.zone)
@@ -260,7 +266,9 @@ class MetricsConsumer:
 async def hand_over(session: AsyncSession, *, at: datetime, now: datetime, shifts, rules: Rules,
                     horizon: timedelta) -> int:
     """The handovers (交接) of the shift change `at`, stored once however many processes do it."""
-    waiting = await store.waiting(session, since=now - horizon)
+    # Only buyers already waiting at the change: a restart after it must not hand over those who
+    # started waiting since (they were never the leaving agent's at the change).
+    waiting = [w for w in await store.waiting(session, since=now - horizon) if w.waiting_since <= at]
     by_id = {w.conversation_id: w for w in waiting}
     plan = handover_plan(
         [(w.conversation_id, rules.agent(w.platform, w.agent_account)[0]) for w in waiting if w.agent_account],

@@ -412,3 +412,48 @@ class KbChange(SQLModel, table=True):
     confirmed: bool = False  # applied despite a drop beyond the margin
     undo_of: int | None = None  # the change this one undid
     undone_by: int | None = None
+
+
+class Transfer(SQLModel, table=True):
+    """A conversation handed by one agent to another during a shift (转接). Append-only; the one with
+    the highest `seq` names who holds the conversation now. The unique (conversation, seq) is what
+    makes one of two racing transfers fail."""
+
+    __tablename__ = "transfers"
+    __table_args__ = (sa.UniqueConstraint("conversation_id", "seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(index=True)  # no foreign key: conversations are merged and deleted
+    seq: int  # 1, 2, ... per conversation
+    buyer_id: int
+    platform: str
+    from_agent: str  # agent id, or "supervisor"
+    from_account: str = ""  # the conversation's account before the transfer (whom the platform had routed it to)
+    to_agent: str = Field(index=True)
+    group: str = ""  # the group (role) asked for, when the transfer went to a group
+    note: str = ""
+    at: datetime = _at()
+
+
+class AgentStatus(SQLModel, table=True):
+    """An agent's chosen status (online, busy, away) and their console's last heartbeat. What it means
+    at a given moment (offline after two minutes without a heartbeat) is `bot.store.agent_status`."""
+
+    __tablename__ = "agent_status"
+    agent_id: str = Field(primary_key=True)
+    status: str = "online"  # online (在线), busy (忙碌), away (挂起)
+    changed_at: datetime = _at()
+    heartbeat_at: datetime | None = _at(nullable=True)
+
+
+class Phrase(SQLModel, table=True):
+    """A quick phrase (快捷短语): an agent's own (`owner` = agent id) or the team's (`owner` = "")."""
+
+    __tablename__ = "phrases"
+    __table_args__ = (sa.UniqueConstraint("owner", "code"),)
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str  # personal, team
+    owner: str = ""
+    code: str
+    text: str
+    created_by: str = ""
+    created_at: datetime = _at()

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config, TicketConfig
-from bot.store import outbox
+from bot.store import agent_status, outbox
 from bot.store import tickets as store
 from bot.store.tables import Conversation, Ticket
 from bot.tickets import workflow
@@ -132,8 +132,9 @@ async def attach(
 
 
 async def assign(session: AsyncSession, ticket: Ticket, *, now: datetime, assignment: Assignment) -> Ticket:
-    """Give a new ticket to the next agent in the round; it stays new when nobody is on shift."""
-    pool = assignment.candidates(ticket.severity, now)
+    """Give a new ticket to the next agent in the round; it stays new when nobody on shift is online."""
+    # on shift, then online with the console open (a busy, away or offline agent gets no new ticket)
+    pool = await agent_status.present(session, assignment.candidates(ticket.severity, now), now=now)
     owner = workflow.pick_owner(pool, await store.last_assigned(session, agents=pool))
     if owner is None:
         log.info("ticket unassigned ticket=%s: nobody on shift", ticket.id)

@@ -20,6 +20,9 @@ class ConsoleFeed:
     def __init__(self, *, queue_size: int = 64) -> None:
         self.queue_size = queue_size
         self._viewers: dict[Subscriber, Caller] = {}
+        # (platform, buyer) → agents who got the buyer by a transfer while this process ran: their
+        # consoles hear of the buyer's messages too (bot.store.access decides what they may open).
+        self._granted: dict[tuple[str, str], set[str]] = {}
 
     def subscribe(self, who: Caller) -> Subscriber:
         viewer = Subscriber(self.queue_size)
@@ -39,9 +42,19 @@ class ConsoleFeed:
             return
         for viewer, who in self._viewers.items():
             mine = sorted({buyer for platform, buyer, account in touched
-                           if who.at_least("supervisor") or who.owns(platform, account)})
+                           if who.at_least("supervisor") or who.owns(platform, account)
+                           or who.agent in self._granted.get((platform, buyer), ())})
             if mine:
                 viewer.offer(sse("changed", {"buyers": mine}))
+
+    def grant(self, agent: str, platform: str, buyer: str) -> None:
+        self._granted.setdefault((platform, buyer), set()).add(agent)
+
+    def tell(self, agent: str, event: str, data: dict) -> None:
+        """An event for `agent`'s open consoles (a transfer to them, say)."""
+        for viewer, who in self._viewers.items():
+            if who.agent == agent:
+                viewer.offer(sse(event, data))
 
     def disconnect_all(self) -> None:
         for viewer in self._viewers:

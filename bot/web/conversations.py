@@ -9,20 +9,21 @@ from datetime import timedelta
 from aiohttp import web
 
 from bot.matching.engine import shop_values
-from bot.store import chat, outbox, suggestions
+from bot.store import access, chat, outbox, suggestions
 from bot.store.tables import Buyer, Conversation, Message, ReplyFeedback
 from bot.web import keys
 from bot.web.auth import Caller, caller
 from bot.web.errors import ApiError
 from bot.web.kb_api import json_body
 from bot.web.params import paging, path_id
+from bot.web.workbench import deliveries_of, transfer_json, visible
 
 MAX_REPLY = 2000
 
 
 def _message_json(m: Message) -> dict:
     return {"id": m.id, "sender": m.sender, "agent": m.agent_account, "text": m.text,
-            "sent_at": m.sent_at.isoformat()}
+            "sent_at": m.sent_at.isoformat(), "client_msg_id": m.client_msg_id}
 
 
 def _conversation_json(c: Conversation, buyer: Buyer, latest: Message | None, now) -> dict:
@@ -39,24 +40,37 @@ async def list_conversations(request: web.Request) -> web.Response:
     who = caller(request)
     limit, offset = paging(request)
     config, now = request.app[keys.CONFIG], request.app[keys.CLOCK].now()
+    active_since = now - timedelta(minutes=config.shop.session_gap_minutes)
     async with request.app[keys.DB]() as session:
-        rows, total = await chat.open_conversations(
-            session, active_since=now - timedelta(minutes=config.shop.session_gap_minutes),
-            accounts=None if who.at_least("supervisor") else who.accounts, limit=limit, offset=offset,
-        )
-        latest = await chat.latest_messages(session, [c.id for c, _ in rows])
-    return web.json_response({"items": [_conversation_json(c, b, latest.get(c.id), now) for c, b in rows],
-                              "total": total, "now": now.isoformat(),
+        if who.at_least("supervisor"):
+            rows, total = await chat.open_conversations(session, active_since=active_since, accounts=None,
+                                                        limit=limit, offset=offset)
+        else:  # the one rule of who may see a buyer (bot.store.access)
+            rows, total = await access.open_conversations(session, active_since=active_since, agent=who.agent or "",
+                                                          accounts=who.accounts, limit=limit, offset=offset)
+        ids = [c.id for c, _ in rows]
+        latest = await chat.latest_messages(session, ids)
+        handed = await access.handovers_of(session, ids)
+        transfers = await access.transfers_of(session, ids)
+    names = {a.id: a.name or a.id for a in config.agents}
+    feed = request.app[keys.CONSOLE_FEED]
+    items = []
+    for c, b in rows:
+        if who.agent and not who.owns(c.platform, c.agent_account):
+            feed.grant(who.agent, c.platform, b.nick)  # handed over, transferred or ticket: live updates too
+        item = _conversation_json(c, b, latest.get(c.id), now)
+        h = handed.get(c.id)
+        item["handover"] = None if h is None else {
+            "from": h.from_agent, "from_name": names.get(h.from_agent, h.from_agent), "to": h.to_agent,
+            "shift_change_at": h.shift_change_at.isoformat(), "waiting": h.waiting}
+        t = transfers.get(c.id)
+        item["transfer"] = transfer_json(t[-1], names) if t else None
+        items.append(item)
+    return web.json_response({"items": items, "total": total, "now": now.isoformat(),
                               "thresholds_s": list(config.metrics.thresholds_s)})
 
 
-async def _visible(session, who: Caller, conversation_id: int) -> tuple[Conversation, Buyer]:
-    conversation = await session.get(Conversation, conversation_id)
-    if conversation is None:
-        raise ApiError(404, "not_found", "no such conversation")
-    if not who.at_least("supervisor") and not who.owns(conversation.platform, conversation.agent_account):
-        raise ApiError(403, "forbidden", "this conversation is routed to another agent")
-    return conversation, await session.get(Buyer, conversation.buyer_id)
+_visible = visible  # the one rule (bot.web.workbench.visible → bot.store.access)
 
 
 async def _values(session, buyer: Buyer, shop) -> dict:
@@ -84,6 +98,9 @@ async def get_conversation(request: web.Request) -> web.Response:
         messages = await chat.messages_of(session, conversation.id)
         last_buyer, stored = await _current_suggestions(session, messages)
         values = await _values(session, buyer, request.app[keys.CONFIG].shop)
+        deliveries = await deliveries_of(session, conversation, buyer)
+        transfers = (await access.transfers_of(session, [conversation.id])).get(conversation.id, [])
+    names = {a.id: a.name or a.id for a in request.app[keys.CONFIG].agents}
     shown = [
         {"rank": s.rank, "intent": s.intent, "title": engine.kb.by_id[s.intent].title, "score": s.score,
          "question": s.question, "reply": engine.reply(s.intent, platform=conversation.platform, values=values)}
@@ -91,7 +108,9 @@ async def get_conversation(request: web.Request) -> web.Response:
     ]
     body = _conversation_json(conversation, buyer, messages[-1] if messages else None, now)
     body.update(messages=[_message_json(m) for m in messages],
-                suggestions_for=last_buyer.id if last_buyer else None, suggestions=shown)
+                suggestions_for=last_buyer.id if last_buyer else None, suggestions=shown,
+                deliveries=deliveries, transfers=[transfer_json(t, names) for t in transfers],
+                version=transfers[-1].seq if transfers else 0)
     return web.json_response(body)
 
 

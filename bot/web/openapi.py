@@ -334,3 +334,8 @@ def _kb_edit_paths() -> dict:
 
 
 OPENAPI["paths"].update(_kb_edit_paths())
+
+
+from bot.web.workbench_openapi import PATHS as _WORKBENCH  # noqa: E402
+
+OPENAPI["paths"].update(_WORKBENCH)

@@ -2,7 +2,9 @@
 
 from aiohttp import web
 
-from bot.web import api, board, console_feed, conversations, kb_api, kb_edit, orders, pages, tickets, webhooks
+from bot.web import (
+    api, board, console_feed, conversations, kb_api, kb_edit, orders, pages, tickets, webhooks, workbench,
+)
 
 
 def setup_routes(app: web.Application) -> None:
@@ -16,7 +18,19 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/conversations", conversations.list_conversations)
     app.router.add_get("/api/conversations/{id}", conversations.get_conversation)
     app.router.add_post("/api/conversations/{id}/reply", conversations.reply)
-    app.router.add_get("/api/me", pages.me)
+    app.router.add_get("/api/me", workbench.me)
+    app.router.add_put("/api/me/status", workbench.put_status)
+    app.router.add_post("/api/me/heartbeat", workbench.heartbeat)
+    app.router.add_get("/api/me/figures", workbench.my_figures)
+    app.router.add_get("/api/conversations/{id}/context", workbench.context)
+    app.router.add_post("/api/conversations/{id}/transfer", workbench.transfer)
+    app.router.add_get("/api/agents", workbench.agents)
+    app.router.add_get("/api/colleagues", workbench.colleagues)
+    app.router.add_get("/api/phrases", workbench.list_phrases)
+    app.router.add_post("/api/phrases", workbench.add_phrase)
+    app.router.add_delete("/api/phrases/{id}", workbench.delete_phrase)
+    app.router.add_post("/api/outbox/{id}/retry", workbench.retry_delivery)
+    app.router.add_post("/api/guard/check", workbench.check_text)
     app.router.add_get("/console", pages.console)
     app.router.add_get("/api/console/stream", console_feed.stream)
     app.router.add_static("/static", pages.STATIC, append_version=False)

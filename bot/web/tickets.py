@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 
+from bot.store import access
 from bot.store import tickets as store
 from bot.store.tables import Ticket, TicketHistory
 from bot.tickets import actions, workflow
@@ -165,8 +166,9 @@ async def create_ticket(request: web.Request) -> web.Response:
         conversation = await store.conversation(session, conversation_id)
         if conversation is None:
             raise ApiError(404, "not_found", f"no conversation {conversation_id}")
-        if who.role == "agent" and not who.owns(conversation.platform, conversation.agent_account):
-            raise ApiError(403, "forbidden", "this conversation is not routed to you")
+        if who.role == "agent" and not await access.may_see(session, conversation.id, agent=who.agent or "",
+                                                            accounts=who.accounts):  # the one rule
+            raise ApiError(403, "not_routed_to_you", "this conversation is not routed to you")
         buyer = await store.buyer(session, conversation.buyer_id)
         opened = await actions.open_or_attach(
             session, complaint=Complaint(severity=severity, category=category, rule="manual", reason=note[:200]),

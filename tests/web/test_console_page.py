@@ -108,7 +108,7 @@ async def test_a_wrong_token_is_refused(page, bot):
     await page.goto(str(bot.make_url("/console")))
     await page.fill("#token", "not-a-real-token")
     await page.click("#login button")
-    await expect(page.locator("#login-error")).to_contain_text("unknown token")
+    await expect(page.locator("#login-error")).to_contain_text("登录口令无效")
 
 
 async def test_the_reply_shows_up_in_the_chat_once_sent(page, bot, gateway):
@@ -136,7 +136,7 @@ async def test_an_agent_opens_a_ticket_from_a_conversation_and_works_it(page, bo
     # Round-robin gave it to the after-sales agent: 小美 may look, not move it.
     await expect(page.locator("#ticket-title")).to_contain_text("已分配（aqiang）")
     await page.click("#ticket-actions button[data-to=investigating]")
-    await expect(page.locator("#ticket-error")).to_contain_text("belongs to aqiang")
+    await expect(page.locator("#ticket-error")).to_contain_text("归 aqiang 处理")
     # The supervisor works it; resolving without a note is refused with what is needed.
     await page.click("#logout")
     await page.fill("#token", "supervisor-token")
