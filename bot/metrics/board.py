@@ -204,7 +204,7 @@ class Board:
     def snapshot(self) -> dict:
         return {
             "now": iso(self.now) if self.now else None, "day": self.day.isoformat() if self.day else None,
-            "thresholds_s": list(self.thresholds_s),
+            "timezone": str(self.rules.zone), "thresholds_s": list(self.thresholds_s),
             "roster": [r.__dict__ for r in self._roster], "agents": self.agents(), "waiting": self.waiting(),
             "handovers": self.handovers(), "shop": self.shop(),
         }

@@ -146,7 +146,8 @@ async def sum_facts(session: AsyncSession, *, first: date, last: date, now: date
         paying, sales_fen = sales.get(key, (0, 0))
         counts = AgentCounts(consulting=c.consulting, replied=c.replied, responses=r.responses,
                              response_us=r.response_us, fast=r.fast, first_n=r.first_n, first_us=r.first_us,
-                             effective=c.effective, decided=c.decided, paying=paying, sales_fen=sales_fen)
+                             effective=c.effective, decided=c.decided, paying=paying, sales_fen=sales_fen,
+                             pending=c.pending)
         p50, p90 = (_quantile(r, q) for q in QUANTILES)
         agents[key] = (counts, p50, p90)
     return PeriodTotals(

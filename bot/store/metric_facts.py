@@ -139,6 +139,7 @@ class ContactSums:
     replied: int = 0
     effective: int = 0
     decided: int = 0
+    pending: int = 0
 
 
 def response_histogram(*, first: date, last: date, fast_us: int):
@@ -224,7 +225,8 @@ def agent_contacts(*, first: date, last: date, now: datetime):
     pairs = contact_pairs(first=first, last=last).subquery("pairs")
     effective, pending = _day_states(now)
     per_buyer = (
-        sa.select(d.buyer_id, sa.func.sum(effective).label("effective"), sa.func.sum(1 - pending).label("decided"))
+        sa.select(d.buyer_id, sa.func.sum(effective).label("effective"), sa.func.sum(1 - pending).label("decided"),
+                  sa.func.sum(pending).label("pending"))
         .where(d.day.between(first, last), d.in_window)
         .group_by(d.buyer_id)
         .subquery("per_buyer")
@@ -232,15 +234,16 @@ def agent_contacts(*, first: date, last: date, now: datetime):
     return (
         sa.select(pairs.c.agent, pairs.c.platform, sa.func.count(), sa.func.sum(pairs.c.replied),
                   sa.func.coalesce(sa.func.sum(per_buyer.c.effective), 0),
-                  sa.func.coalesce(sa.func.sum(per_buyer.c.decided), 0))
+                  sa.func.coalesce(sa.func.sum(per_buyer.c.decided), 0),
+                  sa.func.coalesce(sa.func.sum(per_buyer.c.pending), 0))
         .select_from(pairs.outerjoin(per_buyer, per_buyer.c.buyer_id == pairs.c.buyer_id))
         .group_by(pairs.c.agent, pairs.c.platform)
     )
 
 
 async def contact_sums(session: AsyncSession, *, first: date, last: date, now: datetime) -> dict[AgentKey, ContactSums]:
-    return {(agent, platform): ContactSums(n, int(replied), int(effective), int(decided))
-            for agent, platform, n, replied, effective, decided
+    return {(agent, platform): ContactSums(n, int(replied), int(effective), int(decided), int(pending))
+            for agent, platform, n, replied, effective, decided, pending
             in await session.execute(agent_contacts(first=first, last=last, now=now))}
 
 

@@ -68,11 +68,14 @@ async def test_a_waiting_buyer_appears_goes_when_answered_and_the_stream_reconne
 async def test_a_wrong_token_asks_for_one(page, tmp_path, aiohttp_client, make_app, clock):
     bot = await start_bot(tmp_path, aiohttp_client, make_app, clock)
     await page.goto(str(bot.make_url("/board")) + "#token=agent-xiaomei-token")
-    await expect(page.locator("#status")).to_have_attribute("data-state", "reconnecting")
-    assert bot.app[keys.BOARD].subscribers == 0
-    await page.evaluate("sessionStorage.clear()")
-    await page.reload()
     await expect(page.locator("#login")).to_be_visible()
+    await expect(page.locator("#login-reason")).to_contain_text("supervisor")
+    assert bot.app[keys.BOARD].subscribers == 0
+    await page.goto("about:blank")
+    await page.goto(str(bot.make_url("/board")) + "#token=no-such-token-at-all")
+    await expect(page.locator("#login")).to_be_visible()
+    await expect(page.locator("#login-reason")).to_contain_text("unknown or expired")
+    await expect(page.locator("#status")).to_have_attribute("data-state", "login")
     await page.fill("#token", "supervisor-token")
     await page.click("#login button")
     await expect(page.locator("#status")).to_have_attribute("data-state", "live")

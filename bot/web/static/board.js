@@ -4,7 +4,7 @@
 (function () {
   const $ = (sel) => document.querySelector(sel);
   const state = { thresholds: [30, 60, 100], agents: new Map(), waiting: new Map(), handovers: [], roster: [],
-                  shop: null, offsetMs: 0, connections: 0, day: null };
+                  shop: null, offsetMs: 0, connections: 0, day: null, timezone: "Asia/Shanghai" };
   let source = null, watchdog = null, retryTimer = null, renderQueued = false;
 
   // --- token -------------------------------------------------------------------------------
@@ -32,17 +32,40 @@
     el.textContent = text;
   }
 
-  function connect() {
+  // A refused token shows the login form with the reason (EventSource cannot tell 401 from a dropped line).
+  function askToken(reason) {
+    if (source) { source.close(); source = null; }
+    clearTimeout(watchdog);
+    sessionStorage.removeItem("csbot-board-token");
+    $("#login-reason").textContent = reason;
+    $("#login").hidden = false;
+    setStatus("login", "token needed");
+  }
+
+  async function checkToken(t) {
+    try {
+      const resp = await fetch("/api/me", { headers: { Authorization: "Bearer " + t } });
+      if (resp.status === 401) { askToken("此令牌无效或已过期 — the token is unknown or expired"); return false; }
+      if (resp.ok && (await resp.json()).role === "agent") {
+        askToken("这是客服令牌，看板需要主管令牌 — this is an agent's token; the board needs a supervisor's");
+        return false;
+      }
+    } catch (e) { /* the server is unreachable: keep retrying the stream */ }
+    return true;
+  }
+
+  async function connect() {
     clearTimeout(retryTimer);
     const t = token();
-    if (!t) { $("#login").hidden = false; setStatus("login", "token needed"); return; }
+    if (!t) { askToken(""); return; }
+    if (!(await checkToken(t))) return;
     if (source) source.close();
     source = new EventSource("/api/board/stream?token=" + encodeURIComponent(t));
     source.onopen = () => { state.connections += 1; setStatus("live", "live"); alive(); };
     source.onerror = () => {
       setStatus("reconnecting", "reconnecting…");
       // EventSource retries by itself after a dropped stream; after a refused one it gives up, so we retry.
-      if (source.readyState === EventSource.CLOSED) retryTimer = setTimeout(connect, 2000);
+      if (source && source.readyState === EventSource.CLOSED) retryTimer = setTimeout(connect, 2000);
     };
     source.addEventListener("snapshot", (e) => { alive(); snapshot(JSON.parse(e.data)); });
     source.addEventListener("update", (e) => { alive(); update(JSON.parse(e.data)); });
@@ -75,6 +98,7 @@
   function snapshot(s) {
     clock(s.now);
     state.day = s.day;
+    if (s.timezone) state.timezone = s.timezone;
     state.thresholds = s.thresholds_s;
     state.agents = new Map(s.agents.map((r) => [agentKey(r), r]));
     state.waiting = new Map(s.waiting.map((r) => [r.conversation_id, r]));
@@ -205,7 +229,8 @@
       cell(tr, fmtS(r.p90_response_s), "num " + tier(r.p90_response_s));
       cell(tr, fmtS(r.first_response_avg_s), "num " + tier(r.first_response_avg_s));
       cell(tr, pct(r.within_30s_rate), "num");
-      cell(tr, pct(r.effective_reply_rate), "num");
+      cell(tr, pct(r.effective_reply_rate) + (r.effective_reply_pending ? ` (${r.effective_reply_pending} pending)` : ""),
+           "num effective", "undecided buyer-days (an unanswered message younger than the window) are left out of the rate");
       cell(tr, pct(r.conversion_rate), "num");
       cell(tr, money(r.sales), "num");
       cell(tr, money(r.avg_order_value), "num");
@@ -224,7 +249,7 @@
       cell(tr, "", "wait num");
       cell(tr, h.buyer);
       cell(tr, nameOf(h.from_agent) + " → " + nameOf(h.to_agent));
-      cell(tr, new Date(h.shift_change_at).toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit" }));
+      cell(tr, new Date(h.shift_change_at).toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit", timeZone: state.timezone }));
       cell(tr, h.last_buyer_text, "text", h.last_buyer_text);
       body.appendChild(tr);
     }
