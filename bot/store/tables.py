@@ -367,3 +367,17 @@ class MetricBasis(SQLModel, table=True):
     __tablename__ = "metric_basis"
     id: int = Field(default=1, primary_key=True)
     rules: str
+
+
+class ScorecardDeduction(SQLModel, table=True):
+    """A manual deduction on an agent's monthly 10-point card (10分制), entered by a supervisor with a reason."""
+
+    __tablename__ = "scorecard_deductions"
+    __table_args__ = (sa.Index("ix_scorecard_deductions_month_agent", "month", "agent"),)
+    id: int | None = Field(default=None, primary_key=True)
+    agent: str  # agent id
+    month: str  # YYYY-MM, shop time
+    points: float  # positive: what is taken off
+    reason: str
+    created_by: str  # "supervisor", "admin"
+    created_at: datetime = _at()

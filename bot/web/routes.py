@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from bot.web import api, board, console_feed, conversations, kb_api, orders, pages, tickets, webhooks
+from bot.web import api, board, console_feed, conversations, kb_api, orders, pages, reports, tickets, webhooks
 
 
 def setup_routes(app: web.Application) -> None:
@@ -32,3 +32,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/board", board.board_page)
     app.router.add_get("/board/board.js", board.board_js)
     app.router.add_get("/board/board.css", board.board_css)
+    app.router.add_get("/reports", reports.reports_page)
+    app.router.add_get("/reports/reports.js", reports.reports_js)
+    app.router.add_get("/reports/reports.css", reports.reports_css)
+    app.router.add_get("/api/reports/agents", reports.agents_report)
