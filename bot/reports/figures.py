@@ -60,6 +60,7 @@ async def period_report(db: async_sessionmaker, figures: PeriodFigures, *, first
     items = [row for span, (totals, _) in zip(spans[1:], per_day) for row in agent_rows(span, totals)]
     return {
         "from": first.isoformat(), "to": last.isoformat(), "timezone": str(rules.zone),
+        "today": now.astimezone(rules.zone).date().isoformat(),
         "by": "day" if by_day else "period",
         "items": items if by_day else period,
         "period": period,
