@@ -221,6 +221,30 @@ class MetricsConfig(_Section):
         return start, end
 
 
+class ScorecardConfig(_Section):
+    """The monthly 10-point scorecard (10分制) and the commission by sales tier (提成); see bot/reports/scorecard.py.
+    A tier [n, points]: at n or more occurrences in a month, `points` in all instead of `*_each` per occurrence."""
+
+    start: float = Field(10.0, gt=0)
+    offline_each: float = Field(0.0, ge=0)  # a shift in which the agent was never seen working
+    offline_tiers: tuple[tuple[int, float], ...] = ((3, 5.0),)
+    slow_each: float = Field(0.0, ge=0)  # complaints about slow answers attributed to the agent
+    slow_tiers: tuple[tuple[int, float], ...] = ((3, 5.0), (5, 10.0))
+    attitude_each: float = Field(1.0, ge=0)  # other service complaints (attitude)
+    attitude_tiers: tuple[tuple[int, float], ...] = ((3, 5.0), (5, 10.0))
+    late_grace_minutes: int = Field(5, ge=0)
+    late_each: float = Field(0.5, ge=0)
+    very_late_minutes: int = Field(30, ge=1)
+    very_late_each: float = Field(2.0, ge=0)
+    warn_at: float = 5.0
+    penalty_at: float = 2.0
+    flag_months: int = Field(3, ge=1)
+    slow_words: tuple[str, ...] = ("半天", "不回", "没人理", "不理人", "太慢", "回复慢", "回得慢", "等了", "多久")
+    max_manual_points: float = Field(10.0, gt=0)
+    commission: tuple[tuple[float, float], ...] = ((50_000, 200), (60_000, 300), (70_000, 400), (80_000, 500),
+                                                   (90_000, 600), (100_000, 700))  # [sales ¥ at least, ¥]
+
+
 class ShiftConfig(_Section):
     """A shift (班次): who works from `start` to `end`, shop time; `end` before `start` runs past midnight."""
 
@@ -266,6 +290,7 @@ class Config(_Section):
     auto_reply: AutoReplyConfig = AutoReplyConfig()
     metrics: MetricsConfig = MetricsConfig()
     shifts: tuple[ShiftConfig, ...] = ()
+    scorecard: ScorecardConfig = ScorecardConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:

@@ -10,7 +10,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store.tables import MetricResponse, ScorecardDeduction, Ticket, TicketHistory
+from bot.store.tables import MetricResponse, ScorecardDeduction, Ticket, TicketHistory, UtcDateTime
 
 _RATING_NOTE = re.compile(r"rating ([1-5])\b")
 
@@ -70,7 +70,7 @@ async def first_response_between(session: AsyncSession, *, agent: str, start: da
     days to look at (the facts' index)."""
     r = MetricResponse
     return await session.scalar(
-        sa.select(sa.func.min(r.answered_at))
+        sa.select(sa.func.min(r.answered_at, type_=UtcDateTime))
         .where(r.agent == agent, r.day.between(*days), r.answered_at >= start, r.answered_at < end)
     )
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.metrics.report import parse_period
-from bot.reports import export
+from bot.reports import export, monthly, scorecard
+from bot.store import reports as reports_store
 from bot.reports.figures import period_report
 from bot.web import keys
 from bot.web.auth import caller
@@ -64,3 +65,55 @@ async def agents_report(request: web.Request) -> web.StreamResponse:
     return web.Response(body=export.to_xlsx(sheets), headers={
         "Content-Type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         "Content-Disposition": f'attachment; filename="{name}.xlsx"'})
+
+
+def _month(request: web.Request, text: str | None):
+    rules = request.app[keys.BOARD].rules
+    today = request.app[keys.CLOCK].now().astimezone(rules.zone).date()
+    try:
+        return scorecard.parse_month(text, today=today)
+    except ValueError as e:
+        raise ApiError(400, "bad_month", str(e)) from None
+
+
+async def get_scorecard(request: web.Request) -> web.Response:
+    """GET /api/scorecard?month=YYYY-MM (supervisor): per agent the 10-point card, deductions with
+    evidence, sales and commission."""
+    caller(request, role="supervisor")
+    first, last = _month(request, request.query.get("month"))
+    body = await monthly.scorecards(request.app[keys.DB], request.app[keys.PERIOD], config=request.app[keys.CONFIG],
+                                    first=first, last=last, now=request.app[keys.CLOCK].now(),
+                                    rules=request.app[keys.BOARD].rules)
+    return web.json_response(body)
+
+
+async def add_deduction(request: web.Request) -> web.Response:
+    """POST /api/scorecard/deductions {"agent", "month", "points", "reason"} (supervisor): 201 with the entry."""
+    who = caller(request, role="supervisor")
+    try:
+        body = await request.json()
+    except ValueError:
+        raise ApiError(400, "bad_request", "the body must be JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "the body must be a JSON object")
+    config = request.app[keys.CONFIG]
+    agent = body.get("agent")
+    if agent not in {a.id for a in config.agents}:
+        raise ApiError(400, "bad_request", f"agent must be one of the configured agents, not {str(agent)[:40]!r}")
+    first, _ = _month(request, body.get("month") if isinstance(body.get("month"), str) else None)
+    points = body.get("points")
+    most = config.scorecard.max_manual_points
+    if isinstance(points, bool) or not isinstance(points, (int, float)) or not 0 < points <= most:
+        raise ApiError(400, "bad_request", f"points must be a number above 0 and at most {most:g}")
+    reason = body.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        raise ApiError(400, "bad_request", "a manual deduction needs a reason")
+    if len(reason) > 500:
+        raise ApiError(400, "bad_request", "reason is at most 500 characters")
+    async with request.app[keys.DB]() as session, session.begin():
+        row = await reports_store.add_deduction(session, agent=agent, month=monthly.month_label(first),
+                                                points=float(points), reason=reason.strip(), created_by=who.role,
+                                                now=request.app[keys.CLOCK].now())
+        entry = {"id": row.id, "agent": row.agent, "month": row.month, "points": row.points, "reason": row.reason,
+                 "created_by": row.created_by, "created_at": row.created_at.isoformat()}
+    return web.json_response(entry, status=201)

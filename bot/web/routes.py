@@ -36,3 +36,5 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/reports/reports.js", reports.reports_js)
     app.router.add_get("/reports/reports.css", reports.reports_css)
     app.router.add_get("/api/reports/agents", reports.agents_report)
+    app.router.add_get("/api/scorecard", reports.get_scorecard)
+    app.router.add_post("/api/scorecard/deductions", reports.add_deduction)
