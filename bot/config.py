@@ -245,6 +245,40 @@ class ScorecardConfig(_Section):
                                                    (90_000, 600), (100_000, 700))  # [sales ¥ at least, ¥]
 
 
+class DailyReportConfig(_Section):
+    """The daily report (日报) pushed to the team at `at` (shop time): yesterday's figures, to a 企业微信
+    group robot, a 钉钉 robot (with its signing secret, 加签) and/or e-mail over SMTP."""
+
+    enabled: bool = False
+    at: str = "09:00"
+    wecom_webhook_url: str = ""  # https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...
+    dingtalk_webhook_url: str = ""  # https://oapi.dingtalk.com/robot/send?access_token=...
+    dingtalk_secret: str = ""  # the robot's 加签 secret (SEC...); empty: the URL is not signed
+    smtp_host: str = ""  # empty: no e-mail
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_username: str = ""
+    smtp_password: str = ""
+    mail_from: str = ""
+    mail_to: tuple[str, ...] = ()
+    max_attempts: int = Field(5, ge=1)
+    backoff_seconds: float = Field(60.0, gt=0)  # doubled after each failed attempt, at most an hour
+    timeout_seconds: float = Field(10.0, gt=0)
+    scan_seconds: int = Field(60, ge=1)
+
+    @field_validator("at")
+    @classmethod
+    def _at(cls, value: str) -> str:
+        value = _hhmm(value)
+        if value == "24:00":
+            raise ValueError("must be a time of day, 00:00 to 23:59")
+        return value
+
+    def channels(self) -> tuple[str, ...]:
+        return tuple(name for name, on in (("wecom", self.wecom_webhook_url), ("dingtalk", self.dingtalk_webhook_url),
+                                           ("email", self.smtp_host and self.mail_to)) if on)
+
+
 class ShiftConfig(_Section):
     """A shift (班次): who works from `start` to `end`, shop time; `end` before `start` runs past midnight."""
 
@@ -291,6 +325,7 @@ class Config(_Section):
     metrics: MetricsConfig = MetricsConfig()
     shifts: tuple[ShiftConfig, ...] = ()
     scorecard: ScorecardConfig = ScorecardConfig()
+    daily_report: DailyReportConfig = DailyReportConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:

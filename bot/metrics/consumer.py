@@ -20,6 +20,7 @@ from bot.events import Event
 from bot.metrics.board import Board, RosterEntry, iso
 from bot.metrics.report import BuyerActivity, BuyerFigures, OrderFact, Rules, buyer_figures
 from bot.metrics.shifts import agents_on_shift, handover_plan, shift_changes
+from bot.store import daily_reports as daily_reports_store
 from bot.store import metrics as store
 from bot.store import reminders as reminders_store
 from bot.store import tickets as tickets_store
@@ -199,6 +200,7 @@ class MetricsConsumer:
         try:
             overdue = (await tickets_store.search(session, overdue_at=now, limit=1))[1]
             decided = await reminders_store.decided_between(session, since=start, until=end)
+            daily_failures = await daily_reports_store.failures(session, since=self._board.day - timedelta(days=7))
         except Exception:
             # Another part's tables: a problem there must not stop the board.
             log.exception("board extras failed")
@@ -213,6 +215,7 @@ class MetricsConsumer:
         self._board.set_extras({
             "tickets_overdue": overdue, "reminders_sent": len(sent), "reminded_orders": len(last_sent),
             "reminders_recovered": len(recovered), "recovered_fen": sum(d.paid_fen or 0 for d in recovered),
+            "daily_report_failures": daily_failures,
         })
 
     def _roster(self, now: datetime) -> None:

@@ -381,3 +381,21 @@ class ScorecardDeduction(SQLModel, table=True):
     reason: str
     created_by: str  # "supervisor", "admin"
     created_at: datetime = _at()
+
+
+class DailyReport(SQLModel, table=True):
+    """The daily report (日报) for one day on one channel (wecom, dingtalk, email): its unique key is
+    what sends it once however many processes run; state pending → sending → sent, or failed."""
+
+    __tablename__ = "daily_reports"
+    __table_args__ = (sa.UniqueConstraint("day", "channel", name="uq_daily_reports_day_channel"),
+                      sa.Index("ix_daily_reports_state", "state", "next_attempt_at"))
+    id: int | None = Field(default=None, primary_key=True)
+    day: date
+    channel: str
+    state: str = "pending"
+    attempts: int = 0
+    next_attempt_at: datetime = _at()
+    claimed_at: datetime | None = _at(nullable=True)
+    sent_at: datetime | None = _at(nullable=True)
+    last_error: str = ""

@@ -3,12 +3,14 @@ monthly scorecard (GET /api/scorecard, POST /api/scorecard/deductions)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
 
 from bot.metrics.report import parse_period
 from bot.reports import export, monthly, scorecard
+from bot.store import daily_reports as daily_reports_store
 from bot.store import reports as reports_store
 from bot.reports.figures import period_report
 from bot.web import keys
@@ -117,3 +119,13 @@ async def add_deduction(request: web.Request) -> web.Response:
         entry = {"id": row.id, "agent": row.agent, "month": row.month, "points": row.points, "reason": row.reason,
                  "created_by": row.created_by, "created_at": row.created_at.isoformat()}
     return web.json_response(entry, status=201)
+
+
+async def daily_deliveries(request: web.Request) -> web.Response:
+    """GET /api/reports/daily (supervisor): the daily report's deliveries of the last 30 days, newest first."""
+    caller(request, role="supervisor")
+    rules = request.app[keys.BOARD].rules
+    today = request.app[keys.CLOCK].now().astimezone(rules.zone).date()
+    async with request.app[keys.DB]() as session:
+        items = await daily_reports_store.recent(session, since=today - timedelta(days=30))
+    return web.json_response({"items": items, "total": len(items)})

@@ -38,3 +38,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/reports/agents", reports.agents_report)
     app.router.add_get("/api/scorecard", reports.get_scorecard)
     app.router.add_post("/api/scorecard/deductions", reports.add_deduction)
+    app.router.add_get("/api/reports/daily", reports.daily_deliveries)

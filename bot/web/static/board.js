@@ -157,8 +157,21 @@
     tick();
   }
 
+  function renderDailyFailures(failures) {
+    const ul = $("#daily-failures");
+    ul.replaceChildren();
+    for (const f of failures || []) {
+      const li = document.createElement("li");
+      li.dataset.channel = f.channel;
+      li.textContent = `日报 daily report ${f.day} → ${f.channel}: ${f.state === "failed" ? "FAILED 发送失败" : "retrying 重试中"}`
+        + ` after ${f.attempts} attempt(s): ${f.last_error}`;
+      ul.appendChild(li);
+    }
+  }
+
   function renderKpis() {
     const shop = state.shop || { consulting_buyers: 0, responses: 0, effective: [] };
+    renderDailyFailures(shop.daily_report_failures);
     $("#k-waiting").textContent = state.waiting.size;
     $("#k-consulting").textContent = shop.consulting_buyers;
     $("#k-responses").textContent = shop.responses;
