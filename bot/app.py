@@ -77,6 +77,7 @@ def create_app(
     app.cleanup_ctx.append(functools.partial(_reminders, background=background))
     app.cleanup_ctx.append(_push_writer)
     app.cleanup_ctx.append(functools.partial(_daily_report, background=background))
+    app.cleanup_ctx.append(functools.partial(_csat, background=background))
     if background:
         app.cleanup_ctx.append(_background_tasks)
         app.cleanup_ctx.append(_ticket_sla)
@@ -299,6 +300,32 @@ async def _daily_report(app: web.Application, *, background: bool) -> AsyncItera
                 yield
         else:
             yield
+
+
+async def _csat(app: web.Application, *, background: bool) -> AsyncIterator[None]:
+    """Satisfaction invitations and ratings (bot/reports/csat_job.py); with `background` and enabled, a scan
+    every scan_seconds. The unique invitation per conversation and per buyer and day keeps it to one."""
+    from bot.reports.csat_job import CsatJob
+
+    config, clock = app[keys.CONFIG], app[keys.CLOCK]
+    job = CsatJob(app[keys.DB], config=config, rules=app[keys.BOARD].rules,
+                  blocking=lambda text: bool(app[keys.ENGINES].engine.guard.blocking(text)),
+                  on_enqueued=app[keys.OUTBOX].wake)
+    app[keys.CSAT] = job
+
+    async def scan() -> None:
+        while True:
+            try:
+                await job.run(now=clock.now())
+            except Exception:
+                log.exception("satisfaction scan failed; the next one retries")
+            await asyncio.sleep(config.csat.scan_seconds)
+
+    if background and config.csat.enabled:
+        async with _running(scan(), name="csat"):
+            yield
+    else:
+        yield
 
 
 async def _push_writer(app: web.Application) -> AsyncIterator[None]:

@@ -279,6 +279,25 @@ class DailyReportConfig(_Section):
                                            ("email", self.smtp_host and self.mail_to)) if on)
 
 
+class CsatConfig(_Section):
+    """Satisfaction invitations (服务评价): when a conversation has ended (`shop.session_gap_minutes` with no
+    message), the bot invites the buyer to rate it 1-5, through the compliance guard, outside the quiet
+    hours, at most once per buyer and shop day, never while a complaint ticket waits for its callback."""
+
+    enabled: bool = False
+    text: str = "亲，本次服务您还满意吗？回复1-5分（5分最满意），或者回复“满意”/“不满意”，感谢您的评价～"
+    texts: dict[str, str] = {}  # per platform name, instead of `text`
+    quiet_hours: tuple[str, str] = ("22:00", "08:00")  # shop time; nothing is sent inside
+    lookback_hours: int = Field(6, ge=1)  # conversations that ended longer ago (downtime) are not invited
+    answer_hours: int = Field(24, ge=1)  # the buyer's next message within this long may be the rating
+    scan_seconds: int = Field(60, ge=1)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: tuple[str, str]) -> tuple[str, str]:
+        return _hhmm(value[0]), _hhmm(value[1])
+
+
 class ShiftConfig(_Section):
     """A shift (班次): who works from `start` to `end`, shop time; `end` before `start` runs past midnight."""
 
@@ -326,6 +345,7 @@ class Config(_Section):
     shifts: tuple[ShiftConfig, ...] = ()
     scorecard: ScorecardConfig = ScorecardConfig()
     daily_report: DailyReportConfig = DailyReportConfig()
+    csat: CsatConfig = CsatConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:

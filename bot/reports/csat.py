@@ -1,8 +1,10 @@
-"""Pure: satisfaction (CSAT, 服务评价) per agent, platform and day from the buyers' 1-5 ratings.
+"""Pure: satisfaction (CSAT, 服务评价): parsing a buyer's rating, and CSAT per agent, platform and day.
 
-CSAT is the share of ratings that are 4 or 5 (满意/很满意) among the ratings given; a rating counts
-on the shop-local day it was given, for the agent who owns the rated ticket (else the agent the
-buyer's conversation was routed to), on the ticket's platform.
+CSAT is the share of ratings that are 4 or 5 (满意/很满意) among the ratings given. A rating counts on the
+shop-local day it was given. A rating of a conversation (the answer to the invitation sent when it
+ended, however late, within `csat.answer_hours`) belongs to that conversation, and so to the agent who
+last answered it; a complaint callback's rating to the ticket's owner (else the agent its conversation
+was routed to).
 """
 
 from __future__ import annotations
@@ -10,6 +12,18 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, tzinfo
+
+from bot.tickets.workflow import parse_rating as _parse
+
+
+def parse_rating(text: str) -> int | None:
+    """The buyer's answer to a satisfaction invitation as 1-5, or None when the message is not a rating
+    (the complaint callback's parser: a number alone, N分/N星, or a few words of satisfaction).
+
+    >>> [parse_rating(t) for t in ("5", "五星", "很满意", "差评", "5号发货了吗", "满意，但是快递太慢了能不能补偿一下")]
+    [5, 5, 5, 1, None, None]
+    """
+    return _parse(text)
 
 
 def csat(ratings: Iterable[int]) -> tuple[float | None, int]:

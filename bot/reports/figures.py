@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from bot.metrics.period import PeriodFigures
 from bot.metrics.report import Rules
 from bot.reports.csat import by_agent_day, csat
+from bot.store import csat as csat_store
 from bot.store import reports as store
 
 SHOP = "全店"  # the name of the shop's rows
@@ -29,7 +30,9 @@ async def period_report(db: async_sessionmaker, figures: PeriodFigures, *, first
     found = await figures.report(days=spans, now=now)
     start, end = rules.day_bounds(first, last)
     async with db() as session:
-        rated = by_agent_day(await store.ratings(session, start=start, end=end), zone=rules.zone, agent_of=rules.agent)
+        given = [*await store.ratings(session, start=start, end=end),
+                 *await csat_store.ratings(session, start=start, end=end)]
+    rated = by_agent_day(given, zone=rules.zone, agent_of=rules.agent)
 
     def csat_of(agent: str, platform: str, span: tuple[date, date]) -> dict:
         values = [r for (a, p, d), rs in rated.items() if (agent in (a, "")) and p == platform

@@ -399,3 +399,26 @@ class DailyReport(SQLModel, table=True):
     claimed_at: datetime | None = _at(nullable=True)
     sent_at: datetime | None = _at(nullable=True)
     last_error: str = ""
+
+
+class CsatInvitation(SQLModel, table=True):
+    """A satisfaction invitation (服务评价) sent when a conversation ended; at most one per conversation
+    and one per buyer and shop day. state: open (waiting for the buyer's next message), rated, or
+    closed (the buyer's next message was not a rating, or nothing came within a day)."""
+
+    __tablename__ = "csat_invitations"
+    __table_args__ = (sa.UniqueConstraint("conversation_id", name="uq_csat_invitations_conversation"),
+                      sa.UniqueConstraint("buyer_id", "day", name="uq_csat_invitations_buyer_day"),
+                      sa.Index("ix_csat_invitations_state", "state", "invited_at"),
+                      sa.Index("ix_csat_invitations_answered", "answered_at"))
+    id: int | None = Field(default=None, primary_key=True)
+    buyer_id: int = Field(foreign_key="buyers.id")
+    conversation_id: int
+    platform: str
+    agent: str  # the account that last answered the conversation (an agent's, or 主管)
+    day: date  # shop day of the invitation
+    invited_at: datetime = _at()
+    client_msg_id: str
+    state: str = "open"
+    rating: int | None = None
+    answered_at: datetime | None = _at(nullable=True)
