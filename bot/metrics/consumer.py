@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
@@ -43,10 +44,25 @@ def activity_of(events: store.BuyerEvents) -> BuyerActivity:
     )
 
 
+CLOSING_INTENTS = frozenset({"service.thanks"})  # the matcher's thanks/closing intents (谢谢, 好的, 知道了)
+_ONLY_SYMBOLS = re.compile(r"[\W_]*")
+
+
+def closing(text: str, intent: str | None) -> bool:
+    """Whether the buyer's latest message only closes the chat: a thanks/closing intent, or nothing but
+    emoji and punctuation. Such a wait is shown apart (已致谢) on the board; the figures are unchanged.
+
+    >>> closing("谢谢", "service.thanks"), closing("👍", None), closing("还没发货？", None), closing("", None)
+    (True, True, False, False)
+    """
+    return intent in CLOSING_INTENTS or (bool(text.strip()) and bool(_ONLY_SYMBOLS.fullmatch(text)))
+
+
 def waiting_row(w: store.Waiting, rules: Rules) -> dict:
     agent, _ = rules.agent(w.platform, w.agent_account) if w.agent_account else ("", w.platform)
     return {"conversation_id": w.conversation_id, "buyer_id": w.buyer_id, "buyer": w.buyer, "platform": w.platform,
-            "agent": agent, "waiting_since": iso(w.waiting_since), "last_buyer_text": w.last_buyer_text[:200]}
+            "agent": agent, "waiting_since": iso(w.waiting_since), "last_buyer_text": w.last_buyer_text[:200],
+            "closing": closing(w.last_buyer_text, w.last_buyer_intent)}
 
 
 def handover_row(h: dict) -> dict:

@@ -110,3 +110,20 @@ async def test_thirty_agents_and_two_hundred_waiting_buyers_stay_readable(page, 
     assert box["height"] < 1000
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "board-busy.png"))
+
+
+async def test_thanks_are_listed_apart_and_each_agent_shows_its_load(page, tmp_path, aiohttp_client, make_app, clock):
+    bot = await start_bot(tmp_path, aiohttp_client, make_app, clock)
+    await page.goto(str(bot.make_url("/board")) + "#token=supervisor-token")
+    await expect(page.locator("#status")).to_have_attribute("data-state", "live")
+    await push(bot, buyer_message(buyer="tb_asks", text="还没发货吗", at=START, agent="小店:小美"),
+               buyer_message(buyer="tb_thanks", text="好的谢谢", at=START, agent="小店:小美"),
+               buyer_message(buyer="tb_emoji", text="👍", at=START, agent="小店:阿强"))
+    await expect(page.locator('#waiting tr.waiting[data-buyer="tb_asks"]')).to_be_visible(timeout=3000)
+    await expect(page.locator('#waiting tr.waiting:not(.closing)')).to_have_count(1, timeout=3000)
+    await expect(page.locator('#waiting tr.closing')).to_have_count(2)
+    await expect(page.locator('#waiting tr.group')).to_contain_text("已致谢")
+    await expect(page.locator("#waiting-count")).to_have_text("(1 + 2 已致谢)")
+    await expect(page.locator("#k-waiting")).to_have_text("3")  # the figure is metrics.md's: every wait
+    mei = page.locator('#agents tr.agent[data-agent="xiaomei"][data-platform="wangwang"] td.load')
+    await expect(mei).to_have_text("1")

@@ -199,10 +199,18 @@
     const rows = [...state.waiting.values()].sort((a, b) =>
       a.waiting_since < b.waiting_since ? -1 : a.waiting_since > b.waiting_since ? 1 : a.conversation_id - b.conversation_id);
     const handed = new Map(state.handovers.map((h) => [h.conversation_id, h]));
+    // A buyer whose latest message only closes the chat (谢谢, 好的, an emoji) is listed apart: 已致谢.
+    const real = rows.filter((r) => !r.closing), thanked = rows.filter((r) => r.closing);
     const body = document.createElement("tbody");
-    for (const r of rows) {
+    for (const r of [...real, ...thanked]) {
+      if (r === thanked[0]) {
+        const head = document.createElement("tr");
+        head.className = "group";
+        cell(head, `已致谢 thanked / closing (${thanked.length}): the latest message only closes the chat`).colSpan = 5;
+        body.appendChild(head);
+      }
       const tr = document.createElement("tr");
-      tr.className = "waiting";
+      tr.className = r.closing ? "waiting closing" : "waiting";
       tr.dataset.buyer = r.buyer;
       tr.dataset.since = String(Date.parse(r.waiting_since));
       cell(tr, "", "wait num");
@@ -214,7 +222,7 @@
       body.appendChild(tr);
     }
     $("#waiting tbody").replaceWith(body);
-    $("#waiting-count").textContent = "(" + rows.length + ")";
+    $("#waiting-count").textContent = "(" + real.length + (thanked.length ? ` + ${thanked.length} 已致谢` : "") + ")";
   }
 
   function renderAgents() {
@@ -222,6 +230,12 @@
     const seen = new Set(rows.map((r) => r.agent));
     for (const a of state.roster) if (!seen.has(a.id)) rows.push({ agent: a.id, platform: "", idle: true });
     const shiftOf = new Map(state.roster.map((a) => [a.id, a.shift]));
+    const load = new Map();  // buyers waiting on each agent now, per platform (已致谢 ones left out)
+    for (const w of state.waiting.values()) {
+      if (w.closing) continue;
+      const key = w.agent + "|" + w.platform;
+      load.set(key, (load.get(key) || 0) + 1);
+    }
     rows.sort((a, b) => (nameOf(a.agent) + a.platform).localeCompare(nameOf(b.agent) + b.platform));
     const body = document.createElement("tbody");
     for (const r of rows) {
@@ -232,6 +246,7 @@
       const shift = shiftOf.get(r.agent);
       cell(tr, r.name || nameOf(r.agent));
       cell(tr, shift ? shift : shift === null ? "off 休" : "–", shift ? "on-shift" : "off-shift");
+      cell(tr, String(load.get(r.agent + "|" + r.platform) || 0), "num load");
       cell(tr, r.platform || "–");
       if (r.idle) { for (let i = 0; i < 12; i++) cell(tr, "–", "num"); body.appendChild(tr); continue; }
       cell(tr, r.consulting_buyers, "num");
