@@ -127,3 +127,24 @@ async def test_thanks_are_listed_apart_and_each_agent_shows_its_load(page, tmp_p
     await expect(page.locator("#k-waiting")).to_have_text("3")  # the figure is metrics.md's: every wait
     mei = page.locator('#agents tr.agent[data-agent="xiaomei"][data-platform="wangwang"] td.load')
     await expect(mei).to_have_text("1")
+
+
+async def test_a_click_on_a_waiting_buyer_opens_the_chat_and_the_reply_goes_out_as_the_supervisor(
+        page, tmp_path, aiohttp_client, make_app, clock):
+    import sqlalchemy as sa
+
+    from bot.store.tables import OutboxMessage
+
+    bot = await start_bot(tmp_path, aiohttp_client, make_app, clock)
+    await page.goto(str(bot.make_url("/board")) + "#token=supervisor-token")
+    await push(bot, buyer_message(buyer="tb_late", text="到底什么时候发货？", at=START, agent="小店:小美"))
+    await page.click('#waiting tr.waiting[data-buyer="tb_late"]', timeout=3000)
+    await expect(page.locator("#chat")).to_be_visible()
+    await expect(page.locator("#chat-messages li.buyer")).to_contain_text("到底什么时候发货？")
+    await expect(page.locator("#chat-messages li.buyer time")).to_contain_text("2026/11/24 10:00:00")  # shop time
+    await page.fill("#chat-text", "亲，今天下午就发，我盯着")
+    await page.click("#chat-reply button")
+    await expect(page.locator("#chat-status")).to_have_text("queued 已发送")
+    async with bot.app[keys.DB]() as session:
+        queued = (await session.execute(sa.select(OutboxMessage.buyer, OutboxMessage.agent_account, OutboxMessage.text))).all()
+    assert [tuple(r) for r in queued] == [("tb_late", "主管", "亲，今天下午就发，我盯着")]

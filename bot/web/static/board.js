@@ -169,6 +169,46 @@
     }
   }
 
+  // --- a waiting buyer's chat, opened from the board; the supervisor's reply goes out as 主管 ---------------
+  let chatId = null;
+  async function authed(path, options = {}) {
+    const t = sessionStorage.getItem("csbot-board-token");
+    return fetch(path, { ...options, headers: { ...(options.headers || {}), Authorization: "Bearer " + t } });
+  }
+  async function openChat(id) {
+    chatId = id;
+    $("#chat").hidden = false;
+    $("#chat-status").textContent = "";
+    const resp = await authed(`/api/conversations/${id}`);
+    if (!resp.ok) { $("#chat-status").textContent = `cannot open: ${resp.status}`; return; }
+    const c = await resp.json();
+    $("#chat").dataset.conversation = String(id);
+    $("#chat-title").textContent = `${c.buyer} · ${c.platform} · ${nameOf(c.agent) || c.agent}`;
+    const list = $("#chat-messages");
+    list.replaceChildren();
+    for (const m of c.messages) {
+      const li = document.createElement("li");
+      li.className = m.sender;
+      const time = document.createElement("time");
+      time.textContent = `${m.sender === "buyer" ? "买家" : m.agent || "机器人"} ` +
+        new Date(m.sent_at).toLocaleString("zh-CN", { timeZone: state.timezone });
+      li.append(time, document.createTextNode(m.text));
+      list.appendChild(li);
+    }
+    list.scrollTop = list.scrollHeight;
+  }
+  $("#chat-close").addEventListener("click", () => { $("#chat").hidden = true; chatId = null; });
+  $("#chat-reply").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const text = $("#chat-text").value.trim();
+    if (!text || chatId == null) return;
+    const resp = await authed(`/api/conversations/${chatId}/reply`, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text, intent: null }) });
+    const body = await resp.json();
+    if (resp.status === 202) { $("#chat-text").value = ""; $("#chat-status").textContent = "queued 已发送"; }
+    else $("#chat-status").textContent = body.message || String(resp.status);
+  });
+
   function renderKpis() {
     const shop = state.shop || { consulting_buyers: 0, responses: 0, effective: [] };
     renderDailyFailures(shop.daily_report_failures);
@@ -211,6 +251,8 @@
       }
       const tr = document.createElement("tr");
       tr.className = r.closing ? "waiting closing" : "waiting";
+      tr.dataset.conversation = String(r.conversation_id);
+      tr.addEventListener("click", () => openChat(r.conversation_id));
       tr.dataset.buyer = r.buyer;
       tr.dataset.since = String(Date.parse(r.waiting_since));
       cell(tr, "", "wait num");
