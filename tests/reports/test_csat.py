@@ -102,3 +102,19 @@ async def test_no_invitation_in_quiet_hours_during_a_callback_or_when_the_guard_
     await chat_with(blocked.app[keys.DB], "b1", at(10))
     assert (await blocked.app[keys.CSAT].run(now=at(10, 40)))["invited"] == 0
     assert await notices(blocked.app[keys.DB]) == []
+
+
+async def test_todays_csat_is_on_the_board(aiohttp_client, make_app, clock, tmp_path):
+    bot = await make_bot(aiohttp_client, make_app, clock, tmp_path)
+    db, job = bot.app[keys.DB], bot.app[keys.CSAT]
+    await chat_with(db, "happy", at(10))
+    await chat_with(db, "grumpy", at(10, 1), account="小店:阿强")
+    await job.run(now=at(10, 40))
+    await buyer_says(db, "happy", "五星", at(11))
+    await buyer_says(db, "grumpy", "差评", at(11))
+    await job.run(now=at(11, 5))
+    clock.set(at(11, 10))
+    await bot.app[keys.METRICS].refresh()
+    assert bot.app[keys.BOARD].shop()["csat"] == [
+        {"agent": "aqiang", "platform": "wangwang", "csat": 0.0, "csat_responses": 1},
+        {"agent": "xiaomei", "platform": "wangwang", "csat": 1.0, "csat_responses": 1}]

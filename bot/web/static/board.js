@@ -272,6 +272,7 @@
     const seen = new Set(rows.map((r) => r.agent));
     for (const a of state.roster) if (!seen.has(a.id)) rows.push({ agent: a.id, platform: "", idle: true });
     const shiftOf = new Map(state.roster.map((a) => [a.id, a.shift]));
+    const csat = new Map(((state.shop || {}).csat || []).map((c) => [c.agent + "|" + c.platform, c]));
     const load = new Map();  // buyers waiting on each agent now, per platform (已致谢 ones left out)
     for (const w of state.waiting.values()) {
       if (w.closing) continue;
@@ -290,7 +291,7 @@
       cell(tr, shift ? shift : shift === null ? "off 休" : "–", shift ? "on-shift" : "off-shift");
       cell(tr, String(load.get(r.agent + "|" + r.platform) || 0), "num load");
       cell(tr, r.platform || "–");
-      if (r.idle) { for (let i = 0; i < 12; i++) cell(tr, "–", "num"); body.appendChild(tr); continue; }
+      if (r.idle) { for (let i = 0; i < 13; i++) cell(tr, "–", "num"); body.appendChild(tr); continue; }
       cell(tr, r.consulting_buyers, "num");
       cell(tr, pct(r.reply_rate), "num");
       cell(tr, r.responses, "num responses");
@@ -304,6 +305,8 @@
       cell(tr, pct(r.conversion_rate), "num");
       cell(tr, money(r.sales), "num");
       cell(tr, money(r.avg_order_value), "num");
+      const rated = csat.get(r.agent + "|" + r.platform);
+      cell(tr, rated ? `${pct(rated.csat)} (${rated.csat_responses})` : "–", "num csat");
       body.appendChild(tr);
     }
     $("#agents tbody").replaceWith(body);
