@@ -148,3 +148,26 @@ async def test_a_click_on_a_waiting_buyer_opens_the_chat_and_the_reply_goes_out_
     async with bot.app[keys.DB]() as session:
         queued = (await session.execute(sa.select(OutboxMessage.buyer, OutboxMessage.agent_account, OutboxMessage.text))).all()
     assert [tuple(r) for r in queued] == [("tb_late", "主管", "亲，今天下午就发，我盯着")]
+
+
+async def test_a_ticket_is_reassigned_from_the_board(page, tmp_path, aiohttp_client, make_app, clock):
+    from bot.store import chat
+    from bot.store.tables import Ticket
+
+    bot = await start_bot(tmp_path, aiohttp_client, make_app, clock)
+    async with bot.app[keys.DB]() as session, session.begin():
+        buyer = await chat.buyer_id(session, platform="wangwang", shop="demo-tb", nick="tb_angry", seen_at=START)
+        session.add(Ticket(buyer_id=buyer, platform="wangwang", shop="demo-tb", buyer="tb_angry", category="quality",
+                           severity="P2", rule="quality", state="assigned", owner="xiaomei", created_at=START,
+                           updated_at=START, first_response_due_at=START + timedelta(hours=4),
+                           resolution_due_at=START + timedelta(days=2)))
+    await page.goto(str(bot.make_url("/board")) + "#token=supervisor-token")
+    row = page.locator("#tickets tr.ticket")
+    await expect(row).to_have_count(1)
+    await expect(row.locator("td.owner")).to_have_text("小美")
+    await row.locator("select").select_option("aqiang")
+    await row.locator("button").click()
+    await expect(page.locator("#ticket-status")).to_contain_text("阿强")
+    await expect(page.locator("#tickets tr.ticket td.owner")).to_have_text("阿强")
+    resp = await bot.get("/api/tickets?owner=aqiang", headers={"Authorization": "Bearer supervisor-token"})
+    assert [t["buyer"] for t in (await resp.json())["items"]] == ["tb_angry"]

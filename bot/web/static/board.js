@@ -106,6 +106,7 @@
     state.roster = s.roster;
     state.shop = s.shop;
     render();
+    loadTickets();
   }
 
   function update(u) {
@@ -208,6 +209,47 @@
     if (resp.status === 202) { $("#chat-text").value = ""; $("#chat-status").textContent = "queued 已发送"; }
     else $("#chat-status").textContent = body.message || String(resp.status);
   });
+
+  // --- open tickets, reassigned from the board (POST /api/tickets/{id}/transition, to "assigned") -----------
+  const OPEN = new Set(["new", "assigned", "investigating", "reopened"]);
+  async function loadTickets() {
+    const resp = await authed("/api/tickets?limit=200");
+    if (!resp.ok) return;
+    const items = (await resp.json()).items.filter((t) => OPEN.has(t.state));
+    const body = document.createElement("tbody");
+    for (const t of items) {
+      const tr = document.createElement("tr");
+      tr.className = "ticket" + (t.overdue && t.overdue.length ? " t3" : "");
+      tr.dataset.ticket = String(t.id);
+      cell(tr, "#" + t.id);
+      cell(tr, t.severity);
+      cell(tr, t.state);
+      cell(tr, t.buyer);
+      cell(tr, t.owner ? nameOf(t.owner) : "—", "owner");
+      const td = document.createElement("td");
+      const select = document.createElement("select");
+      for (const a of state.roster) select.add(new Option(a.name || a.id, a.id));
+      if (t.owner) select.value = t.owner;
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = "改派";
+      button.addEventListener("click", async () => {
+        const r = await authed(`/api/tickets/${t.id}/transition`, {
+          method: "POST", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ to: "assigned", owner: select.value, version: t.version, note: "reassigned from the board" }) });
+        const answer = await r.json();
+        $("#ticket-status").textContent = r.ok ? `#${t.id} → ${nameOf(select.value)}` : `#${t.id}: ${answer.message}`;
+        loadTickets();
+      });
+      td.append(select, button);
+      tr.appendChild(td);
+      body.appendChild(tr);
+    }
+    $("#tickets tbody").replaceWith(body);
+    $("#ticket-count").textContent = "(" + items.length + ")";
+  }
+  $("#tickets-refresh").addEventListener("click", loadTickets);
+  setInterval(() => { if (source) loadTickets(); }, 30000);
 
   function renderKpis() {
     const shop = state.shop || { consulting_buyers: 0, responses: 0, effective: [] };
