@@ -40,11 +40,16 @@ async def _cards(session: AsyncSession, *, config: Config, first: date, last: da
     manual: dict[str, list[sc.Manual]] = defaultdict(list)
     for d in await store.deductions(session, months=[month_label(first)]):
         manual[d.agent].append(sc.Manual(d.id, d.points, d.reason, d.created_at))
+    # Shifts before the bot's first message are not judged: nobody was watching (a shop that starts
+    # using the bot mid-month is not "not online" for the weeks before).
+    watching_since = await store.first_message_at(session)
     cards = {}
     for agent in config.agents:
         shifts = []
         for name, s_start, s_end in sc.shift_days(config.shifts, agent.id, first=first, last=last, zone=rules.zone,
                                                   until=now):
+            if watching_since is None or s_start < watching_since:
+                continue
             seen = await first_seen_in_shift(session, agent=agent.id, start=s_start, end=s_end, rules=rules)
             shifts.append(sc.ShiftDay(name, s_start, s_end, seen))
         cards[agent.id] = sc.card(complaints=complaints[agent.id], shifts=shifts, manual=manual[agent.id],

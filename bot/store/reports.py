@@ -10,7 +10,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store.tables import MetricResponse, ScorecardDeduction, Ticket, TicketHistory, UtcDateTime
+from bot.store.tables import Message, MetricResponse, ScorecardDeduction, Ticket, TicketHistory, UtcDateTime
 
 _RATING_NOTE = re.compile(r"rating ([1-5])\b")
 
@@ -73,6 +73,11 @@ async def first_response_between(session: AsyncSession, *, agent: str, start: da
         sa.select(sa.func.min(r.answered_at, type_=UtcDateTime))
         .where(r.agent == agent, r.day.between(*days), r.answered_at >= start, r.answered_at < end)
     )
+
+
+async def first_message_at(session: AsyncSession) -> datetime | None:
+    """When the shop's first stored message was sent: before it, the bot was not watching."""
+    return await session.scalar(sa.select(sa.func.min(Message.sent_at, type_=UtcDateTime)))
 
 
 async def add_deduction(session: AsyncSession, *, agent: str, month: str, points: float, reason: str,

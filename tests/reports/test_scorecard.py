@@ -94,10 +94,19 @@ async def test_a_scripted_month_equals_the_hand_computed_card(bot):
     [offline] = qiang["deductions"]
     assert (offline["rule"], offline["points"], len(offline["evidence"])) == ("not_online_in_shift", 5.0, 4)
     assert (qiang["score"], qiang["status"], qiang["sales"], qiang["commission"]) == (5.0, "warning", 0.0, 0.0)
-    # September and October: every shift not online, 5 points each month; with November's: three months
-    # in a row at or below 5.
-    assert [p["score"] for p in qiang["previous"]] == [5.0, 5.0]
-    assert qiang["flagged"] and mei["flagged"]
+    # September and October are before the bot's first message: not judged.
+    assert [p["score"] for p in qiang["previous"]] == [10.0, 10.0]
+    assert not qiang["flagged"] and not mei["flagged"]
+    # Had the bot been watching since 1 September (a message then), both were never online in those
+    # months: 5 each, and with November's, three months in a row at or below 5.
+    async with bot.app[keys.DB]() as session, session.begin():
+        buyer = await chat.buyer_id(session, platform="wangwang", shop="demo-tb", nick="early", seen_at=at(1, 8))
+        await chat.record_message(session, buyer_id=buyer, platform="wangwang", shop="demo-tb", sender="buyer",
+                                  agent_account="", text="x", sent_at=at(1, 8) - timedelta(days=61), gap=GAP)
+    resp = await bot.get("/api/scorecard", params={"month": "2026-11"}, headers=SUP)
+    cards = {c["agent"]: c for c in (await resp.json())["items"]}
+    assert [p["score"] for p in cards["aqiang"]["previous"]] == [5.0, 5.0]
+    assert cards["aqiang"]["flagged"] and cards["xiaomei"]["flagged"]
 
 
 @pytest.mark.parametrize("month, fragment", [("2026-12", "future"), ("2026-13", "YYYY-MM"), ("11/2026", "YYYY-MM"),

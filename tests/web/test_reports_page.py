@@ -90,3 +90,30 @@ async def test_a_bad_period_shows_the_message_and_an_agent_token_is_refused(page
     await expect(page.locator("#login")).to_be_visible()
     await expect(page.locator("#login-reason")).to_contain_text("supervisor")
     await expect(page.locator("#reports")).to_be_hidden()
+
+
+async def test_the_scorecard_on_the_page_and_a_manual_deduction(page, tmp_path, aiohttp_client, make_app, clock):
+    from tests.reports.test_scorecard import SCORECARD, SHIFTS, at, script
+
+    config = make_config(f"sqlite:///{tmp_path / 'bot.db'}", shifts=SHIFTS, scorecard=SCORECARD)
+    clock.set(at(5, 12))
+    bot = await aiohttp_client(make_app(config, clock, background=True))
+    await script(bot.app[keys.DB])
+    await page.goto(str(bot.make_url("/reports?month=2026-11")) + "#token=supervisor-token")
+    await expect(page.locator("#month")).to_have_value("2026-11")
+    await page.click("#show-scorecard")
+    mei = page.locator('#scorecard tr[data-agent="xiaomei"]')
+    await expect(mei.locator("td.score")).to_have_text("1.5")  # the API test's card without its manual 0.5
+    await expect(mei.locator("td.commission")).to_have_text("50.00")
+    await expect(mei.locator("ul.evidence a").first).to_have_attribute("href", "/api/tickets/1")
+    await expect(page.locator('#scorecard tr[data-agent="aqiang"] td.status-warning')).to_contain_text("warning")
+
+    await page.select_option("#deduct-agent", "xiaomei")
+    await page.fill("#deduct-points", "0.5")
+    await page.click("#deduct button")  # no reason
+    await expect(page.locator("#scorecard-error")).to_contain_text("reason")
+    await page.fill("#deduct-reason", "未完成当日工作")
+    await page.click("#deduct button")
+    await expect(mei.locator("td.score")).to_have_text("1.0")
+    await expect(mei.locator("ul.evidence")).to_contain_text("未完成当日工作")
+    await page.screenshot(path=str(ARTIFACTS / "reports-scorecard.png"), full_page=True)
