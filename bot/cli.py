@@ -185,8 +185,14 @@ def serve(config: Config) -> int:
     except (KnowledgeBaseError, RulesError) as e:
         print(f"csbot: the knowledge base cannot be used:\n{e}", file=sys.stderr)
         return 2
+    from bot.store.settings import PartitionMismatch
+
     print(f"csbot serving on http://{config.server.host}:{config.server.port}", flush=True)
-    web.run_app(app, host=config.server.host, port=config.server.port, print=None, access_log=None)
+    try:
+        web.run_app(app, host=config.server.host, port=config.server.port, print=None, access_log=None)
+    except PartitionMismatch as e:
+        print(f"csbot: cannot start: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -328,6 +328,18 @@ class AutoReplyConfig(_Section):
     max_age_minutes: int = Field(5, ge=1)  # older buyer messages (catching up after downtime) get none
 
 
+class ProcessingConfig(_Section):
+    """How stored pushes are processed; see docs/scaling.md."""
+
+    # Every process sharing one database must use the same count: it is stored in the database at
+    # the first start, and a process started with another one refuses to start.
+    partitions: int = Field(64, ge=1, le=4096)
+    batch: int = Field(100, ge=1, le=5000)  # pushes per processing transaction, at most
+    max_backlog: int = Field(200_000, ge=1)  # unprocessed pushes over this: new pushes are answered 503
+    behind_seconds: float = Field(60.0, gt=0)  # /healthz says "behind" (503) when the oldest waits longer
+    lease_heartbeat_seconds: float = Field(1.0, gt=0, le=30)  # PostgreSQL: how often leases are rebalanced
+
+
 class Config(_Section):
     source: str = "<defaults>"
     server: ServerConfig = ServerConfig()
@@ -342,6 +354,7 @@ class Config(_Section):
     outbox: OutboxConfig = OutboxConfig()
     auto_reply: AutoReplyConfig = AutoReplyConfig()
     metrics: MetricsConfig = MetricsConfig()
+    processing: ProcessingConfig = ProcessingConfig()
     shifts: tuple[ShiftConfig, ...] = ()
     scorecard: ScorecardConfig = ScorecardConfig()
     daily_report: DailyReportConfig = DailyReportConfig()
