@@ -83,6 +83,8 @@ def create_app(
     app.cleanup_ctx.append(_gateway_client)
     app.cleanup_ctx.append(functools.partial(_reminders, background=background))
     app.cleanup_ctx.append(_push_writer)
+    app.cleanup_ctx.append(functools.partial(_daily_report, background=background))
+    app.cleanup_ctx.append(functools.partial(_csat, background=background))
     if background:
         app.cleanup_ctx.append(_background_tasks)
         app.cleanup_ctx.append(_ticket_sla)
@@ -315,6 +317,58 @@ async def _reminders(app: web.Application, *, background: bool) -> AsyncIterator
         # rolls it back, and the next scan claims the same reminders again).
         if scanning:
             await asyncio.wait(scanning, timeout=10)
+
+
+async def _daily_report(app: web.Application, *, background: bool) -> AsyncIterator[None]:
+    """The daily report to the team (bot/reports/daily_job.py); with `background` and enabled, a scan every
+    scan_seconds. The unique row per day and channel, not this loop, keeps it to one send a day."""
+    from bot.reports.daily_job import DailyReportJob
+
+    config, clock = app[keys.CONFIG], app[keys.CLOCK]
+    async with aiohttp.ClientSession() as http:
+        job = DailyReportJob(app[keys.DB], app[keys.PERIOD], config=config, rules=app[keys.BOARD].rules,
+                             http=lambda: http)
+        app[keys.DAILY_REPORT] = job
+
+        async def scan() -> None:
+            while True:
+                try:
+                    await job.run(now=clock.now())
+                except Exception:
+                    log.exception("daily report scan failed; the next one retries")
+                await asyncio.sleep(config.daily_report.scan_seconds)
+
+        if background and config.daily_report.enabled:
+            async with _running(scan(), name="daily-report"):
+                yield
+        else:
+            yield
+
+
+async def _csat(app: web.Application, *, background: bool) -> AsyncIterator[None]:
+    """Satisfaction invitations and ratings (bot/reports/csat_job.py); with `background` and enabled, a scan
+    every scan_seconds. The unique invitation per conversation and per buyer and day keeps it to one."""
+    from bot.reports.csat_job import CsatJob
+
+    config, clock = app[keys.CONFIG], app[keys.CLOCK]
+    job = CsatJob(app[keys.DB], config=config, rules=app[keys.BOARD].rules,
+                  blocking=lambda text: bool(app[keys.ENGINES].engine.guard.blocking(text)),
+                  on_enqueued=app[keys.OUTBOX].wake)
+    app[keys.CSAT] = job
+
+    async def scan() -> None:
+        while True:
+            try:
+                await job.run(now=clock.now())
+            except Exception:
+                log.exception("satisfaction scan failed; the next one retries")
+            await asyncio.sleep(config.csat.scan_seconds)
+
+    if background and config.csat.enabled:
+        async with _running(scan(), name="csat"):
+            yield
+    else:
+        yield
 
 
 async def _push_writer(app: web.Application) -> AsyncIterator[None]:

@@ -77,9 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     metrics_commands.add_parser(sub, _config_arg)
     _config_arg(sub.choices["report"])
     sub.choices["report"].add_argument(
-        "subject", nargs="?", choices=("agents", "tickets", "reminders"), default="agents",
+        "subject", nargs="?", choices=("agents", "tickets", "reminders", "scorecard"), default="agents",
         help="agents (default): the per-agent figures; tickets: the complaint tickets opened in the period; "
-             "reminders: payment reminders sent, recovered orders and sales, skips by reason")
+             "reminders: payment reminders sent, recovered orders and sales, skips by reason; "
+             "scorecard: each agent's 10-point card for --month, with commission")
+    sub.choices["report"].add_argument("--month", default=None, help="scorecard: the month, YYYY-MM (shop time)")
     from bot.reminders import commands as reminder_commands
 
     reminder_commands.add_parser(sub, _config_arg)
@@ -121,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
             from bot.reminders import commands as reminder_commands
 
             return reminder_commands.preview(args, config, render=reminder_render(config))
+        if args.command == "report" and args.subject == "scorecard":
+            from bot.reports import commands as report_commands
+
+            return report_commands.run(args, config)
         if args.command == "report" and args.subject == "tickets":
             from bot.tickets import commands as ticket_commands
 

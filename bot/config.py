@@ -225,6 +225,83 @@ class MetricsConfig(_Section):
         return start, end
 
 
+class ScorecardConfig(_Section):
+    """The monthly 10-point scorecard (10分制) and the commission by sales tier (提成); see bot/reports/scorecard.py.
+    A tier [n, points]: at n or more occurrences in a month, `points` in all instead of `*_each` per occurrence."""
+
+    start: float = Field(10.0, gt=0)
+    offline_each: float = Field(0.0, ge=0)  # a shift in which the agent was never seen working
+    offline_tiers: tuple[tuple[int, float], ...] = ((3, 5.0),)
+    slow_each: float = Field(0.0, ge=0)  # complaints about slow answers attributed to the agent
+    slow_tiers: tuple[tuple[int, float], ...] = ((3, 5.0), (5, 10.0))
+    attitude_each: float = Field(1.0, ge=0)  # other service complaints (attitude)
+    attitude_tiers: tuple[tuple[int, float], ...] = ((3, 5.0), (5, 10.0))
+    late_grace_minutes: int = Field(5, ge=0)
+    late_each: float = Field(0.5, ge=0)
+    very_late_minutes: int = Field(30, ge=1)
+    very_late_each: float = Field(2.0, ge=0)
+    warn_at: float = 5.0
+    penalty_at: float = 2.0
+    flag_months: int = Field(3, ge=1)
+    slow_words: tuple[str, ...] = ("半天", "不回", "没人理", "不理人", "太慢", "回复慢", "回得慢", "等了", "多久")
+    max_manual_points: float = Field(10.0, gt=0)
+    commission: tuple[tuple[float, float], ...] = ((50_000, 200), (60_000, 300), (70_000, 400), (80_000, 500),
+                                                   (90_000, 600), (100_000, 700))  # [sales ¥ at least, ¥]
+
+
+class DailyReportConfig(_Section):
+    """The daily report (日报) pushed to the team at `at` (shop time): yesterday's figures, to a 企业微信
+    group robot, a 钉钉 robot (with its signing secret, 加签) and/or e-mail over SMTP."""
+
+    enabled: bool = False
+    at: str = "09:00"
+    wecom_webhook_url: str = ""  # https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...
+    dingtalk_webhook_url: str = ""  # https://oapi.dingtalk.com/robot/send?access_token=...
+    dingtalk_secret: str = ""  # the robot's 加签 secret (SEC...); empty: the URL is not signed
+    smtp_host: str = ""  # empty: no e-mail
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_username: str = ""
+    smtp_password: str = ""
+    mail_from: str = ""
+    mail_to: tuple[str, ...] = ()
+    max_attempts: int = Field(5, ge=1)
+    backoff_seconds: float = Field(60.0, gt=0)  # doubled after each failed attempt, at most an hour
+    timeout_seconds: float = Field(10.0, gt=0)
+    scan_seconds: int = Field(60, ge=1)
+
+    @field_validator("at")
+    @classmethod
+    def _at(cls, value: str) -> str:
+        value = _hhmm(value)
+        if value == "24:00":
+            raise ValueError("must be a time of day, 00:00 to 23:59")
+        return value
+
+    def channels(self) -> tuple[str, ...]:
+        return tuple(name for name, on in (("wecom", self.wecom_webhook_url), ("dingtalk", self.dingtalk_webhook_url),
+                                           ("email", self.smtp_host and self.mail_to)) if on)
+
+
+class CsatConfig(_Section):
+    """Satisfaction invitations (服务评价): when a conversation has ended (`shop.session_gap_minutes` with no
+    message), the bot invites the buyer to rate it 1-5, through the compliance guard, outside the quiet
+    hours, at most once per buyer and shop day, never while a complaint ticket waits for its callback."""
+
+    enabled: bool = False
+    text: str = "亲，本次服务您还满意吗？回复1-5分（5分最满意），或者回复“满意”/“不满意”，感谢您的评价～"
+    texts: dict[str, str] = {}  # per platform name, instead of `text`
+    quiet_hours: tuple[str, str] = ("22:00", "08:00")  # shop time; nothing is sent inside
+    lookback_hours: int = Field(6, ge=1)  # conversations that ended longer ago (downtime) are not invited
+    answer_hours: int = Field(24, ge=1)  # the buyer's next message within this long may be the rating
+    scan_seconds: int = Field(60, ge=1)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: tuple[str, str]) -> tuple[str, str]:
+        return _hhmm(value[0]), _hhmm(value[1])
+
+
 class ShiftConfig(_Section):
     """A shift (班次): who works from `start` to `end`, shop time; `end` before `start` runs past midnight."""
 
@@ -283,6 +360,9 @@ class Config(_Section):
     metrics: MetricsConfig = MetricsConfig()
     processing: ProcessingConfig = ProcessingConfig()
     shifts: tuple[ShiftConfig, ...] = ()
+    scorecard: ScorecardConfig = ScorecardConfig()
+    daily_report: DailyReportConfig = DailyReportConfig()
+    csat: CsatConfig = CsatConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:

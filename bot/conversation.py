@@ -51,12 +51,18 @@ def waiting_since(lines: Sequence[Line]) -> datetime | None:
     return since
 
 
+# A supervisor without a platform account of their own replies as this account (主管): the reply is
+# theirs, counted under it, and the conversation stays with the agent it was routed to.
+SUPERVISOR_ACCOUNT = "主管"
+
+
 def current_agent(lines: Sequence[Line]) -> str:
-    """The agent who last answered, else the agent the buyer was last routed to, else ""."""
+    """The agent who last answered, else the agent the buyer was last routed to, else "" (a supervisor's
+    reply as SUPERVISOR_ACCOUNT does not take the conversation)."""
     for line in reversed(lines):
-        if line.sender == AGENT and line.agent_account:
+        if line.sender == AGENT and line.agent_account and line.agent_account != SUPERVISOR_ACCOUNT:
             return line.agent_account
     for line in reversed(lines):
-        if line.agent_account:
+        if line.agent_account and line.agent_account != SUPERVISOR_ACCOUNT:
             return line.agent_account
     return ""

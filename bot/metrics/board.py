@@ -220,7 +220,7 @@ class Board:
         return {
             "now": iso(self.now) if self.now else None, "day": self.day.isoformat() if self.day else None,
             "lag_s": self.lag_s, "stale_after_s": STALE_S,
-            "thresholds_s": list(self.thresholds_s),
+            "timezone": str(self.rules.zone), "thresholds_s": list(self.thresholds_s),
             "roster": [r.__dict__ for r in self._roster], "agents": self.agents(), "waiting": self.waiting(),
             "handovers": self.handovers(), "shop": self.shop(),
         }

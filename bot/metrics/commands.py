@@ -19,11 +19,12 @@ from bot.metrics.report import Rules, parse_period
 
 FIELDS = ("day", "agent", "name", "platform", "consulting_buyers", "replied_buyers", "reply_rate", "responses",
           "avg_response_s", "p50_response_s", "p90_response_s", "first_response_avg_s", "within_30s_rate",
-          "effective_reply_rate", "conversion_rate", "sales", "avg_order_value")
+          "effective_reply_rate", "effective_reply_pending", "conversion_rate", "sales", "avg_order_value")
 _TABLE = (("day", "day"), ("agent", "agent"), ("name", "name"), ("platform", "platform"),
           ("consulting_buyers", "buyers"), ("reply_rate", "reply%"), ("responses", "resp"),
           ("avg_response_s", "avg s"), ("p50_response_s", "p50 s"), ("p90_response_s", "p90 s"),
           ("first_response_avg_s", "first s"), ("within_30s_rate", "≤30s%"), ("effective_reply_rate", "eff%"),
+          ("effective_reply_pending", "eff pend"),
           ("conversion_rate", "conv%"), ("sales", "sales ¥"), ("avg_order_value", "AOV ¥"))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 
@@ -20,8 +21,11 @@ from bot.events import Event
 from bot.metrics.board import Board, RosterEntry, iso
 from bot.metrics.report import BuyerActivity, BuyerFigures, OrderFact, Rules, buyer_figures
 from bot.metrics.shifts import agents_on_shift, handover_plan, shift_changes
+from bot.store import csat as csat_store
+from bot.store import daily_reports as daily_reports_store
 from bot.store import metrics as store
 from bot.store import reminders as reminders_store
+from bot.store import reports as reports_store
 from bot.store import tickets as tickets_store
 from bot.store.db import reading
 from bot.store.reminders import Decided as store_reminder
@@ -42,10 +46,35 @@ def activity_of(events: store.BuyerEvents) -> BuyerActivity:
     )
 
 
+CLOSING_INTENTS = frozenset({"service.thanks"})  # the matcher's thanks/closing intents (谢谢, 好的, 知道了)
+_ONLY_SYMBOLS = re.compile(r"[\W_]*")
+
+
+def closing(text: str, intent: str | None) -> bool:
+    """Whether the buyer's latest message only closes the chat: a thanks/closing intent, or nothing but
+    emoji and punctuation. Such a wait is shown apart (已致谢) on the board; the figures are unchanged.
+
+    >>> closing("谢谢", "service.thanks"), closing("👍", None), closing("还没发货？", None), closing("", None)
+    (True, True, False, False)
+    """
+    return intent in CLOSING_INTENTS or (bool(text.strip()) and bool(_ONLY_SYMBOLS.fullmatch(text)))
+
+
+def _csat_today(ratings, rules: Rules) -> list[dict]:
+    """Per agent and platform: today's ratings (1-5) and the share of 4-5 (CSAT, as the reports count it)."""
+    found: dict[tuple[str, str], list[int]] = {}
+    for r in ratings:
+        agent = r.owner or rules.agent(r.platform, r.agent_account)[0]
+        found.setdefault((agent, r.platform), []).append(r.rating)
+    return [{"agent": a, "platform": p, "csat": round(sum(1 for v in vs if v >= 4) / len(vs), 4), "csat_responses": len(vs)}
+            for (a, p), vs in sorted(found.items())]
+
+
 def waiting_row(w: store.Waiting, rules: Rules) -> dict:
     agent, _ = rules.agent(w.platform, w.agent_account) if w.agent_account else ("", w.platform)
     return {"conversation_id": w.conversation_id, "buyer_id": w.buyer_id, "buyer": w.buyer, "platform": w.platform,
-            "agent": agent, "waiting_since": iso(w.waiting_since), "last_buyer_text": w.last_buyer_text[:200]}
+            "agent": agent, "waiting_since": iso(w.waiting_since), "last_buyer_text": w.last_buyer_text[:200],
+            "closing": closing(w.last_buyer_text, w.last_buyer_intent)}
 
 
 def handover_row(h: dict) -> dict:
@@ -218,6 +247,9 @@ class MetricsConsumer:
         try:
             overdue = (await tickets_store.search(session, overdue_at=now, limit=1))[1]
             decided = await reminders_store.decided_between(session, since=start, until=end)
+            daily_failures = await daily_reports_store.failures(session, since=self._board.day - timedelta(days=7))
+            ratings = [*await csat_store.ratings(session, start=start, end=end),
+                       *await reports_store.ratings(session, start=start, end=end)]
         except Exception:
             # Another part's tables: a problem there must not stop the board.
             log.exception("board extras failed")
@@ -232,6 +264,7 @@ class MetricsConsumer:
         self._board.set_extras({
             "tickets_overdue": overdue, "reminders_sent": len(sent), "reminded_orders": len(last_sent),
             "reminders_recovered": len(recovered), "recovered_fen": sum(d.paid_fen or 0 for d in recovered),
+            "daily_report_failures": daily_failures, "csat": _csat_today(ratings, self._rules),
         })
 
     def _roster(self, now: datetime) -> None:

@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.metrics.facts import BuyerFacts, buyer_facts, rules_basis
-from bot.metrics.report import AgentCounts, PeriodTotals, Rules
+from bot.metrics.report import AgentCounts, PeriodTotals, Rules, agent_row
 from bot.metrics.response import interpolate, quantile_ranks
 from bot.store import metric_facts as store
 from bot.store.db import reading
@@ -96,6 +96,19 @@ class PeriodFigures:
             await reading(session)  # one snapshot, and on SQLite no write lock held meanwhile
             return await sum_facts(session, first=first, last=last, now=now, rules=self._rules)
 
+    async def report(self, *, days: Sequence[tuple[date, date]], now: datetime) -> list[tuple[PeriodTotals, list[dict]]]:
+        """Per (first, last) of `days`: the agents' figures and the shop's rows per platform
+        (`shop_rows`), read in one snapshot after one catch-up."""
+        await self.catch_up(now_stale=True)
+        async with self._db() as session:
+            await reading(session)
+            found = []
+            for first, last in days:
+                totals = await sum_facts(session, first=first, last=last, now=now, rules=self._rules)
+                found.append((totals, await shop_rows(session, first=first, last=last, now=now, rules=self._rules,
+                                                      totals=totals)))
+            return found
+
     @contextlib.asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncSession]:
         async with self._gate or contextlib.nullcontext(), self._db() as session, session.begin():
@@ -146,7 +159,8 @@ async def sum_facts(session: AsyncSession, *, first: date, last: date, now: date
         paying, sales_fen = sales.get(key, (0, 0))
         counts = AgentCounts(consulting=c.consulting, replied=c.replied, responses=r.responses,
                              response_us=r.response_us, fast=r.fast, first_n=r.first_n, first_us=r.first_us,
-                             effective=c.effective, decided=c.decided, paying=paying, sales_fen=sales_fen)
+                             effective=c.effective, decided=c.decided, paying=paying, sales_fen=sales_fen,
+                             pending=c.pending)
         p50, p90 = (_quantile(r, q) for q in QUANTILES)
         agents[key] = (counts, p50, p90)
     return PeriodTotals(
@@ -154,6 +168,42 @@ async def sum_facts(session: AsyncSession, *, first: date, last: date, now: date
         consulting=await store.consulting_buyers(session, first=first, last=last),
         responses=sum(r.responses for r in responses.values()),
     )
+
+
+async def shop_rows(session: AsyncSession, *, first: date, last: date, now: datetime, rules: Rules,
+                    totals: PeriodTotals) -> list[dict]:
+    """The shop's figures per platform for the days `first`..`last`, with the fields of an agent's row
+    (agent ""): consulting buyers are distinct buyers who wrote, replied those any agent answered;
+    responses and their times are all agents'; effective-reply is the shop's (`effective_days`);
+    conversion counts each buyer once, whichever agents they paid for."""
+    start, end = rules.day_bounds(first, last)
+    responses = await store.response_sums(session, first=first, last=last, fast_us=_fast_us(rules.fast_s),
+                                          ranks=_ranks, shop=True)
+    contacts = await store.shop_contacts(session, first=first, last=last)
+    converted = await store.converted(session, first=first, last=last, start=start, end=end,
+                                      margin=rules.conversion + timedelta(days=1), conversion=rules.conversion)
+    paid: dict[str, dict[int, int]] = {}
+    for (_, platform), buyers in converted.items():
+        into = paid.setdefault(platform, {})
+        for buyer_id, fen in buyers.items():
+            into[buyer_id] = into.get(buyer_id, 0) + fen
+    days: dict[str, list[int]] = {}
+    for day in totals.effective_days():
+        sums = days.setdefault(day["platform"], [0, 0, 0])
+        sums[0] += day["effective"]
+        sums[1] += day["late"]
+        sums[2] += day["pending"]
+    rows = []
+    for platform in sorted(set(contacts) | {p for _, p in responses} | set(paid)):
+        r = responses.get(("", platform)) or store.ResponseSums()
+        consulting, replied = contacts.get(platform, (0, 0))
+        ok, late, pending = days.get(platform, (0, 0, 0))
+        buyers = paid.get(platform, {})
+        counts = AgentCounts(consulting=consulting, replied=replied, responses=r.responses, response_us=r.response_us,
+                             fast=r.fast, first_n=r.first_n, first_us=r.first_us, effective=ok, decided=ok + late,
+                             paying=len(buyers), sales_fen=sum(buyers.values()), pending=pending)
+        rows.append(agent_row(("", platform), counts, p50_s=_quantile(r, 0.5), p90_s=_quantile(r, 0.9)))
+    return rows
 
 
 def _ranks(n: int) -> list[int]:

@@ -174,6 +174,7 @@ class AgentCounts:
     decided: int = 0
     paying: int = 0
     sales_fen: int = 0
+    pending: int = 0  # effective-reply days still undecided (left out of the rate, shown beside it)
 
 
 @dataclass
@@ -219,6 +220,7 @@ def agent_row(key: AgentKey, s: AgentCounts, *, p50_s: float | None, p90_s: floa
         "first_response_avg_s": _mean_s(s.first_us, s.first_n),
         "within_30s_rate": _rate(s.fast, s.responses),
         "effective_reply_rate": _rate(s.effective, s.decided),
+        "effective_reply_pending": s.pending,
         "converted_buyers": s.paying,
         "conversion_rate": _rate(s.paying, s.consulting),
         "sales_fen": s.sales_fen,
@@ -271,6 +273,7 @@ class Totals:
             for _, state in f.effective_days:
                 sums.effective += sign * (state == EFFECTIVE)
                 sums.decided += sign * (state in (EFFECTIVE, LATE))
+                sums.pending += sign * (state == PENDING)
         for key, seconds, first, answered_at in f.responses:
             sums = self._agents[key]
             if sign > 0:

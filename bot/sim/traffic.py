@@ -151,6 +151,9 @@ AGENT_REPLIES = (
     "亲，我们是正品保证的，请放心购买", "亲，还有其他可以帮您的吗？",
 )
 BUYER_FOLLOW_UPS = ("好的谢谢", "知道了", "那我再看看", "好的", "行吧", "谢谢亲")
+BUYER_THANKS = frozenset({"好的谢谢", "知道了", "好的", "谢谢亲", "行吧"})  # the matcher's service.thanks
+AGENT_CLOSINGS = ("好的亲，有需要随时找我哦～", "好嘞，您慢慢看，有问题随时联系～", "不客气亲，祝您购物愉快～")
+SERIOUS_WORDS = ("12315", "工商", "消协", "媒体", "曝光", "法院", "起诉", "律师", "报警", "监管")
 PRODUCTS = (
     ("纯棉短袖T恤 白色 L", 5900), ("加绒连帽卫衣 黑色 XL", 12900), ("轻便跑步鞋 42码", 29900),
     ("不锈钢保温杯 500ml", 6800), ("无线蓝牙耳机", 19900), ("儿童羽绒服 110cm", 25900),
@@ -237,7 +240,8 @@ class _Planner:
 
     def _session(self, start: float) -> list[PlannedPush]:
         shop, buyer = self._buyer(start)
-        kind = self._rng.choices(("question", "chit_chat", "complaint", "order"), weights=(55, 10, 10, 25))[0]
+        # A normal day: complaints are a few in a hundred sessions, and few of them threaten a regulator.
+        kind = self._rng.choices(("question", "chit_chat", "complaint", "order"), weights=(60, 8, 2, 30))[0]
         if kind == "order":
             self._busy_until[(shop.platform, buyer)] = start + 60  # not straight into another session
             return self._order(shop, buyer, start)
@@ -245,7 +249,7 @@ class _Planner:
         if kind == "question":
             texts = self._rng.sample(q.asks, k=min(len(q.asks), self._burst_size()))
         elif kind == "complaint":
-            texts = self._rng.sample(q.complaints, k=min(len(q.complaints), self._rng.choice((1, 1, 2))))
+            texts = [self._complaint()]
         else:
             texts = [self._rng.choice(q.chit_chat)]
         pushes = self._chat(shop, buyer, start, texts)
@@ -276,12 +280,21 @@ class _Planner:
     def _burst_size(self) -> int:
         return self._rng.choices((1, 2, 3), weights=(60, 30, 10))[0]
 
+    def _complaint(self) -> str:
+        """A complaint; one in ten a serious one (a regulator, the media, a court: P1)."""
+        serious = [c for c in self._questions.complaints if any(w in c for w in SERIOUS_WORDS)]
+        usual = [c for c in self._questions.complaints if c not in serious] or serious
+        return self._rng.choice(serious if serious and self._rng.random() < 0.1 else usual)
+
     def _answer_delay(self) -> float | None:
-        """Seconds until the agent answers: mostly 10-60, some 60-180, a few never (None)."""
+        """Seconds until the agent answers, as a team on a normal day: most within 20-60, some
+        quicker, a few slow (60-180), very few never (None)."""
         roll = self._rng.random()
-        if roll < 0.8:
-            return self._rng.uniform(10, 60)
-        if roll < 0.95:
+        if roll < 0.15:
+            return self._rng.uniform(5, 20)
+        if roll < 0.85:
+            return self._rng.uniform(20, 60)
+        if roll < 0.98:
             return self._rng.uniform(60, 180)
         return None
 
@@ -303,7 +316,13 @@ class _Planner:
                                   text=self._answer(texts[-1])))
             if self._rng.random() < 0.3:
                 at += self._rng.uniform(5, 30)
-                pushes.append(replace(base, offset_s=at, agent_account=agent, text=self._rng.choice(BUYER_FOLLOW_UPS)))
+                follow_up = self._rng.choice(BUYER_FOLLOW_UPS)
+                pushes.append(replace(base, offset_s=at, agent_account=agent, text=follow_up))
+                # A thanks needs no answer; anything else gets a short closing word from the agent.
+                if follow_up not in BUYER_THANKS:
+                    at += self._rng.uniform(10, 40)
+                    pushes.append(replace(base, offset_s=at, kind="agent_message", agent_account=agent,
+                                          text=self._rng.choice(AGENT_CLOSINGS)))
         return pushes
 
     def _answer(self, question: str) -> str:

@@ -9,7 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
-from bot.conversation import AGENT, BUYER, Line, current_agent, split, waiting_since
+from bot.conversation import AGENT, BUYER, SUPERVISOR_ACCOUNT, Line, current_agent, split, waiting_since
 from bot.store.tables import Buyer, Conversation, Handover, Message, Order, ReplyFeedback, Ticket
 
 
@@ -49,6 +49,7 @@ _INSERT_MESSAGE = sa.insert(Message.__table__).returning(Message.__table__.c.id)
 _MESSAGE_COLUMNS = tuple(c.name for c in Message.__table__.c if c.name != "id")
 _ANSWERED_BY_AGENT = sa.select(sa.literal(1)).where(
     Message.conversation_id == sa.bindparam("conversation"), Message.sender == AGENT, Message.agent_account != "",
+    Message.agent_account != SUPERVISOR_ACCOUNT,
 ).limit(1)
 
 
@@ -159,7 +160,9 @@ async def _append(session: AsyncSession, conversation: Conversation, message: Me
             conversation.waiting_since = message.sent_at
     elif message.sender == AGENT:
         conversation.waiting_since = None
-    if message.sender == AGENT and message.agent_account:
+    if message.agent_account == SUPERVISOR_ACCOUNT:
+        pass  # a supervisor's reply: the conversation stays with its agent
+    elif message.sender == AGENT and message.agent_account:
         conversation.agent_account = message.agent_account
     elif message.agent_account and not await session.scalar(
         # current_agent(): the last answering agent wins over the last routing; is there one?

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.conversation import AGENT, BUYER
+from bot.conversation import AGENT, BUYER, SUPERVISOR_ACCOUNT
 from bot.events import AgentMessage, BuyerMessage, Event
 from bot.store.tables import Buyer, Conversation, Message
 
@@ -156,7 +156,8 @@ class ChatBatch:
         states = {r.id: _State(r.id, r.buyer_id, r.platform, r.shop, *(getattr(r, k) for k in _STATE)) for r in rows}
         for part in _chunks(sorted(states)):
             answered = await session.scalars(sa.select(_m.c.conversation_id).distinct().where(
-                _m.c.conversation_id.in_(part), _m.c.sender == AGENT, _m.c.agent_account != ""))
+                _m.c.conversation_id.in_(part), _m.c.sender == AGENT, _m.c.agent_account != "",
+                _m.c.agent_account != SUPERVISOR_ACCOUNT))
             for cid in answered:
                 states[cid].answered = True
             last = (sa.select(_m.c.conversation_id, _m.c.id, _m.c.sender, sa.func.row_number().over(
@@ -222,7 +223,9 @@ class ChatBatch:
                 state.waiting_since = event.at
         else:
             state.waiting_since = None
-        if sender == AGENT and event.agent_account:
+        if event.agent_account == SUPERVISOR_ACCOUNT:
+            pass  # a supervisor's reply: the conversation stays with its agent
+        elif sender == AGENT and event.agent_account:
             state.agent_account = event.agent_account
             state.answered = True
         elif event.agent_account and not state.answered:

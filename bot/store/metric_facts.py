@@ -139,42 +139,46 @@ class ContactSums:
     replied: int = 0
     effective: int = 0
     decided: int = 0
+    pending: int = 0
 
 
-def response_histogram(*, first: date, last: date, fast_us: int):
-    """Per agent and whole second of response time: count, µs sum, fast ones, first responses."""
+def response_histogram(*, first: date, last: date, fast_us: int, shop: bool = False):
+    """Per agent (with `shop`: per platform, agent "") and whole second of response time: count, µs
+    sum, fast ones, first responses."""
     r = MetricResponse
     second = (r.response_us // 1_000_000).label("second")
+    agent = sa.literal("").label("agent") if shop else r.agent
     return (
-        sa.select(r.agent, r.platform, second, sa.func.count(), sa.func.sum(r.response_us),
+        sa.select(agent, r.platform, second, sa.func.count(), sa.func.sum(r.response_us),
                   sa.func.sum(sa.case((r.response_us <= fast_us, 1), else_=0)),
                   sa.func.sum(sa.case((r.first, 1), else_=0)),
                   sa.func.sum(sa.case((r.first, r.response_us), else_=0)))
         .where(r.day.between(first, last))
-        .group_by(r.agent, r.platform, second)
+        .group_by(*((r.platform, second) if shop else (r.agent, r.platform, second)))
     )
 
 
-def responses_between(*, agent: str, platform: str, first: date, last: date, low_us: int, high_us: int):
-    """The response times of one agent in the period within [low_us, high_us), sorted."""
+def responses_between(*, agent: str | None, platform: str, first: date, last: date, low_us: int, high_us: int):
+    """The response times of one agent (None: every agent) in the period within [low_us, high_us), sorted."""
     r = MetricResponse
-    return (
+    query = (
         sa.select(r.response_us)
-        .where(r.agent == agent, r.platform == platform, r.response_us >= low_us, r.response_us < high_us,
-               r.day.between(first, last))
+        .where(r.platform == platform, r.response_us >= low_us, r.response_us < high_us, r.day.between(first, last))
         .order_by(r.response_us)
     )
+    return query if agent is None else query.where(r.agent == agent)
 
 
 async def response_sums(session: AsyncSession, *, first: date, last: date, fast_us: int,
-                        ranks: Callable[[int], Iterable[int]]) -> dict[AgentKey, ResponseSums]:
-    """Per agent, the responses answered on the days `first`..`last`; `ranks(n)` names the ranks
-    whose values are wanted (for percentiles). Each value is found in its one-second bucket of a
-    per-second histogram, so only those buckets' rows are read."""
+                        ranks: Callable[[int], Iterable[int]], shop: bool = False) -> dict[AgentKey, ResponseSums]:
+    """Per agent (with `shop`: per platform, keyed ("", platform)), the responses answered on the
+    days `first`..`last`; `ranks(n)` names the ranks whose values are wanted (for percentiles).
+    Each value is found in its one-second bucket of a per-second histogram, so only those buckets'
+    rows are read."""
     found: dict[AgentKey, ResponseSums] = {}
     buckets: dict[AgentKey, list[tuple[int, int]]] = {}  # second -> count, sorted
     for agent, platform, second, n, total, fast, first_n, first_us in await session.execute(
-        response_histogram(first=first, last=last, fast_us=fast_us)
+        response_histogram(first=first, last=last, fast_us=fast_us, shop=shop)
     ):
         sums = found.setdefault((agent, platform), ResponseSums())
         sums.responses += n
@@ -193,7 +197,7 @@ async def response_sums(session: AsyncSession, *, first: date, last: date, fast_
                 if below <= rank < below + n:
                     if second not in values:
                         values[second] = list((await session.scalars(responses_between(
-                            agent=key[0], platform=key[1], first=first, last=last,
+                            agent=None if shop else key[0], platform=key[1], first=first, last=last,
                             low_us=second * 1_000_000, high_us=(second + 1) * 1_000_000))).all())
                     sums.ranked_us[rank] = values[second][rank - below]
             below += n
@@ -224,7 +228,8 @@ def agent_contacts(*, first: date, last: date, now: datetime):
     pairs = contact_pairs(first=first, last=last).subquery("pairs")
     effective, pending = _day_states(now)
     per_buyer = (
-        sa.select(d.buyer_id, sa.func.sum(effective).label("effective"), sa.func.sum(1 - pending).label("decided"))
+        sa.select(d.buyer_id, sa.func.sum(effective).label("effective"), sa.func.sum(1 - pending).label("decided"),
+                  sa.func.sum(pending).label("pending"))
         .where(d.day.between(first, last), d.in_window)
         .group_by(d.buyer_id)
         .subquery("per_buyer")
@@ -232,15 +237,16 @@ def agent_contacts(*, first: date, last: date, now: datetime):
     return (
         sa.select(pairs.c.agent, pairs.c.platform, sa.func.count(), sa.func.sum(pairs.c.replied),
                   sa.func.coalesce(sa.func.sum(per_buyer.c.effective), 0),
-                  sa.func.coalesce(sa.func.sum(per_buyer.c.decided), 0))
+                  sa.func.coalesce(sa.func.sum(per_buyer.c.decided), 0),
+                  sa.func.coalesce(sa.func.sum(per_buyer.c.pending), 0))
         .select_from(pairs.outerjoin(per_buyer, per_buyer.c.buyer_id == pairs.c.buyer_id))
         .group_by(pairs.c.agent, pairs.c.platform)
     )
 
 
 async def contact_sums(session: AsyncSession, *, first: date, last: date, now: datetime) -> dict[AgentKey, ContactSums]:
-    return {(agent, platform): ContactSums(n, int(replied), int(effective), int(decided))
-            for agent, platform, n, replied, effective, decided
+    return {(agent, platform): ContactSums(n, int(replied), int(effective), int(decided), int(pending))
+            for agent, platform, n, replied, effective, decided, pending
             in await session.execute(agent_contacts(first=first, last=last, now=now))}
 
 
@@ -298,6 +304,14 @@ async def sales(session: AsyncSession, *, first: date, last: date, start: dateti
     """Per agent: buyers converted and the sum of their paid orders (fen). An order counts for the
     agent who last responded before it was created, when it was created within `conversion` after
     the buyer's first contact with that agent in the period."""
+    found = await converted(session, first=first, last=last, start=start, end=end, margin=margin,
+                            conversion=conversion)
+    return {key: (len(buyers), sum(buyers.values())) for key, buyers in found.items()}
+
+
+async def converted(session: AsyncSession, *, first: date, last: date, start: datetime, end: datetime,
+                    margin: timedelta, conversion: timedelta) -> dict[AgentKey, dict[int, int]]:
+    """Per agent: each converted buyer's paid sum (fen), as `sales` counts them."""
     orders = (await session.execute(paid_orders(first=first, last=last, start=start, end=end, margin=margin,
                                                 postgres=_postgres(session)))).all()
     if not orders:
@@ -307,14 +321,25 @@ async def sales(session: AsyncSession, *, first: date, last: date, start: dateti
         pairs = contact_pairs(first=first, last=last, since=True).where(MetricContact.buyer_id.in_(chunk))
         for buyer_id, agent, platform, _, at in await session.execute(pairs):
             contact_at[(buyer_id, agent, platform)] = at
-    paying: dict[AgentKey, set[int]] = {}
-    fen_sum: dict[AgentKey, int] = {}
+    paying: dict[AgentKey, dict[int, int]] = {}
     for buyer_id, platform, created_at, fen, agent in orders:
         at = contact_at.get((buyer_id, agent, platform)) if agent is not None else None
         if at is not None and at <= created_at <= at + conversion:
-            paying.setdefault((agent, platform), set()).add(buyer_id)
-            fen_sum[(agent, platform)] = fen_sum.get((agent, platform), 0) + int(fen)
-    return {key: (len(buyers), fen_sum[key]) for key, buyers in paying.items()}
+            buyers = paying.setdefault((agent, platform), {})
+            buyers[buyer_id] = buyers.get(buyer_id, 0) + int(fen)
+    return paying
+
+
+async def shop_contacts(session: AsyncSession, *, first: date, last: date) -> dict[str, tuple[int, int]]:
+    """Per platform: buyers who wrote on the days `first`..`last`, and those of them any agent replied to."""
+    d, c = MetricDay, MetricContact
+    writers = dict((await session.execute(
+        sa.select(d.platform, sa.func.count(sa.distinct(d.buyer_id))).where(d.day.between(first, last))
+        .group_by(d.platform))).all())
+    replied = dict((await session.execute(
+        sa.select(c.platform, sa.func.count(sa.distinct(c.buyer_id))).where(c.day.between(first, last), c.replied)
+        .group_by(c.platform))).all())
+    return {p: (int(n), int(replied.get(p, 0))) for p, n in writers.items()}
 
 
 def period_statements(*, first: date, last: date, start: datetime, end: datetime, now: datetime,

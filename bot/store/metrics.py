@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.conversation import Line
-from bot.store.tables import Buyer, Conversation, Handover, Message, Order
+from bot.store.tables import Buyer, Conversation, Handover, Message, Order, Suggestion
 
 
 @dataclass
@@ -37,6 +37,7 @@ class Waiting:
     agent_account: str
     waiting_since: datetime
     last_buyer_text: str
+    last_buyer_intent: str | None = None  # the best suggestion's intent for the latest buyer message
 
 
 async def buyer_events(
@@ -88,9 +89,13 @@ async def buyer_events(
 
 async def waiting(session: AsyncSession, *, since: datetime, buyer_ids: Collection[int] | None = None) -> list[Waiting]:
     """Conversations whose buyer is waiting now and started waiting at or after `since`, longest first."""
+    latest = (sa.select(sa.func.max(Message.id)).where(Message.conversation_id == Conversation.id,
+                                                       Message.sender == "buyer").correlate(Conversation).scalar_subquery())
+    intent = (sa.select(Suggestion.intent).where(Suggestion.message_id == latest, Suggestion.rank == 1)
+              .limit(1).correlate(Conversation).scalar_subquery())
     query = (
         sa.select(Conversation.id, Conversation.buyer_id, Conversation.platform, Conversation.shop, Buyer.nick,
-                  Conversation.agent_account, Conversation.waiting_since, Conversation.last_buyer_text)
+                  Conversation.agent_account, Conversation.waiting_since, Conversation.last_buyer_text, intent)
         .join(Buyer, Buyer.id == Conversation.buyer_id)
         .where(Conversation.waiting_since.is_not(None), Conversation.waiting_since >= since)
         .order_by(Conversation.waiting_since, Conversation.id)

@@ -457,3 +457,58 @@ class Phrase(SQLModel, table=True):
     text: str
     created_by: str = ""
     created_at: datetime = _at()
+
+
+class ScorecardDeduction(SQLModel, table=True):
+    """A manual deduction on an agent's monthly 10-point card (10分制), entered by a supervisor with a reason."""
+
+    __tablename__ = "scorecard_deductions"
+    __table_args__ = (sa.Index("ix_scorecard_deductions_month_agent", "month", "agent"),)
+    id: int | None = Field(default=None, primary_key=True)
+    agent: str  # agent id
+    month: str  # YYYY-MM, shop time
+    points: float  # positive: what is taken off
+    reason: str
+    created_by: str  # "supervisor", "admin"
+    created_at: datetime = _at()
+
+
+class DailyReport(SQLModel, table=True):
+    """The daily report (日报) for one day on one channel (wecom, dingtalk, email): its unique key is
+    what sends it once however many processes run; state pending → sending → sent, or failed."""
+
+    __tablename__ = "daily_reports"
+    __table_args__ = (sa.UniqueConstraint("day", "channel", name="uq_daily_reports_day_channel"),
+                      sa.Index("ix_daily_reports_state", "state", "next_attempt_at"))
+    id: int | None = Field(default=None, primary_key=True)
+    day: date
+    channel: str
+    state: str = "pending"
+    attempts: int = 0
+    next_attempt_at: datetime = _at()
+    claimed_at: datetime | None = _at(nullable=True)
+    sent_at: datetime | None = _at(nullable=True)
+    last_error: str = ""
+
+
+class CsatInvitation(SQLModel, table=True):
+    """A satisfaction invitation (服务评价) sent when a conversation ended; at most one per conversation
+    and one per buyer and shop day. state: open (waiting for the buyer's next message), rated, or
+    closed (the buyer's next message was not a rating, or nothing came within a day)."""
+
+    __tablename__ = "csat_invitations"
+    __table_args__ = (sa.UniqueConstraint("conversation_id", name="uq_csat_invitations_conversation"),
+                      sa.UniqueConstraint("buyer_id", "day", name="uq_csat_invitations_buyer_day"),
+                      sa.Index("ix_csat_invitations_state", "state", "invited_at"),
+                      sa.Index("ix_csat_invitations_answered", "answered_at"))
+    id: int | None = Field(default=None, primary_key=True)
+    buyer_id: int = Field(foreign_key="buyers.id")
+    conversation_id: int
+    platform: str
+    agent: str  # the account that last answered the conversation (an agent's, or 主管)
+    day: date  # shop day of the invitation
+    invited_at: datetime = _at()
+    client_msg_id: str
+    state: str = "open"
+    rating: int | None = None
+    answered_at: datetime | None = _at(nullable=True)

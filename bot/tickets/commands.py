@@ -1,8 +1,9 @@
-"""`csbot report tickets`: the complaint-ticket report for days (shop time), as text or JSON."""
+"""`csbot report tickets`: the complaint-ticket report for days (shop time), as text, CSV or JSON."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import sys
 from datetime import date, datetime, time, timedelta
@@ -10,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from bot.clock import Clock, SystemClock
 from bot.config import Config, config_dir
-from bot.tickets.report import REPEAT_WINDOW, TicketFacts, figures, text
+from bot.tickets.report import REPEAT_WINDOW, TicketFacts, figures, flat, text
 
 
 def period(first: str | None, last: str | None, *, today: date) -> tuple[date, date]:
@@ -39,12 +40,20 @@ def run(args, config: Config, *, clock: Clock | None = None, out=None) -> int:
     until = datetime.combine(last + timedelta(days=1), time(0), zone)
     report = asyncio.run(collect(config, since=since, until=until, now=now))
     label = first.isoformat() if first == last else f"{first.isoformat()}..{last.isoformat()}"
-    if getattr(args, "format", "table") == "json":
+    fmt = getattr(args, "format", "table")
+    if fmt == "json":
         json.dump({"from": first.isoformat(), "to": last.isoformat(), "timezone": config.shop.timezone, **report},
                   out, ensure_ascii=False, indent=2)
         out.write("\n")
-    else:
+    elif fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(("from", "to", "figure", "value"))
+        writer.writerows((first.isoformat(), last.isoformat(), k, "" if v is None else v) for k, v in flat(report))
+    elif fmt == "table":
         out.write(text(report, title=f"complaint tickets {label} ({config.shop.timezone})"))
+    else:
+        print(f"csbot report tickets: --format {fmt} is not supported (table, csv or json)", file=sys.stderr)
+        return 2
     return 0
 
 

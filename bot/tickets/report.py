@@ -86,6 +86,21 @@ def figures(tickets: Sequence[TicketFacts], *, earlier: Sequence[tuple[int, date
     }
 
 
+def flat(report: dict, prefix: str = "") -> list[tuple[str, object]]:
+    """The report as (figure, value) rows, nested names joined by dots: the CSV form.
+
+    >>> flat({"tickets": 2, "first_response_sla": {"met": 1, "rate": None}})
+    [('tickets', 2), ('first_response_sla.met', 1), ('first_response_sla.rate', None)]
+    """
+    rows: list[tuple[str, object]] = []
+    for key, value in report.items():
+        if isinstance(value, dict):
+            rows += flat(value, f"{prefix}{key}.")
+        else:
+            rows.append((f"{prefix}{key}", value))
+    return rows
+
+
 def text(report: dict, *, title: str) -> str:
     """The report for a person, one figure a line."""
     def s(v) -> str:  # seconds

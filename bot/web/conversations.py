@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from bot.conversation import SUPERVISOR_ACCOUNT
 from bot.matching.engine import shop_values
 from bot.store import access, chat, outbox, suggestions
 from bot.store.tables import Buyer, Conversation, Message, ReplyFeedback
@@ -115,12 +116,14 @@ async def get_conversation(request: web.Request) -> web.Response:
 
 
 def _sender_account(who: Caller, conversation: Conversation) -> str:
+    """The account a reply goes out as: the caller's own. A supervisor with no account on the platform
+    replies as SUPERVISOR_ACCOUNT (主管), never as the routed agent, whose figures it would change."""
+    own = sorted(a.split(":", 1)[1] for a in who.accounts if a.startswith(conversation.platform + ":"))
     if who.role == "agent":
-        own = sorted(a.split(":", 1)[1] for a in who.accounts if a.startswith(conversation.platform + ":"))
         if not own:
             raise ApiError(403, "forbidden", f"you have no {conversation.platform} account to send from")
         return conversation.agent_account if conversation.agent_account in own else own[0]
-    return conversation.agent_account
+    return own[0] if own else SUPERVISOR_ACCOUNT
 
 
 async def reply(request: web.Request) -> web.Response:

@@ -19,6 +19,8 @@ from bot.web.console_feed import ConsoleFeed
 from bot.web.prometheus import Histogram
 from bot.outbox import OutboxSender
 from bot.reminders.job import ReminderJob
+from bot.reports.csat_job import CsatJob
+from bot.reports.daily_job import DailyReportJob
 from bot.tickets.actions import Assignment
 from bot.tickets.detect import RulesHolder
 
@@ -49,3 +51,5 @@ RELOAD_KNOWLEDGE = web.AppKey("reload_knowledge", object)  # async () -> Engine:
 TICKET_ASSIGNMENT = web.AppKey("ticket_assignment", Assignment)  # who gets new tickets
 TICKET_ANNOUNCERS = web.AppKey("ticket_announcers", list)  # async callables given each SLA escalation batch
 KB_EDITOR = web.AppKey("kb_editor", object)  # bot.web.kb_edit.KbEditor: /kb changes, one at a time, with their figures
+DAILY_REPORT = web.AppKey("daily_report", DailyReportJob)  # the daily report to the team; tests call run(now=...)
+CSAT = web.AppKey("csat", CsatJob)  # satisfaction invitations and ratings; tests call run(now=...)

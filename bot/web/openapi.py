@@ -95,7 +95,8 @@ _AGENT_FIGURES = {
         ("replied_buyers", "integer"), ("reply_rate", ["number", "null"]), ("responses", "integer"),
         ("avg_response_s", ["number", "null"]), ("p50_response_s", ["number", "null"]), ("p90_response_s", ["number", "null"]),
         ("first_response_avg_s", ["number", "null"]), ("within_30s_rate", ["number", "null"]),
-        ("effective_reply_rate", ["number", "null"]), ("converted_buyers", "integer"), ("conversion_rate", ["number", "null"]),
+        ("effective_reply_rate", ["number", "null"]), ("effective_reply_pending", "integer"),
+        ("converted_buyers", "integer"), ("conversion_rate", ["number", "null"]),
         ("sales", "number"), ("sales_fen", "integer"), ("avg_order_value", ["number", "null"]),
     ]},
 }
@@ -339,3 +340,63 @@ OPENAPI["paths"].update(_kb_edit_paths())
 from bot.web.workbench_openapi import PATHS as _WORKBENCH  # noqa: E402
 
 OPENAPI["paths"].update(_WORKBENCH)
+
+
+_SUPERVISOR_ERRORS = {
+    "401": {"description": "no or unknown token"},
+    "403": {"description": "not a supervisor"},
+}
+OPENAPI["paths"]["/api/reports/agents"] = {
+    "get": {
+        "summary": "The reports page's figures (supervisor): per day (by=day) or for the whole period (by=period), per "
+                   "agent and platform the fields of /api/metrics/agents plus csat and csat_responses; the shop per platform",
+        "parameters": [
+            {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
+            {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}},
+            {"name": "by", "in": "query", "schema": {"type": "string", "enum": ["day", "period"], "default": "day"}},
+            {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv", "xlsx"], "default": "json"}},
+        ],
+        "responses": {
+            "200": {"description": "`{\"from\", \"to\", \"today\", \"timezone\", \"by\", \"items\": [row with day], \"period\": [row], "
+                                   "\"totals\": [shop row per platform], \"daily_totals\": [shop row per platform and day], "
+                                   "\"effective_reply\": [...]}`; with format=csv or xlsx, the items and the shop's rows as a file"},
+            "400": {"description": "from after to, not a date, more than 366 days, bad by or format",
+                    "content": {"application/json": {"schema": _ERROR}}},
+            **_SUPERVISOR_ERRORS,
+        },
+    }
+}
+OPENAPI["paths"]["/api/reports/daily"] = {
+    "get": {
+        "summary": "The daily report's deliveries of the last 30 days (supervisor): day, channel, state, attempts, last_error",
+        "responses": {"200": {"description": "`{\"items\": [...], \"total\": N}`"}, **_SUPERVISOR_ERRORS},
+    }
+}
+OPENAPI["paths"]["/api/scorecard"] = {
+    "get": {
+        "summary": "The monthly 10-point scorecard (10分制) per agent (supervisor): score, status, flagged, deductions "
+                   "with rule, points and evidence (ticket, shift, entry, each with a url), sales and commission",
+        "parameters": [{"name": "month", "in": "query", "required": True, "schema": {"type": "string", "pattern": "^\\d{4}-\\d{2}$"}}],
+        "responses": {
+            "200": {"description": "`{\"month\", \"timezone\", \"items\": [{agent, name, month, score, status, flagged, previous, "
+                                   "deductions, sales, commission}]}`"},
+            "400": {"description": "a malformed month, or one in the future", "content": {"application/json": {"schema": _ERROR}}},
+            **_SUPERVISOR_ERRORS,
+        },
+    }
+}
+OPENAPI["paths"]["/api/scorecard/deductions"] = {
+    "post": {
+        "summary": "A manual deduction on an agent's monthly card, with its reason (supervisor)",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["agent", "month", "points", "reason"],
+            "properties": {"agent": {"type": "string"}, "month": {"type": "string"}, "points": {"type": "number"},
+                           "reason": {"type": "string"}}}}}},
+        "responses": {
+            "201": {"description": "the entry: id, agent, month, points, reason, created_by, created_at"},
+            "400": {"description": "no reason, unknown agent, points out of range, a malformed or future month",
+                    "content": {"application/json": {"schema": _ERROR}}},
+            **_SUPERVISOR_ERRORS,
+        },
+    }
+}

@@ -3,7 +3,7 @@
 from aiohttp import web
 
 from bot.web import (
-    api, board, console_feed, conversations, kb_api, kb_edit, orders, pages, tickets, webhooks, workbench,
+    api, board, console_feed, conversations, kb_api, kb_edit, orders, pages, reports, tickets, webhooks, workbench,
 )
 
 
@@ -61,3 +61,10 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/board", board.board_page)
     app.router.add_get("/board/board.js", board.board_js)
     app.router.add_get("/board/board.css", board.board_css)
+    app.router.add_get("/reports", reports.reports_page)
+    app.router.add_get("/reports/reports.js", reports.reports_js)
+    app.router.add_get("/reports/reports.css", reports.reports_css)
+    app.router.add_get("/api/reports/agents", reports.agents_report)
+    app.router.add_get("/api/scorecard", reports.get_scorecard)
+    app.router.add_post("/api/scorecard/deductions", reports.add_deduction)
+    app.router.add_get("/api/reports/daily", reports.daily_deliveries)

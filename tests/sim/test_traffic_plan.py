@@ -206,3 +206,32 @@ def test_simulated_agents_often_send_the_scripted_reply_as_is_or_edited():
     assert answers.count(scripted) > 0
     assert any(a.endswith("有问题随时找我哦") and a.startswith(scripted[:8]) for a in answers)
     assert any(a in AGENT_REPLIES for a in answers)
+
+
+def test_a_normal_day_most_answers_within_a_minute_few_complaints_few_left_waiting():
+    """An hour of the demo shop at 2 pushes/s: agents answer like a team on a normal day."""
+    questions = load_questions(ROOT / "knowledge")
+    pushes = list(itertools.takewhile(lambda p: p.offset_s < 3600,
+                                      plan(SHOPS, seed=1, rate=2.0, questions=questions)))
+    waiting_since: dict[tuple[str, str], float] = {}
+    delays, buyers, complaints, sessions = [], set(), 0, 0
+    for p in pushes:
+        key = (p.platform, p.buyer)
+        if p.kind == "buyer_message":
+            buyers.add(key)
+            complaints += p.text in questions.complaints
+            if p.text in traffic.BUYER_THANKS:
+                continue  # closes the chat: no answer expected (the board lists it apart, 已致谢)
+            if key not in waiting_since:
+                sessions += 1
+            waiting_since.setdefault(key, p.offset_s)
+        elif p.kind == "agent_message" and key in waiting_since:
+            delays.append(p.offset_s - waiting_since.pop(key))
+    within = sum(1 for d in delays if 20 <= d <= 60) / len(delays)
+    slow = sum(1 for d in delays if d > 180) / len(delays)
+    assert within > 0.6, within
+    assert slow < 0.05, slow
+    assert complaints / sessions < 0.05, (complaints, sessions)
+    # Left waiting after the hour (leaving out the last 5 minutes, and thanks that need no answer).
+    left = [k for k, since in waiting_since.items() if since < 3300]
+    assert len(left) / len(buyers) < 0.05, (len(left), len(buyers))

@@ -4,9 +4,12 @@ time to first response and to resolution (mean, p90), callback ratings, repeat c
 from __future__ import annotations
 
 import asyncio
+import csv
 import io
 import json
 from argparse import Namespace
+
+import pytest
 from datetime import datetime, timedelta
 
 from bot import cli
@@ -89,3 +92,22 @@ def test_csbot_report_tickets_prints_the_figures(tmp_path, capsys):
 
 def test_p90_is_the_nearest_rank():
     assert p90(list(range(1, 11))) == 9 and p90([7]) == 7 and p90([]) is None
+
+
+def test_csbot_report_tickets_writes_csv_and_refuses_an_unsupported_format(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'report.db'}"
+    asyncio.run(_script(url))
+    config = tmp_path / "csbot.toml"
+    config.write_text(f'[database]\nurl = "{url}"\n[knowledge]\npath = "{ROOT / "knowledge"}"\n', encoding="utf-8")
+    assert cli.main(["report", "tickets", "--config", str(config), "--from", "2026-11-24", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    figures = {r["figure"]: r["value"] for r in rows}
+    assert {r["from"] for r in rows} == {"2026-11-24"}
+    assert figures["tickets"] == "4"
+    assert figures["by_severity.P1"] == "1"
+    assert figures["first_response_s.mean"] == "2600.0"
+    assert figures["repeat_complaints.buyers"] == "2"
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["report", "tickets", "--config", str(config), "--from", "2026-11-24", "--format", "pdf"])
+    assert exit_.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err

@@ -68,11 +68,14 @@ async def test_a_waiting_buyer_appears_goes_when_answered_and_the_stream_reconne
 async def test_a_wrong_token_asks_for_one(page, tmp_path, aiohttp_client, make_app, clock):
     bot = await start_bot(tmp_path, aiohttp_client, make_app, clock)
     await page.goto(str(bot.make_url("/board")) + "#token=agent-xiaomei-token")
-    await expect(page.locator("#status")).to_have_attribute("data-state", "reconnecting")
-    assert bot.app[keys.BOARD].subscribers == 0
-    await page.evaluate("sessionStorage.clear()")
-    await page.reload()
     await expect(page.locator("#login")).to_be_visible()
+    await expect(page.locator("#login-reason")).to_contain_text("supervisor")
+    assert bot.app[keys.BOARD].subscribers == 0
+    await page.goto("about:blank")
+    await page.goto(str(bot.make_url("/board")) + "#token=no-such-token-at-all")
+    await expect(page.locator("#login")).to_be_visible()
+    await expect(page.locator("#login-reason")).to_contain_text("unknown or expired")
+    await expect(page.locator("#status")).to_have_attribute("data-state", "login")
     await page.fill("#token", "supervisor-token")
     await page.click("#login button")
     await expect(page.locator("#status")).to_have_attribute("data-state", "live")
@@ -107,3 +110,64 @@ async def test_thirty_agents_and_two_hundred_waiting_buyers_stay_readable(page, 
     assert box["height"] < 1000
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "board-busy.png"))
+
+
+async def test_thanks_are_listed_apart_and_each_agent_shows_its_load(page, tmp_path, aiohttp_client, make_app, clock):
+    bot = await start_bot(tmp_path, aiohttp_client, make_app, clock)
+    await page.goto(str(bot.make_url("/board")) + "#token=supervisor-token")
+    await expect(page.locator("#status")).to_have_attribute("data-state", "live")
+    await push(bot, buyer_message(buyer="tb_asks", text="还没发货吗", at=START, agent="小店:小美"),
+               buyer_message(buyer="tb_thanks", text="好的谢谢", at=START, agent="小店:小美"),
+               buyer_message(buyer="tb_emoji", text="👍", at=START, agent="小店:阿强"))
+    await expect(page.locator('#waiting tr.waiting[data-buyer="tb_asks"]')).to_be_visible(timeout=3000)
+    await expect(page.locator('#waiting tr.waiting:not(.closing)')).to_have_count(1, timeout=3000)
+    await expect(page.locator('#waiting tr.closing')).to_have_count(2)
+    await expect(page.locator('#waiting tr.group')).to_contain_text("已致谢")
+    await expect(page.locator("#waiting-count")).to_have_text("(1 + 2 已致谢)")
+    await expect(page.locator("#k-waiting")).to_have_text("3")  # the figure is metrics.md's: every wait
+    mei = page.locator('#agents tr.agent[data-agent="xiaomei"][data-platform="wangwang"] td.load')
+    await expect(mei).to_have_text("1")
+
+
+async def test_a_click_on_a_waiting_buyer_opens_the_chat_and_the_reply_goes_out_as_the_supervisor(
+        page, tmp_path, aiohttp_client, make_app, clock):
+    import sqlalchemy as sa
+
+    from bot.store.tables import OutboxMessage
+
+    bot = await start_bot(tmp_path, aiohttp_client, make_app, clock)
+    await page.goto(str(bot.make_url("/board")) + "#token=supervisor-token")
+    await push(bot, buyer_message(buyer="tb_late", text="到底什么时候发货？", at=START, agent="小店:小美"))
+    await page.click('#waiting tr.waiting[data-buyer="tb_late"]', timeout=3000)
+    await expect(page.locator("#chat")).to_be_visible()
+    await expect(page.locator("#chat-messages li.buyer")).to_contain_text("到底什么时候发货？")
+    await expect(page.locator("#chat-messages li.buyer time")).to_contain_text("2026/11/24 10:00:00")  # shop time
+    await page.fill("#chat-text", "亲，今天下午就发，我盯着")
+    await page.click("#chat-reply button")
+    await expect(page.locator("#chat-status")).to_have_text("queued 已发送")
+    async with bot.app[keys.DB]() as session:
+        queued = (await session.execute(sa.select(OutboxMessage.buyer, OutboxMessage.agent_account, OutboxMessage.text))).all()
+    assert [tuple(r) for r in queued] == [("tb_late", "主管", "亲，今天下午就发，我盯着")]
+
+
+async def test_a_ticket_is_reassigned_from_the_board(page, tmp_path, aiohttp_client, make_app, clock):
+    from bot.store import chat
+    from bot.store.tables import Ticket
+
+    bot = await start_bot(tmp_path, aiohttp_client, make_app, clock)
+    async with bot.app[keys.DB]() as session, session.begin():
+        buyer = await chat.buyer_id(session, platform="wangwang", shop="demo-tb", nick="tb_angry", seen_at=START)
+        session.add(Ticket(buyer_id=buyer, platform="wangwang", shop="demo-tb", buyer="tb_angry", category="quality",
+                           severity="P2", rule="quality", state="assigned", owner="xiaomei", created_at=START,
+                           updated_at=START, first_response_due_at=START + timedelta(hours=4),
+                           resolution_due_at=START + timedelta(days=2)))
+    await page.goto(str(bot.make_url("/board")) + "#token=supervisor-token")
+    row = page.locator("#tickets tr.ticket")
+    await expect(row).to_have_count(1)
+    await expect(row.locator("td.owner")).to_have_text("小美")
+    await row.locator("select").select_option("aqiang")
+    await row.locator("button").click()
+    await expect(page.locator("#ticket-status")).to_contain_text("阿强")
+    await expect(page.locator("#tickets tr.ticket td.owner")).to_have_text("阿强")
+    resp = await bot.get("/api/tickets?owner=aqiang", headers={"Authorization": "Bearer supervisor-token"})
+    assert [t["buyer"] for t in (await resp.json())["items"]] == ["tb_angry"]

@@ -150,3 +150,21 @@ async def test_an_agent_answering_takes_over_the_conversation(bot, clock):
 @pytest.mark.parametrize("query", ["limit=0", "limit=1001", "limit=x", "offset=-1"])
 async def test_bad_paging_is_400(bot, query):
     assert (await bot.get(f"/api/conversations?{query}", headers=XIAOMEI)).status == 400
+
+
+async def test_a_supervisors_reply_goes_out_as_the_supervisor_and_not_in_the_agents_figures(bot, gateway, clock):
+    ids = await conversation_ids(bot, SUPERVISOR)
+    resp = await bot.post(f"/api/conversations/{ids['tb_mine']}/reply", json={"text": "亲，我是店长，马上帮您安排"},
+                          headers=SUPERVISOR)
+    assert resp.status == 202
+    assert await bot.app[keys.OUTBOX].send_due() == 1
+    [message] = await sent_by_gateway(gateway)
+    assert message["agent_account"] == "主管"
+    # The buyer's wait is over, the conversation is still 小美's, and the response is the supervisor's.
+    after = await (await bot.get(f"/api/conversations/{ids['tb_mine']}", headers=XIAOMEI)).json()
+    assert after["waiting_since"] is None and after["agent"] == "小店:小美"
+    assert (after["messages"][-1]["sender"], after["messages"][-1]["agent"]) == ("agent", "主管")
+    resp = await bot.get("/api/metrics/agents", params={"from": "2026-11-24", "to": "2026-11-24"}, headers=SUPERVISOR)
+    rows = {(r["agent"], r["platform"]): r for r in (await resp.json())["items"]}
+    assert rows[("主管", "wangwang")]["responses"] == 1
+    assert rows[("xiaomei", "wangwang")]["responses"] == 0

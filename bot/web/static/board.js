@@ -4,7 +4,7 @@
 (function () {
   const $ = (sel) => document.querySelector(sel);
   const state = { thresholds: [30, 60, 100], agents: new Map(), waiting: new Map(), handovers: [], roster: [],
-                  shop: null, offsetMs: 0, connections: 0, day: null };
+                  shop: null, offsetMs: 0, connections: 0, day: null, timezone: "Asia/Shanghai" };
   let source = null, watchdog = null, retryTimer = null, renderQueued = false;
 
   // --- token -------------------------------------------------------------------------------
@@ -32,10 +32,33 @@
     el.textContent = text;
   }
 
-  function connect() {
+  // A refused token shows the login form with the reason (EventSource cannot tell 401 from a dropped line).
+  function askToken(reason) {
+    if (source) { source.close(); source = null; }
+    clearTimeout(watchdog);
+    sessionStorage.removeItem("csbot-board-token");
+    $("#login-reason").textContent = reason;
+    $("#login").hidden = false;
+    setStatus("login", "token needed");
+  }
+
+  async function checkToken(t) {
+    try {
+      const resp = await fetch("/api/me", { headers: { Authorization: "Bearer " + t } });
+      if (resp.status === 401) { askToken("此令牌无效或已过期 — the token is unknown or expired"); return false; }
+      if (resp.ok && (await resp.json()).role === "agent") {
+        askToken("这是客服令牌，看板需要主管令牌 — this is an agent's token; the board needs a supervisor's");
+        return false;
+      }
+    } catch (e) { /* the server is unreachable: keep retrying the stream */ }
+    return true;
+  }
+
+  async function connect() {
     clearTimeout(retryTimer);
     const t = token();
-    if (!t) { $("#login").hidden = false; setStatus("login", "token needed"); return; }
+    if (!t) { askToken(""); return; }
+    if (!(await checkToken(t))) return;
     if (source) source.close();
     // A new EventSource cannot send Last-Event-ID: where the board was goes in the URL, so that the
     // server (any process) sends what changed since, not everything again.
@@ -45,7 +68,7 @@
     source.onerror = () => {
       setStatus("reconnecting", "reconnecting…");
       // EventSource retries by itself after a dropped stream; after a refused one it gives up, so we retry.
-      if (source.readyState === EventSource.CLOSED) retryTimer = setTimeout(connect, 2000);
+      if (source && source.readyState === EventSource.CLOSED) retryTimer = setTimeout(connect, 2000);
     };
     source.addEventListener("snapshot", (e) => { alive(); seen(e); snapshot(JSON.parse(e.data)); });
     source.addEventListener("update", (e) => { alive(); seen(e); update(JSON.parse(e.data)); });
@@ -90,6 +113,7 @@
     clock(s.now);
     lag(s);
     state.day = s.day;
+    if (s.timezone) state.timezone = s.timezone;
     state.thresholds = s.thresholds_s;
     state.agents = new Map(s.agents.map((r) => [agentKey(r), r]));
     state.waiting = new Map(s.waiting.map((r) => [r.conversation_id, r]));
@@ -97,6 +121,7 @@
     state.roster = s.roster;
     state.shop = s.shop;
     render();
+    loadTickets();
   }
 
   function update(u) {
@@ -149,8 +174,102 @@
     tick();
   }
 
+  function renderDailyFailures(failures) {
+    const ul = $("#daily-failures");
+    ul.replaceChildren();
+    for (const f of failures || []) {
+      const li = document.createElement("li");
+      li.dataset.channel = f.channel;
+      li.textContent = `日报 daily report ${f.day} → ${f.channel}: ${f.state === "failed" ? "FAILED 发送失败" : "retrying 重试中"}`
+        + ` after ${f.attempts} attempt(s): ${f.last_error}`;
+      ul.appendChild(li);
+    }
+  }
+
+  // --- a waiting buyer's chat, opened from the board; the supervisor's reply goes out as 主管 ---------------
+  let chatId = null;
+  async function authed(path, options = {}) {
+    const t = sessionStorage.getItem("csbot-board-token");
+    return fetch(path, { ...options, headers: { ...(options.headers || {}), Authorization: "Bearer " + t } });
+  }
+  async function openChat(id) {
+    chatId = id;
+    $("#chat").hidden = false;
+    $("#chat-status").textContent = "";
+    const resp = await authed(`/api/conversations/${id}`);
+    if (!resp.ok) { $("#chat-status").textContent = `cannot open: ${resp.status}`; return; }
+    const c = await resp.json();
+    $("#chat").dataset.conversation = String(id);
+    $("#chat-title").textContent = `${c.buyer} · ${c.platform} · ${nameOf(c.agent) || c.agent}`;
+    const list = $("#chat-messages");
+    list.replaceChildren();
+    for (const m of c.messages) {
+      const li = document.createElement("li");
+      li.className = m.sender;
+      const time = document.createElement("time");
+      time.textContent = `${m.sender === "buyer" ? "买家" : m.agent || "机器人"} ` +
+        new Date(m.sent_at).toLocaleString("zh-CN", { timeZone: state.timezone });
+      li.append(time, document.createTextNode(m.text));
+      list.appendChild(li);
+    }
+    list.scrollTop = list.scrollHeight;
+  }
+  $("#chat-close").addEventListener("click", () => { $("#chat").hidden = true; chatId = null; });
+  $("#chat-reply").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const text = $("#chat-text").value.trim();
+    if (!text || chatId == null) return;
+    const resp = await authed(`/api/conversations/${chatId}/reply`, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text, intent: null }) });
+    const body = await resp.json();
+    if (resp.status === 202) { $("#chat-text").value = ""; $("#chat-status").textContent = "queued 已发送"; }
+    else $("#chat-status").textContent = body.message || String(resp.status);
+  });
+
+  // --- open tickets, reassigned from the board (POST /api/tickets/{id}/transition, to "assigned") -----------
+  const OPEN = new Set(["new", "assigned", "investigating", "reopened"]);
+  async function loadTickets() {
+    const resp = await authed("/api/tickets?limit=200");
+    if (!resp.ok) return;
+    const items = (await resp.json()).items.filter((t) => OPEN.has(t.state));
+    const body = document.createElement("tbody");
+    for (const t of items) {
+      const tr = document.createElement("tr");
+      tr.className = "ticket" + (t.overdue && t.overdue.length ? " t3" : "");
+      tr.dataset.ticket = String(t.id);
+      cell(tr, "#" + t.id);
+      cell(tr, t.severity);
+      cell(tr, t.state);
+      cell(tr, t.buyer);
+      cell(tr, t.owner ? nameOf(t.owner) : "—", "owner");
+      const td = document.createElement("td");
+      const select = document.createElement("select");
+      for (const a of state.roster) select.add(new Option(a.name || a.id, a.id));
+      if (t.owner) select.value = t.owner;
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = "改派";
+      button.addEventListener("click", async () => {
+        const r = await authed(`/api/tickets/${t.id}/transition`, {
+          method: "POST", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ to: "assigned", owner: select.value, version: t.version, note: "reassigned from the board" }) });
+        const answer = await r.json();
+        $("#ticket-status").textContent = r.ok ? `#${t.id} → ${nameOf(select.value)}` : `#${t.id}: ${answer.message}`;
+        loadTickets();
+      });
+      td.append(select, button);
+      tr.appendChild(td);
+      body.appendChild(tr);
+    }
+    $("#tickets tbody").replaceWith(body);
+    $("#ticket-count").textContent = "(" + items.length + ")";
+  }
+  $("#tickets-refresh").addEventListener("click", loadTickets);
+  setInterval(() => { if (source) loadTickets(); }, 30000);
+
   function renderKpis() {
     const shop = state.shop || { consulting_buyers: 0, responses: 0, effective: [] };
+    renderDailyFailures(shop.daily_report_failures);
     $("#k-waiting").textContent = state.waiting.size;
     $("#k-consulting").textContent = shop.consulting_buyers;
     $("#k-responses").textContent = shop.responses;
@@ -178,10 +297,20 @@
     const rows = [...state.waiting.values()].sort((a, b) =>
       a.waiting_since < b.waiting_since ? -1 : a.waiting_since > b.waiting_since ? 1 : a.conversation_id - b.conversation_id);
     const handed = new Map(state.handovers.map((h) => [h.conversation_id, h]));
+    // A buyer whose latest message only closes the chat (谢谢, 好的, an emoji) is listed apart: 已致谢.
+    const real = rows.filter((r) => !r.closing), thanked = rows.filter((r) => r.closing);
     const body = document.createElement("tbody");
-    for (const r of rows) {
+    for (const r of [...real, ...thanked]) {
+      if (r === thanked[0]) {
+        const head = document.createElement("tr");
+        head.className = "group";
+        cell(head, `已致谢 thanked / closing (${thanked.length}): the latest message only closes the chat`).colSpan = 5;
+        body.appendChild(head);
+      }
       const tr = document.createElement("tr");
-      tr.className = "waiting";
+      tr.className = r.closing ? "waiting closing" : "waiting";
+      tr.dataset.conversation = String(r.conversation_id);
+      tr.addEventListener("click", () => openChat(r.conversation_id));
       tr.dataset.buyer = r.buyer;
       tr.dataset.since = String(Date.parse(r.waiting_since));
       cell(tr, "", "wait num");
@@ -193,7 +322,7 @@
       body.appendChild(tr);
     }
     $("#waiting tbody").replaceWith(body);
-    $("#waiting-count").textContent = "(" + rows.length + ")";
+    $("#waiting-count").textContent = "(" + real.length + (thanked.length ? ` + ${thanked.length} 已致谢` : "") + ")";
   }
 
   function renderAgents() {
@@ -201,6 +330,13 @@
     const seen = new Set(rows.map((r) => r.agent));
     for (const a of state.roster) if (!seen.has(a.id)) rows.push({ agent: a.id, platform: "", idle: true });
     const shiftOf = new Map(state.roster.map((a) => [a.id, a.shift]));
+    const csat = new Map(((state.shop || {}).csat || []).map((c) => [c.agent + "|" + c.platform, c]));
+    const load = new Map();  // buyers waiting on each agent now, per platform (已致谢 ones left out)
+    for (const w of state.waiting.values()) {
+      if (w.closing) continue;
+      const key = w.agent + "|" + w.platform;
+      load.set(key, (load.get(key) || 0) + 1);
+    }
     rows.sort((a, b) => (nameOf(a.agent) + a.platform).localeCompare(nameOf(b.agent) + b.platform));
     const body = document.createElement("tbody");
     for (const r of rows) {
@@ -211,8 +347,9 @@
       const shift = shiftOf.get(r.agent);
       cell(tr, r.name || nameOf(r.agent));
       cell(tr, shift ? shift : shift === null ? "off 休" : "–", shift ? "on-shift" : "off-shift");
+      cell(tr, String(load.get(r.agent + "|" + r.platform) || 0), "num load");
       cell(tr, r.platform || "–");
-      if (r.idle) { for (let i = 0; i < 12; i++) cell(tr, "–", "num"); body.appendChild(tr); continue; }
+      if (r.idle) { for (let i = 0; i < 13; i++) cell(tr, "–", "num"); body.appendChild(tr); continue; }
       cell(tr, r.consulting_buyers, "num");
       cell(tr, pct(r.reply_rate), "num");
       cell(tr, r.responses, "num responses");
@@ -221,10 +358,13 @@
       cell(tr, fmtS(r.p90_response_s), "num " + tier(r.p90_response_s));
       cell(tr, fmtS(r.first_response_avg_s), "num " + tier(r.first_response_avg_s));
       cell(tr, pct(r.within_30s_rate), "num");
-      cell(tr, pct(r.effective_reply_rate), "num");
+      cell(tr, pct(r.effective_reply_rate) + (r.effective_reply_pending ? ` (${r.effective_reply_pending} pending)` : ""),
+           "num effective", "undecided buyer-days (an unanswered message younger than the window) are left out of the rate");
       cell(tr, pct(r.conversion_rate), "num");
       cell(tr, money(r.sales), "num");
       cell(tr, money(r.avg_order_value), "num");
+      const rated = csat.get(r.agent + "|" + r.platform);
+      cell(tr, rated ? `${pct(rated.csat)} (${rated.csat_responses})` : "–", "num csat");
       body.appendChild(tr);
     }
     $("#agents tbody").replaceWith(body);
@@ -240,7 +380,7 @@
       cell(tr, "", "wait num");
       cell(tr, h.buyer);
       cell(tr, nameOf(h.from_agent) + " → " + nameOf(h.to_agent));
-      cell(tr, new Date(h.shift_change_at).toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit" }));
+      cell(tr, new Date(h.shift_change_at).toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit", timeZone: state.timezone }));
       cell(tr, h.last_buyer_text, "text", h.last_buyer_text);
       body.appendChild(tr);
     }
