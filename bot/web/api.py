@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from bot.store import outbox as outbox_store
 from bot.store import pushes
 from bot.store import tickets as tickets_store
 from bot.web import board, keys
@@ -54,5 +55,25 @@ async def prometheus(request: web.Request) -> web.Response:
               for (state, severity), n in sorted(ticket_counts.items())]
     lines += ["# HELP csbot_tickets_overdue Open complaint tickets past an SLA.", "# TYPE csbot_tickets_overdue gauge",
               f"csbot_tickets_overdue {overdue}"]
+    lines += await _outbox_lines(request.app)
     lines += board.prometheus_lines(request.app)
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8")
+
+
+async def _outbox_lines(app: web.Application) -> list[str]:
+    counts = app[keys.OUTBOX].counts
+    lines = ["# HELP csbot_outbox_total Outgoing messages by kind and outcome in this process: sent (once per message),"
+             " retry (a failed try), timeout (a try with no answer in time), failed (given up), cancelled.",
+             "# TYPE csbot_outbox_total counter"]
+    lines += [f'csbot_outbox_total{{kind="{label(kind)}",outcome="{outcome}"}} {n}'
+              for (kind, outcome), n in sorted(counts.items())]
+    async with app[keys.DB]() as session:
+        states = await outbox_store.count_by_state(session)
+        since = await outbox_store.failing_since(session)
+    lines += ["# HELP csbot_outbox_messages Outgoing messages in the outbox, by state.", "# TYPE csbot_outbox_messages gauge"]
+    lines += [f'csbot_outbox_messages{{state="{state}"}} {states.get(state, 0)}'
+              for state in ("pending", "sent", "failed", "cancelled")]
+    failing = (app[keys.CLOCK].now() - since).total_seconds() if since else 0
+    lines += ["# HELP csbot_outbox_failing_seconds How long the oldest pending message has been failing (0: none).",
+              "# TYPE csbot_outbox_failing_seconds gauge", f"csbot_outbox_failing_seconds {failing:.0f}"]
+    return lines
