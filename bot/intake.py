@@ -14,12 +14,13 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Protocol
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.events import AgentMessage, BuyerMessage, Event, OrderClosed, OrderCreated, OrderPaid
 from bot.gateway import PLATFORMS
-from bot.gateway.base import Push
+from bot.gateway.base import Push, Rejected
 from bot.rounds import run_rounds
 from bot.store import chat, orders, pushes
 
@@ -28,6 +29,24 @@ log = logging.getLogger(__name__)
 
 class Overloaded(Exception):
     """The intake queue is full; the gateway should retry (503)."""
+
+
+def is_transient(error: BaseException) -> bool:
+    """A store error that may pass (connection lost, locked, disk full, read-only, unavailable):
+    retry later (503). Anything else about one push (a value the store cannot hold) is that push's
+    fault (400)."""
+    if isinstance(error, (OSError, TimeoutError, ConnectionError)):
+        return True
+    if isinstance(error, sa_exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        return isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.InternalError)) \
+            and not isinstance(error.orig, UnicodeError)
+    return isinstance(error, sa_exc.DisconnectionError)
+
+
+def _brief(error: BaseException) -> str:
+    return f"{type(error).__name__}: {str(error)[:300]!r}"
 
 
 class PushWriter:
@@ -87,21 +106,52 @@ class PushWriter:
         for row, _ in batch:
             first.setdefault((row["platform"], row["push_id"]), row)
         try:
-            async with self._gate, self._engine.begin() as conn:
-                new = await pushes.insert_new(conn, list(first.values()))
+            new: dict[tuple[str, str], object] = dict.fromkeys(await self._insert(list(first.values())), True)
         except Exception as e:
-            log.exception("push batch failed to commit size=%d", len(batch))
-            for _, done in batch:
-                if not done.done():
-                    done.set_exception(e)
-            return
+            if is_transient(e):
+                log.error("push batch failed to commit size=%d: %s", len(batch), _brief(e))
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(e)
+                return
+            # One push the store refuses must not fail the others: each alone, answered on its own.
+            log.warning("push batch refused size=%d, committing each push alone: %s", len(batch), _brief(e))
+            new = await self._commit_each(first)
         for row, done in batch:
             key = (row["platform"], row["push_id"])
-            fresh = key in new and first[key] is row
-            if not done.done():
-                done.set_result("ok" if fresh else "duplicate")
-        if new:
+            if done.done():
+                continue
+            if isinstance(outcome := new.get(key), Exception):
+                done.set_exception(outcome)
+            else:
+                done.set_result("ok" if outcome is True and first[key] is row else "duplicate")
+        if any(outcome is True for outcome in new.values()):
             self.on_commit()
+
+    async def _insert(self, rows: list[dict]) -> set[tuple[str, str]]:
+        async with self._gate, self._engine.begin() as conn:
+            return await pushes.insert_new(conn, rows)
+
+    async def _commit_each(self, first: dict[tuple[str, str], dict]) -> dict[tuple[str, str], object]:
+        """Each push in its own transaction: True when new, an exception when refused (the store's
+        refusal as a 400, or a transient error as itself, a 503). Duplicates are left out."""
+        outcomes: dict[tuple[str, str], object] = {}
+        transient: Exception | None = None
+        for key, row in first.items():
+            if transient is not None:  # the store went away meanwhile: the rest need not try
+                outcomes[key] = transient
+                continue
+            try:
+                if await self._insert([row]):
+                    outcomes[key] = True
+            except Exception as e:
+                if is_transient(e):
+                    transient = outcomes[key] = e
+                else:
+                    log.warning("push refused by the store platform=%s push_id=%r: %s",
+                                row["platform"], row["push_id"][:64], _brief(e))
+                    outcomes[key] = Rejected(400, 40, "the store refuses this push (a field it cannot hold)")
+        return outcomes
 
     def fail_waiting(self) -> None:
         """At shutdown: whoever still waits gets an error (503), never a false 200."""

@@ -30,7 +30,7 @@ async def prometheus(request: web.Request) -> web.Response:
         "# TYPE csbot_pushes_total counter",
     ]
     for (platform, outcome), n in sorted(request.app[keys.PUSH_COUNTS].items()):
-        lines.append(f'csbot_pushes_total{{platform="{platform}",outcome="{label(outcome)}"}} {n}')
+        lines.append(f'csbot_pushes_total{{platform="{label(platform)}",outcome="{label(outcome)}"}} {n}')
     async with request.app[keys.DB]() as session:
         pending = await pushes.count_pending(session)
     lines += [
