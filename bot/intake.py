@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import exc as sa_exc
@@ -32,17 +32,17 @@ class Overloaded(Exception):
 
 
 def is_transient(error: BaseException) -> bool:
-    """A store error that may pass (connection lost, locked, disk full, read-only, unavailable):
-    retry later (503). Anything else about one push (a value the store cannot hold) is that push's
-    fault (400)."""
-    if isinstance(error, (OSError, TimeoutError, ConnectionError)):
-        return True
-    if isinstance(error, sa_exc.DBAPIError):
-        if error.connection_invalidated:
-            return True
-        return isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.InternalError)) \
-            and not isinstance(error.orig, UnicodeError)
-    return isinstance(error, sa_exc.DisconnectionError)
+    """Whether a store error may pass (503, the gateway retries): anything but a value the store
+    cannot hold, which is that one push's fault (400). A lost connection, a lock, a full disk, a
+    missing table or a revoked privilege are the store's state, not the push's.
+    """
+    if isinstance(error, (sa_exc.DataError, sa_exc.IntegrityError, UnicodeError, ValueError)):
+        return False
+    if isinstance(error, sa_exc.StatementError) and isinstance(error.orig, (UnicodeError, ValueError)):
+        return False
+    # PostgreSQL's classes 22 (data exception, e.g. a NUL in a text) and 23 (integrity constraint).
+    sqlstate = getattr(getattr(error, "orig", None), "sqlstate", None) or ""
+    return not sqlstate.startswith(("22", "23"))
 
 
 def _brief(error: BaseException) -> str:
@@ -68,6 +68,8 @@ class PushWriter:
         self._max_batch = max_batch
         self._queue: asyncio.Queue[tuple[dict, asyncio.Future[str]]] = asyncio.Queue(max_queue)
         self._committing = False
+        # (when, why) of the last commit that failed on a transient error; None once one succeeds.
+        self.last_failure: tuple[datetime, str] | None = None
 
     @property
     def busy(self) -> bool:
@@ -110,6 +112,7 @@ class PushWriter:
         except Exception as e:
             if is_transient(e):
                 log.error("push batch failed to commit size=%d: %s", len(batch), _brief(e))
+                self.last_failure = (self._clock.now(), _brief(e))
                 for _, done in batch:
                     if not done.done():
                         done.set_exception(e)
@@ -117,6 +120,8 @@ class PushWriter:
             # One push the store refuses must not fail the others: each alone, answered on its own.
             log.warning("push batch refused size=%d, committing each push alone: %s", len(batch), _brief(e))
             new = await self._commit_each(first)
+        transient = [o for o in new.values() if isinstance(o, Exception) and is_transient(o)]
+        self.last_failure = (self._clock.now(), _brief(transient[0])) if transient else None
         for row, done in batch:
             key = (row["platform"], row["push_id"])
             if done.done():

@@ -12,14 +12,6 @@ from bot.web.openapi import OPENAPI
 from bot.web.prometheus import label
 
 
-async def healthz(request: web.Request) -> web.Response:
-    ready = request.app[keys.READY]
-    if ready and all(ready.values()):
-        return web.json_response({"status": "ok"})
-    waiting = sorted(name for name, ok in ready.items() if not ok)
-    return web.json_response({"status": "starting", "waiting_for": waiting}, status=503)
-
-
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(OPENAPI)
 

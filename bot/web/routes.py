@@ -2,11 +2,11 @@
 
 from aiohttp import web
 
-from bot.web import api, board, console_feed, conversations, kb_api, orders, pages, tickets, webhooks
+from bot.web import api, board, health, console_feed, conversations, kb_api, orders, pages, tickets, webhooks
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/healthz", api.healthz)
+    app.router.add_get("/healthz", health.healthz)
     app.router.add_post("/webhooks/{platform}", webhooks.receive)
     app.router.add_get("/metrics", api.prometheus)
     app.router.add_get("/api/openapi.json", api.openapi)
