@@ -8,7 +8,6 @@ import logging
 import os
 import sys
 
-from aiohttp import web
 
 from bot import logs
 from bot.config import Config, ConfigError, load_config
@@ -179,8 +178,12 @@ def serve(config: Config) -> int:
     except (KnowledgeBaseError, RulesError) as e:
         print(f"csbot: the knowledge base cannot be used:\n{e}", file=sys.stderr)
         return 2
-    print(f"csbot serving on http://{config.server.host}:{config.server.port}", flush=True)
-    web.run_app(app, host=config.server.host, port=config.server.port, print=None, access_log=None)
+    from bot.web.serving import serve_forever
+
+    def started() -> None:
+        print(f"csbot serving on http://{config.server.host}:{config.server.port}", flush=True)
+
+    asyncio.run(serve_forever(app, config.server, on_started=started))
     return 0
 
 

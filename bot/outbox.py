@@ -32,6 +32,7 @@ from bot.gateway.client import GatewayClient, SendResult
 from bot.rounds import run_rounds
 from bot.store import chat, outbox, reminders
 from bot.store.tables import OutboxMessage
+from bot.tickets import actions as ticket_actions
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +214,8 @@ class OutboxSender:
                 sent_at=now, gap=timedelta(minutes=self._config.shop.session_gap_minutes),
                 client_msg_id=message.client_msg_id,
             )
+            if message.sender == "agent":  # an agent's reply answers the buyer's open tickets
+                await ticket_actions.first_response(session, buyer_id=buyer_id, at=now, agent=message.agent_account)
             log.info("sent platform=%s client_msg_id=%s kind=%s", message.platform, message.client_msg_id, message.kind)
             return MessageSent(platform=message.platform, shop=message.shop, buyer=message.buyer,
                                push_id=message.client_msg_id, at=now, text=message.text,

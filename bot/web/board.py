@@ -17,7 +17,7 @@ from bot.metrics.report import parse_period
 from bot.store import metrics as metrics_store
 from bot.web import keys
 from bot.web import sse as sse_stream
-from bot.web.auth import Caller, caller
+from bot.web.auth import Caller, authenticate, caller
 from bot.web.errors import ApiError
 from bot.web.params import paging
 
@@ -40,9 +40,7 @@ def _stream_caller(request: web.Request) -> Caller:
     token = request.query.get("token")
     if token is None:
         return caller(request, role="supervisor")
-    found = request.app[keys.CALLERS].get(token)
-    if found is None:
-        raise ApiError(401, "unauthorized", "unknown token")
+    found = authenticate(request, token)
     if not found.at_least("supervisor"):
         raise ApiError(403, "forbidden", f"this needs the supervisor role; the token has {found.role}")
     return found

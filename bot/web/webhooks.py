@@ -59,6 +59,8 @@ async def receive(request: web.Request) -> web.Response:
     except Exception:
         log.exception("push failed platform=%s push_id=%s", label, shown(push_id))
         outcome, response = "store unavailable", answer(503, 50, "store unavailable, retry later")
+    if response.status == 408:
+        response.force_close()  # the rest of the body is not worth waiting for
     request.app[keys.PUSH_COUNTS][(label, outcome)] += 1
     log.info("push platform=%s push_id=%s outcome=%s status=%d ms=%.1f",
              label, shown(push_id), shown(outcome), response.status, (time.monotonic() - started) * 1000)
