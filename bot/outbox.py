@@ -172,7 +172,7 @@ class OutboxSender:
         message.state, message.last_error, message.leased_until = state, why[:500], None
         if message.kind == "reminder":
             await reminders.not_sent(session, client_msg_id=message.client_msg_id,
-                                     reason="paid_or_closed" if state == "cancelled" else "send_failed", now=now)
+                                     reason="paid_or_closed" if state == "cancelled" else "send_failed")
         self.counts[(message.kind, state)] += 1
         log.warning("outbox gave up platform=%s client_msg_id=%s state=%s why=%s",
                     message.platform, message.client_msg_id, state, why)
@@ -238,7 +238,7 @@ class OutboxSender:
         message.state = "failed"
         self.counts[(message.kind, "failed")] += 1
         if message.kind == "reminder":
-            await reminders.not_sent(session, client_msg_id=message.client_msg_id, reason="send_failed", now=now)
+            await reminders.not_sent(session, client_msg_id=message.client_msg_id, reason="send_failed")
         log.error("send failed for good platform=%s client_msg_id=%s error=%s",
                   message.platform, message.client_msg_id, result.error)
         return None

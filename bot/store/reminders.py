@@ -392,9 +392,10 @@ async def still_wanted(session: AsyncSession, *, client_msg_id: str, now: dateti
     return any(status == "unpaid" and (closes_at is None or closes_at > now) for status, closes_at in carried)
 
 
-async def not_sent(session: AsyncSession, *, client_msg_id: str, reason: str, now: datetime) -> int:
-    """The outbox gave a reminder message up: the reminders it carried are skipped with `reason`."""
+async def not_sent(session: AsyncSession, *, client_msg_id: str, reason: str) -> int:
+    """The outbox gave a reminder message up: the reminders it carried are skipped with `reason`
+    (on the day they were decided, as the report counts them)."""
     return (await session.execute(
         sa.update(Reminder).where(Reminder.client_msg_id == client_msg_id, Reminder.state == "sent")
-        .values(state="skipped", reason=reason, decided_at=now)
+        .values(state="skipped", reason=reason)
     )).rowcount or 0
