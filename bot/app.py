@@ -12,12 +12,15 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import aiohttp
+import sqlalchemy as sa
 from aiohttp import web
 
 from bot.clock import Clock, SystemClock, shop_zone
 from bot.config import Config, config_dir, resolve_path
 from bot.gateway.client import GatewayClient
-from bot.intake import Processor, PushWriter
+from bot.intake import Backlog, Processor, PushWriter
+from bot.leases import BATCH_NS, AdvisoryLeases
+from bot.live import ChangeTail
 from bot.matching.consumer import AutoReply, MatchingConsumer
 from bot.matching.engine import Engine, EngineHolder, shop_values
 from bot.matching.watch import watch_knowledge
@@ -31,7 +34,8 @@ from bot.reminders.consumer import ReminderConsumer
 from bot.reminders.job import ReminderJob
 from bot.reminders.policy import Rules as ReminderRules
 from bot.store import agents as agents_store
-from bot.store.db import async_url, create_engine, is_sqlite, migrate, sessionmaker
+from bot.store import settings
+from bot.store.db import StatementCount, async_url, create_engine, is_sqlite, migrate, sessionmaker
 from bot.tickets import detect as ticket_detect
 from bot.tickets import job as ticket_job
 from bot.tickets.actions import Assignment
@@ -75,7 +79,7 @@ def create_app(
     app[keys.TICKET_ASSIGNMENT] = Assignment.from_config(config)
     app[keys.TICKET_ANNOUNCERS] = [functools.partial(_escalations_to_board, app)]
     app.cleanup_ctx.append(functools.partial(_knowledge, engine=engine))
-    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(functools.partial(_database, background=background))
     app.cleanup_ctx.append(_gateway_client)
     app.cleanup_ctx.append(functools.partial(_reminders, background=background))
     app.cleanup_ctx.append(_push_writer)
@@ -86,7 +90,7 @@ def create_app(
     return app
 
 
-async def _database(app: web.Application) -> AsyncIterator[None]:
+async def _database(app: web.Application, *, background: bool = True) -> AsyncIterator[None]:
     config, clock = app[keys.CONFIG], app[keys.CLOCK]
     url = async_url(config.database.url, base=config_dir(config))
     engine = create_engine(url, sqlite_synchronous=config.database.sqlite_synchronous)
@@ -105,12 +109,31 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     # PostgreSQL locks rows, so there each has its own.
     gate = asyncio.Lock() if is_sqlite(engine) else None
     app[keys.PERIOD] = PeriodFigures(db, rules=app[keys.BOARD].rules, gate=gate)
-    writer = PushWriter(writing, clock=clock, gate=gate)
+    processing = config.processing
+    async with db() as session, session.begin():
+        if not is_sqlite(engine):  # processes starting together: one stores the count, the others compare
+            await session.execute(sa.text("SELECT pg_advisory_xact_lock(7312002)"))
+        await settings.ensure_partitions(session, partitions=processing.partitions)
+    backlog = Backlog(engine, clock=clock, max_pending=processing.max_backlog)
+    writer = PushWriter(writing, clock=clock, gate=gate, partitions=processing.partitions, backlog=backlog)
+    if is_sqlite(engine) or not background:
+        # One process (SQLite), or a test driving the processor itself: every partition.
+        leases, lock_ns = None, None
+    else:
+        leases = AdvisoryLeases(url.replace("postgresql+asyncpg://", "postgresql://", 1),
+                                partitions=processing.partitions, heartbeat_s=processing.lease_heartbeat_seconds)
+        lock_ns = BATCH_NS
     processor = Processor(sessionmaker(writing), clock=clock, gap=timedelta(minutes=config.shop.session_gap_minutes),
                           consumers=_consumers(app), on_processed=functools.partial(_tell_live_views, app),
-                          gate=gate, intake_busy=lambda: writer.busy)
+                          gate=gate, intake_busy=lambda: writer.busy, batch=processing.batch,
+                          leases=leases, partition_lock_ns=lock_ns)
+    if leases is not None:
+        leases.on_change = processor.wake
     writer.on_commit = processor.wake
-    app[keys.PROCESSOR], app[keys.WRITER] = processor, writer
+    app[keys.PROCESSOR], app[keys.WRITER], app[keys.BACKLOG], app[keys.LEASES] = processor, writer, backlog, leases
+    app[keys.STATEMENTS] = StatementCount(writing)
+    app[keys.CHANGE_TAIL] = ChangeTail(sessionmaker(writing), clock=clock,
+                                       tell=functools.partial(_tell_live_views_of_others, app))
     app[keys.READY]["store"] = True
     yield
     app[keys.READY]["store"] = False
@@ -126,6 +149,13 @@ def _tell_live_views(app: web.Application, events: list) -> None:
     """After a commit of processed pushes or sent messages: the board and the consoles refresh."""
     app[keys.METRICS].on_processed(events)
     app[keys.CONSOLE_FEED].publish(events)
+    app[keys.CHANGE_TAIL].processed_here(events)
+
+
+def _tell_live_views_of_others(app: web.Application, touched: list[tuple[str, str, str, str]]) -> None:
+    """Pushes another process processed (the change log): the same refresh."""
+    app[keys.METRICS].mark_dirty({(platform, shop, buyer) for platform, shop, buyer, _ in touched})
+    app[keys.CONSOLE_FEED].publish_touched([(platform, buyer, account) for platform, _, buyer, account in touched])
 
 
 def _auto_reply(app: web.Application) -> AutoReply:
@@ -285,8 +315,14 @@ async def _push_writer(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _background_tasks(app: web.Application) -> AsyncIterator[None]:
-    async with _running(app[keys.PROCESSOR].run(), name="processor"), _running(app[keys.OUTBOX].run(), name="outbox"), \
-            _running(app[keys.METRICS].run(), name="board-feed"), _running(app[keys.PERIOD].run(), name="metric-facts"):
+    leases = app[keys.LEASES]
+    async with contextlib.AsyncExitStack() as stack:
+        if leases is not None:
+            await stack.enter_async_context(_running(leases.run(), name="leases"))
+        for name, coro in (("processor", app[keys.PROCESSOR].run()), ("outbox", app[keys.OUTBOX].run()),
+                           ("board-feed", app[keys.METRICS].run()), ("metric-facts", app[keys.PERIOD].run()),
+                           ("backlog", app[keys.BACKLOG].run()), ("change-log", app[keys.CHANGE_TAIL].run())):
+            await stack.enter_async_context(_running(coro, name=name))
         yield
 
 

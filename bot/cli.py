@@ -178,12 +178,17 @@ def serve(config: Config) -> int:
     except (KnowledgeBaseError, RulesError) as e:
         print(f"csbot: the knowledge base cannot be used:\n{e}", file=sys.stderr)
         return 2
+    from bot.store.settings import PartitionMismatch
     from bot.web.serving import serve_forever
 
     def started() -> None:
         print(f"csbot serving on http://{config.server.host}:{config.server.port}", flush=True)
 
-    asyncio.run(serve_forever(app, config.server, on_started=started))
+    try:
+        asyncio.run(serve_forever(app, config.server, on_started=started))
+    except PartitionMismatch as e:
+        print(f"csbot: cannot start: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

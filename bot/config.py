@@ -195,10 +195,9 @@ class OutboxConfig(_Section):
 
 
 class HealthConfig(_Section):
-    max_pending_pushes: int = Field(10_000, ge=1)  # /healthz is 503 when more stored pushes wait...
-    max_processing_lag_seconds: float = Field(300, gt=0)  # ...or the oldest has waited longer than this
-    max_send_failing_seconds: float = Field(300, gt=0)  # ...or sends have failed for longer than this
-    min_free_disk_mb: int = Field(64, ge=0)  # ...or the database's disk has less free space (SQLite)
+    # /healthz is 503 when sends have failed for longer than this (processing: [processing]).
+    max_send_failing_seconds: float = Field(300, gt=0)
+    min_free_disk_mb: int = Field(64, ge=0)  # ...and when the SQLite database's disk has less free space
 
 
 def _hhmm(value: str) -> str:
@@ -267,6 +266,18 @@ class AutoReplyConfig(_Section):
     max_age_minutes: int = Field(5, ge=1)  # older buyer messages (catching up after downtime) get none
 
 
+class ProcessingConfig(_Section):
+    """How stored pushes are processed; see docs/scaling.md."""
+
+    # Every process sharing one database must use the same count: it is stored in the database at
+    # the first start, and a process started with another one refuses to start.
+    partitions: int = Field(64, ge=1, le=4096)
+    batch: int = Field(100, ge=1, le=5000)  # pushes per processing transaction, at most
+    max_backlog: int = Field(200_000, ge=1)  # unprocessed pushes over this: new pushes are answered 503
+    behind_seconds: float = Field(60.0, gt=0)  # /healthz says "behind" (503) when the oldest waits longer
+    lease_heartbeat_seconds: float = Field(1.0, gt=0, le=30)  # PostgreSQL: how often leases are rebalanced
+
+
 class Config(_Section):
     source: str = "<defaults>"
     server: ServerConfig = ServerConfig()
@@ -282,6 +293,7 @@ class Config(_Section):
     health: HealthConfig = HealthConfig()
     auto_reply: AutoReplyConfig = AutoReplyConfig()
     metrics: MetricsConfig = MetricsConfig()
+    processing: ProcessingConfig = ProcessingConfig()
     shifts: tuple[ShiftConfig, ...] = ()
 
     @model_validator(mode="after")

@@ -21,14 +21,50 @@ from bot.clock import Clock
 from bot.events import AgentMessage, BuyerMessage, Event, OrderClosed, OrderCreated, OrderPaid
 from bot.gateway import PLATFORMS
 from bot.gateway.base import Push, Rejected
+from bot.partitions import partition_of
 from bot.rounds import run_rounds
-from bot.store import chat, orders, pushes
+from bot.store import changes, chat, orders, pushes
 
 log = logging.getLogger(__name__)
 
 
 class Overloaded(Exception):
-    """The intake queue is full; the gateway should retry (503)."""
+    """The intake queue is full, or the backlog over its bound; the gateway should retry (503)."""
+
+
+class Backlog:
+    """How far processing is behind, read from the store every `every_s` by `run` (all processes'
+    pushes on PostgreSQL): unprocessed pushes and the age of the oldest one."""
+
+    def __init__(self, engine: AsyncEngine, *, clock: Clock, max_pending: int, every_s: float = 1.0) -> None:
+        self._engine = engine
+        self._clock = clock
+        self.max_pending = max_pending
+        self._every_s = every_s
+        self.pending = 0
+        self.oldest_received_at = None
+
+    @property
+    def over(self) -> bool:
+        return self.pending > self.max_pending
+
+    def lag_s(self) -> float:
+        """Seconds since the oldest unprocessed push was received; 0 when nothing waits."""
+        if self.oldest_received_at is None:
+            return 0.0
+        return max(0.0, (self._clock.now() - self.oldest_received_at).total_seconds())
+
+    async def read(self) -> None:
+        async with self._engine.connect() as conn:
+            self.pending, self.oldest_received_at = await pushes.backlog(conn)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.read()
+            except Exception as e:
+                log.warning("backlog not read error=%s", type(e).__name__)
+            await asyncio.sleep(self._every_s)
 
 
 def is_transient(error: BaseException) -> bool:
@@ -60,6 +96,7 @@ class PushWriter:
     def __init__(
         self, engine: AsyncEngine, *, clock: Clock, on_commit: Callable[[], None] = lambda: None,
         max_batch: int = 500, max_queue: int = 20_000, gate: asyncio.Lock | None = None,
+        partitions: int = 1, backlog: Backlog | None = None,
     ) -> None:
         self._engine = engine
         self._gate = gate or asyncio.Lock()
@@ -68,6 +105,8 @@ class PushWriter:
         self._max_batch = max_batch
         self._queue: asyncio.Queue[tuple[dict, asyncio.Future[str]]] = asyncio.Queue(max_queue)
         self._committing = False
+        self._partitions = partitions
+        self._backlog = backlog
         # (when, why) of the last commit that failed on a transient error; None once one succeeds.
         self.last_failure: tuple[datetime, str] | None = None
 
@@ -78,11 +117,14 @@ class PushWriter:
 
     async def accept(self, push: Push, form: Mapping[str, str]) -> str:
         """Store the push; "ok" once committed, "duplicate" if its id was stored before."""
+        if self._backlog is not None and self._backlog.over:
+            raise Overloaded  # a bound on what waits for processing: the gateway retries later
+        e = push.event
         row = {
             "platform": push.platform, "push_id": push.push_id, "kind": push.kind,
             "shop": push.event.shop, "buyer": push.event.buyer, "event_at": push.event.at,
             "received_at": self._clock.now(), "form": json.dumps(dict(form), ensure_ascii=False),
-            "processed_at": None, "attempts": 0, "last_error": None,
+            "partition": partition_of(e.platform, e.shop, e.buyer, partitions=self._partitions), "processed_at": None, "attempts": 0, "last_error": None,
         }
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         try:
@@ -166,6 +208,16 @@ class PushWriter:
                 done.set_exception(Overloaded())
 
 
+def transient(error: BaseException) -> bool:
+    """An error of the store or the network, not of the push: retrying the batch later may succeed.
+    A constraint or data error is the push's own (or a bug), and retrying changes nothing."""
+    while isinstance(error, ConsumerFailed) and error.__cause__ is not None:
+        error = error.__cause__
+    if isinstance(error, (sa_exc.IntegrityError, sa_exc.DataError)):
+        return False
+    return isinstance(error, (sa_exc.DBAPIError, sa_exc.DisconnectionError, OSError, asyncio.TimeoutError))
+
+
 class ConsumerFailed(Exception):
     """A consumer raised while the push was processed without a savepoint per consumer."""
 
@@ -201,7 +253,7 @@ class Processor:
         self, db: async_sessionmaker, *, clock: Clock, gap: timedelta,
         consumers: Sequence[Consumer] = (), batch: int = 10, idle_poll_s: float = 1.0,
         on_processed: Callable[[list[Event]], None] = lambda events: None, gate: asyncio.Lock | None = None,
-        intake_busy: Callable[[], bool] = lambda: False,
+        intake_busy: Callable[[], bool] = lambda: False, leases=None, partition_lock_ns: int | None = None,
     ) -> None:
         self._db = db
         self._gate = gate or asyncio.Lock()
@@ -214,6 +266,10 @@ class Processor:
         self._on_processed = on_processed
         self._wake = asyncio.Event()
         self._buyers: dict[tuple[str, str, str], int] = {}  # committed buyers: one lookup less per push
+        # Whose partitions this process processes (bot.leases); None: every partition, unlocked (SQLite).
+        self._leases = leases
+        self._partition_lock_ns = partition_lock_ns
+        self.processed_total = 0  # pushes this process processed (/metrics)
 
     def wake(self) -> None:
         self._wake.set()
@@ -249,7 +305,13 @@ class Processor:
 
     async def _process(self, session: AsyncSession, processed: list[Event]) -> int:
         """One batch inside its transaction; the events that went through are added to `processed`."""
-        stored = await pushes.claim_pending(session, limit=self._batch)
+        if self._leases is None:
+            stored = await pushes.claim_pending(session, limit=self._batch)
+        else:
+            mine = self._leases.held
+            if self._partition_lock_ns is not None:
+                mine = await pushes.lock_partitions(session, mine, ns=self._partition_lock_ns)
+            stored = await pushes.claim_pending(session, limit=self._batch, partitions=mine)
         loop = asyncio.get_running_loop()
         started, handled, done = loop.time(), 0, []
         for push in stored:
@@ -269,6 +331,8 @@ class Processor:
                     async with session.begin_nested():
                         await self._apply(session, event, isolated=True)
             except Exception as e:
+                if transient(e):
+                    raise  # the store is failing, not this push: the whole batch stays pending, retried
                 self._forget_lookups(session)
                 log.exception("push processing failed platform=%s push_id=%s", push.platform, push.push_id)
                 pushes.mark_failed(push, now=self._clock.now(), error=f"{type(e).__name__}: {e}")
@@ -276,6 +340,8 @@ class Processor:
             done.append(push.id)
             processed.append(event)
         await pushes.mark_processed(session, done, now=self._clock.now())
+        await changes.append(session, processed, now=self._clock.now())
+        self.processed_total += len(done)
         return handled
 
     def _forget_lookups(self, session: AsyncSession) -> None:

@@ -17,12 +17,20 @@ from bot.web import keys
 from tests.conftest import APP_KEYS, gateway_url, make_config, push_and_process, sent_by_gateway
 from tests.test_outbox import enqueue, outbox_row
 
-POLICY = {"timeout_seconds": 0.2, "backoff_seconds": 1, "max_backoff_seconds": 30}
+# A generous timeout where the gateway answers at once (a loaded machine must not time a send out);
+# the stalling gateway's tests use `slow_bot`, whose timeout the stall exceeds.
+POLICY = {"timeout_seconds": 3.0, "backoff_seconds": 1, "max_backoff_seconds": 30}
 
 
 @pytest.fixture
 async def bot(db_url, aiohttp_client, make_app, clock, gateway):
     return await aiohttp_client(make_app(make_config(db_url, gateway_url=gateway_url(gateway), outbox=POLICY), clock))
+
+
+@pytest.fixture
+async def slow_bot(db_url, aiohttp_client, make_app, clock, gateway):
+    return await aiohttp_client(make_app(make_config(db_url, gateway_url=gateway_url(gateway),
+                                                     outbox={**POLICY, "timeout_seconds": 0.3}), clock))
 
 
 async def rounds(bot, clock, *, seconds: int, step: int = 5) -> None:
@@ -116,8 +124,9 @@ async def test_a_callback_question_is_tried_for_a_day(db_url, aiohttp_client, ma
     assert (await outbox_row(bot, "ticket:1:callback")).state == "failed"
 
 
-async def test_a_timeout_after_delivery_is_retried_with_the_same_key_and_counted_once(bot, gateway, clock):
-    gateway.app[STATE].stall_s = 0.6  # delivers, then answers after the bot's 0.2 s timeout
+async def test_a_timeout_after_delivery_is_retried_with_the_same_key_and_counted_once(slow_bot, gateway, clock):
+    bot = slow_bot
+    gateway.app[STATE].stall_s = 1.0  # delivers, then answers after the bot's 0.3 s timeout
     await enqueue(bot)
     assert await bot.app[keys.OUTBOX].send_due() == 1
     row = await outbox_row(bot)
@@ -136,8 +145,9 @@ async def test_a_timeout_after_delivery_is_retried_with_the_same_key_and_counted
         assert await session.scalar(sa.select(sa.func.count()).select_from(Message)) == 1
 
 
-async def test_a_slow_gateway_is_not_sent_the_same_message_in_a_burst(bot, gateway, clock):
-    gateway.app[STATE].stall_s = 0.4
+async def test_a_slow_gateway_is_not_sent_the_same_message_in_a_burst(slow_bot, gateway, clock):
+    bot = slow_bot
+    gateway.app[STATE].stall_s = 1.0
     for i in range(5):
         await enqueue(bot, client_msg_id=f"s{i}")
     await rounds(bot, clock, seconds=120)

@@ -311,3 +311,51 @@ async def test_the_redo_after_a_failing_consumer_stores_the_message_again(store_
         shown = (await session.scalars(sa.select(Suggestion.intent))).all()
     assert texts == ["这款有货吗", "在吗"] and shown
     assert errors == [None, None]
+
+
+async def test_a_backlog_over_its_bound_answers_503_and_nothing_accepted_is_lost(db_url, aiohttp_client, clock, make_app):
+    client = await aiohttp_client(make_app(make_config(db_url, processing={"max_backlog": 3}), clock))
+    backlog = client.app[keys.BACKLOG]
+    accepted = []
+    for n in range(3):
+        event = buyer_message(buyer=f"bp{n}", text="在吗", at=START)
+        status, _ = await post_push(client, "wangwang", signed_form(event))
+        assert status == 200
+        accepted.append(event.push_id)
+    await backlog.read()
+    assert backlog.pending == 3 and not backlog.over
+    event = buyer_message(buyer="bp3", at=START)
+    assert (await post_push(client, "wangwang", signed_form(event)))[0] == 200  # at the bound, not over
+    accepted.append(event.push_id)
+    await backlog.read()
+    refused = buyer_message(buyer="bp4", at=START)
+    status, body = await post_push(client, "wangwang", signed_form(refused))
+    assert (status, body["code"]) == (503, 50)
+    health = await client.get("/healthz")
+    assert health.status == 200  # over the bound is not behind: the oldest push is seconds old
+
+    await client.app[keys.PROCESSOR].process_all()
+    async with client.app[keys.DB]() as session:
+        stored = set((await session.scalars(sa.select(Message.push_id))).all())
+    assert stored == set(accepted)
+    await backlog.read()
+    assert backlog.pending == 0
+    status, _ = await post_push(client, "wangwang", signed_form(refused))  # the gateway's retry
+    assert status == 200
+
+
+async def test_healthz_says_behind_with_the_lag_when_processing_lags(db_url, aiohttp_client, clock, make_app):
+    client = await aiohttp_client(make_app(make_config(db_url, processing={"behind_seconds": 30}), clock))
+    assert (await post_push(client, "wangwang", signed_form(buyer_message(buyer="lag1"))))[0] == 200
+    clock.advance(seconds=45)
+    await client.app[keys.BACKLOG].read()
+    resp = await client.get("/healthz")
+    assert resp.status == 503
+    body = await resp.json()
+    assert body["status"] == "behind" and body["lag_seconds"] == 45.0 and body["pending"] == 1
+    metrics = await (await client.get("/metrics")).text()
+    assert "csbot_processing_lag_seconds 45.000" in metrics
+    await client.app[keys.PROCESSOR].process_all()
+    await client.app[keys.BACKLOG].read()
+    assert (await client.get("/healthz")).status == 200
+    assert "csbot_pushes_processed_total 1" in await (await client.get("/metrics")).text()

@@ -93,6 +93,11 @@ class MetricsConsumer:
         self._pending = set()
         self._wake.set()
 
+    def mark_dirty(self, keys: set[tuple[str, str, str]]) -> None:
+        """Buyers another process processed pushes of (bot.live): looked at in the next round."""
+        self._dirty_keys |= keys
+        self._wake.set()
+
     # --- the board's loop ----------------------------------------------------------------------
 
     async def run(self) -> None:

@@ -70,6 +70,17 @@ def create_engine(url: str, *, sqlite_synchronous: str = "FULL", inline: bool = 
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
+class StatementCount:
+    """How many statements an engine ran (/metrics: csbot_store_statements_total; scripts/bench process)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.n = 0
+        event.listen(engine.sync_engine, "before_cursor_execute", self._count)
+
+    def _count(self, *_args) -> None:
+        self.n += 1
+
+
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
     return async_sessionmaker(engine, expire_on_commit=False)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -40,9 +41,17 @@ async def insert_new(conn: AsyncConnection, rows: list[dict]) -> set[tuple[str, 
 
 # The processor's statements, built once (building one per call cost about as much as running it).
 _CLAIM = (
+    sa.select(RawPush)
+    .where(RawPush.processed_at.is_(None), RawPush.partition.in_(sa.bindparam("partitions", expanding=True)))
+    .order_by(RawPush.event_at, RawPush.id).limit(sa.bindparam("limit")).with_for_update(skip_locked=True)
+)
+_CLAIM_ANY = (  # one process holding every partition (SQLite)
     sa.select(RawPush).where(RawPush.processed_at.is_(None)).order_by(RawPush.event_at, RawPush.id)
     .limit(sa.bindparam("limit")).with_for_update(skip_locked=True)
 )
+_LOCK_PARTITIONS = sa.text(
+    "SELECT p FROM unnest(CAST(:partitions AS int[])) AS p WHERE pg_try_advisory_xact_lock(:ns, p)"
+).columns(p=sa.Integer)
 _t = RawPush.__table__.c
 _MARK_PROCESSED = (
     sa.update(RawPush.__table__).where(_t.id.in_(sa.bindparam("ids", expanding=True)))
@@ -50,9 +59,31 @@ _MARK_PROCESSED = (
 )
 
 
-async def claim_pending(session: AsyncSession, *, limit: int) -> list[RawPush]:
-    """The oldest unprocessed pushes by event time, locked for this process on PostgreSQL."""
-    return list((await session.scalars(_CLAIM, {"limit": limit})).all())
+async def claim_pending(session: AsyncSession, *, limit: int, partitions: Collection[int] | None = None) -> list[RawPush]:
+    """The oldest unprocessed pushes by event time, of `partitions` (None: all), locked for this
+    process on PostgreSQL."""
+    if partitions is None:
+        return list((await session.scalars(_CLAIM_ANY, {"limit": limit})).all())
+    if not partitions:
+        return []
+    return list((await session.scalars(_CLAIM, {"limit": limit, "partitions": sorted(partitions)})).all())
+
+
+async def lock_partitions(session: AsyncSession, partitions: Collection[int], *, ns: int) -> list[int]:
+    """PostgreSQL: those of `partitions` that no other transaction is processing, locked until this
+    transaction ends (a transaction advisory lock each; see bot/leases.py)."""
+    if not partitions:
+        return []
+    rows = await session.execute(_LOCK_PARTITIONS, {"partitions": sorted(partitions), "ns": ns})
+    return [p for (p,) in rows]
+
+
+async def backlog(session: AsyncSession) -> tuple[int, datetime | None]:
+    """How many pushes are unprocessed, and when the oldest of them was received."""
+    row = (await session.execute(
+        sa.select(sa.func.count(), sa.func.min(RawPush.received_at)).where(RawPush.processed_at.is_(None))
+    )).one()
+    return row[0], row[1]
 
 
 async def count_pending(session: AsyncSession) -> int:

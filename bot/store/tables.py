@@ -72,6 +72,8 @@ class RawPush(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("platform", "push_id"),
         sa.Index("ix_pushes_pending", "processed_at", "event_at"),
+        sa.Index("ix_pushes_partition_pending", "partition", "event_at",
+                 postgresql_where=sa.text("processed_at IS NULL"), sqlite_where=sa.text("processed_at IS NULL")),
     )
     id: int | None = Field(default=None, primary_key=True)
     platform: str
@@ -82,9 +84,34 @@ class RawPush(SQLModel, table=True):
     event_at: datetime = _at()
     received_at: datetime = _at()
     form: str  # the form parameters as a JSON object
+    partition: int = 0  # bot.partitions.partition_of its buyer: who may process it (docs/scaling.md)
     processed_at: datetime | None = _at(nullable=True)
     attempts: int = 0
     last_error: str | None = None
+
+
+class Setting(SQLModel, table=True):
+    """What every process on one database must agree on (the partition count)."""
+
+    __tablename__ = "settings"
+    key: str = Field(primary_key=True)
+    value: str
+
+
+class Change(SQLModel, table=True):
+    """The change log: one row per processed push, tailed by id by every process's live views (the
+    board, the consoles), so they show what any process processed."""
+
+    __tablename__ = "changes"
+    id: int | None = Field(default=None, sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                           primary_key=True)
+    at: datetime = _at()
+    platform: str
+    shop: str
+    buyer: str
+    kind: str  # buyer_message, agent_message, order_created, order_paid, order_closed
+    agent_account: str = ""
+    push_id: str
 
 
 class Conversation(SQLModel, table=True):

@@ -25,10 +25,23 @@ async def prometheus(request: web.Request) -> web.Response:
         lines.append(f'csbot_pushes_total{{platform="{label(platform)}",outcome="{label(outcome)}"}} {n}')
     async with request.app[keys.DB]() as session:
         pending = await pushes.count_pending(session)
+    backlog, processor, leases = request.app[keys.BACKLOG], request.app[keys.PROCESSOR], request.app[keys.LEASES]
     lines += [
-        "# HELP csbot_pushes_pending Stored pushes not processed yet.",
+        "# HELP csbot_pushes_pending Stored pushes not processed yet (by any process).",
         "# TYPE csbot_pushes_pending gauge",
         f"csbot_pushes_pending {pending}",
+        "# HELP csbot_processing_lag_seconds Age of the oldest unprocessed push (by any process).",
+        "# TYPE csbot_processing_lag_seconds gauge",
+        f"csbot_processing_lag_seconds {backlog.lag_s():.3f}",
+        "# HELP csbot_pushes_processed_total Pushes this process processed.",
+        "# TYPE csbot_pushes_processed_total counter",
+        f"csbot_pushes_processed_total {processor.processed_total}",
+        "# HELP csbot_store_statements_total Statements run by intake, processing and the board's small reads.",
+        "# TYPE csbot_store_statements_total counter",
+        f"csbot_store_statements_total {request.app[keys.STATEMENTS].n}",
+        "# HELP csbot_partitions_held Partitions whose pushes this process processes.",
+        "# TYPE csbot_partitions_held gauge",
+        f"csbot_partitions_held {request.app[keys.CONFIG].processing.partitions if leases is None else len(leases.held)}",
     ]
     lines += request.app[keys.SUGGEST_LATENCY].lines(
         "csbot_suggestion_seconds", "Time to match one buyer message against the knowledge base.")

@@ -31,7 +31,10 @@ class ConsoleFeed:
 
     def publish(self, events: Iterable[Event]) -> None:
         """Tell each viewer about the buyers whose chat changed and who may see them."""
-        touched = [(e.platform, e.buyer, getattr(e, "agent_account", "")) for e in events if hasattr(e, "text")]
+        self.publish_touched([(e.platform, e.buyer, getattr(e, "agent_account", "")) for e in events if hasattr(e, "text")])
+
+    def publish_touched(self, touched: list[tuple[str, str, str]]) -> None:
+        """(platform, buyer, agent account) of chats that changed, here or in another process."""
         if not touched:
             return
         for viewer, who in self._viewers.items():

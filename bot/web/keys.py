@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from bot.clock import Clock
 from bot.config import Config
-from bot.intake import Processor, PushWriter
+from bot.live import ChangeTail
+from bot.intake import Backlog, Processor, PushWriter
 from bot.metrics.board import Board
 from bot.metrics.consumer import MetricsConsumer
 from bot.metrics.period import PeriodFigures
@@ -27,6 +28,10 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 DB = web.AppKey("db", async_sessionmaker)
 WRITER = web.AppKey("writer", PushWriter)
 PROCESSOR = web.AppKey("processor", Processor)
+BACKLOG = web.AppKey("backlog", Backlog)  # unprocessed pushes and their age, for 503s, /healthz and /metrics
+LEASES = web.AppKey("leases", object)  # bot.leases: the partitions this process processes
+CHANGE_TAIL = web.AppKey("change_tail", ChangeTail)
+STATEMENTS = web.AppKey("statements", object)  # store.db.StatementCount of intake's and processing's engine
 OUTBOX = web.AppKey("outbox", OutboxSender)
 ENGINES = web.AppKey("engines", EngineHolder)  # the knowledge base and matcher in service
 SUGGEST_LATENCY = web.AppKey("suggest_latency", Histogram)

@@ -1,0 +1,288 @@
+"""`scripts/bench process`: how fast stored pushes become conversations, suggestions, metrics,
+reminders and tickets, on one process (SQLite) and on 1, 2 and 4 processes sharing one PostgreSQL.
+
+For each setup: a fresh database; N pushes of the simulator's traffic (chat and orders, both platforms,
+complaints included; seeded, so every setup gets the same pushes) are planned; the `csbot serve`
+processes are started and become healthy; then the pushes are stored in one transaction, as intake
+would have stored them (their partition included), and the clock runs until none is pending. Printed:
+processed pushes/s (wall), the processes' CPU ms per push (user+system, from /proc), the statements
+per push the processes ran (csbot_store_statements_total), and the speed-up over one process on the
+same store. The baseline is the first setup of each store, measured in the same run.
+
+After the drain, the per-agent figures, conversations, suggestions, orders, reminders and tickets
+are read back from each database and compared with the first setup's: they must be identical.
+
+A benchmark, not a test: CI does not run it; it prints figures and never fails on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+CSBOT = ROOT / ".venv" / "bin" / "csbot"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_config(folder: Path, *, port: int, db_url: str, partitions: int, name: str) -> Path:
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^port = \d+", f"port = {port}", text, count=1)
+    text = text.replace('url = "sqlite:///var/csbot.db"', f'url = "{db_url}"')
+    text = text.replace('path = "knowledge"', f'path = "{ROOT / "knowledge"}"')
+    text = re.sub(r"(?m)^partitions = \d+", f"partitions = {partitions}", text, count=1)
+    # nothing is sent anywhere: the gateway URL points at a closed port
+    text = re.sub(r'http://127\.0\.0\.1:8090', "http://127.0.0.1:9", text)
+    path = folder / f"{name}.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def plan_rows(n: int, *, seed: int, partitions: int) -> list[dict]:
+    """The stored form of n pushes of the simulator's demo traffic, event times from now on."""
+    from bot.clock import SystemClock
+    from bot.config import load_config
+    from bot.gateway import PLATFORMS
+    from bot.partitions import partition_of
+    from bot.sim import traffic
+
+    config = load_config(ROOT / "config.example.toml", environ={})
+    shops = {s.platform: s for s in traffic.shops_from_config(config)}
+    questions = traffic.questions_from_config(config)
+    start = SystemClock().now()
+    rows = []
+    # 20 pushes/s of planned traffic: long enough sessions that answers, payments and closes come in
+    for p in itertools.islice(traffic.plan(list(shops.values()), seed=seed, rate=20, questions=questions), n):
+        at = start + timedelta(seconds=p.offset_s)
+        event = traffic.event_of(p, at)
+        shop = shops[p.platform]
+        form = PLATFORMS[p.platform].push_form(event, app_key=shop.app_key, secret=shop.app_secret, now=at,
+                                               seller_nick=shop.seller_nick)
+        rows.append({"platform": p.platform, "push_id": p.push_id, "kind": p.kind, "shop": event.shop,
+                     "buyer": event.buyer, "event_at": at, "received_at": at,
+                     "form": json.dumps(form, ensure_ascii=False), "processed_at": None, "attempts": 0,
+                     "last_error": None, "partition": partition_of(p.platform, event.shop, event.buyer,
+                                                                   partitions=partitions)})
+    return rows
+
+
+def get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.read().decode()
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"a bot process exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            get(url + "/healthz")
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("a bot process did not become healthy")
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def metric(text: str, name: str) -> float:
+    m = re.search(rf"(?m)^{name} ([0-9.e+-]+)$", text)
+    return float(m.group(1)) if m else 0.0
+
+
+async def store_rows(db_url: str, rows: list[dict]) -> None:
+    from bot.store import pushes
+    from bot.store.db import async_url, create_engine
+
+    engine = create_engine(async_url(db_url))
+    async with engine.begin() as conn:
+        for i in range(0, len(rows), 1000):
+            await pushes.insert_new(conn, rows[i:i + 1000])
+    await engine.dispose()
+
+
+async def pending(db_url: str) -> int:
+    from bot.store import pushes
+    from bot.store.db import async_url, create_engine
+
+    engine = create_engine(async_url(db_url))
+    async with engine.connect() as conn:
+        n, _ = await pushes.backlog(conn)
+    await engine.dispose()
+    return n
+
+
+async def outcome(db_url: str) -> dict:
+    """What the pushes became, in a form that does not depend on ids or on which process did it."""
+    import sqlalchemy as sa
+
+    from bot.store.db import async_url, create_engine
+
+    engine = create_engine(async_url(db_url))
+    queries = {
+        "conversations": "SELECT b.platform, b.nick, c.started_at, c.last_message_at, c.waiting_since, c.agent_account "
+                         "FROM conversations c JOIN buyers b ON b.id = c.buyer_id",
+        "messages": "SELECT m.platform, m.push_id, m.sender, c.started_at FROM messages m "
+                    "JOIN conversations c ON c.id = m.conversation_id",
+        "suggestions": "SELECT m.platform, m.push_id, s.rank, s.intent FROM suggestions s JOIN messages m ON m.id = s.message_id",
+        "orders": "SELECT platform, order_id, status, amount_fen FROM orders",
+        "reminders": "SELECT o.platform, o.order_id, r.slot, r.due_at, r.state FROM reminders r JOIN orders o ON o.id = r.order_pk",
+        "tickets": "SELECT platform, buyer, category, severity, state, owner FROM tickets",
+        "pushes_failed": "SELECT platform, push_id FROM pushes WHERE last_error IS NOT NULL",
+    }
+    found = {}
+    async with engine.connect() as conn:
+        for name, sql in queries.items():
+            try:
+                rows = (await conn.execute(sa.text(sql))).all()
+            except Exception as e:  # a table this version does not have
+                found[name] = f"unreadable: {type(e).__name__}"
+                continue
+            found[name] = sorted(tuple(str(v) for v in row) for row in rows)
+    await engine.dispose()
+    return found
+
+
+def run_setup(name: str, db_url: str, processes: int, rows: list[dict], *, partitions: int, folder: Path,
+              timeout_s: float) -> dict:
+    ports = [free_port() for _ in range(processes)]
+    configs = [write_config(folder, port=p, db_url=db_url, partitions=partitions, name=f"{name}-{i}")
+               for i, p in enumerate(ports)]
+    procs = []
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    try:
+        for config in configs:
+            procs.append(subprocess.Popen([str(CSBOT), "--log-level", "WARNING", "serve", "--config", str(config)],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env))
+        for port, proc in zip(ports, procs):
+            wait_healthy(f"http://127.0.0.1:{port}", proc)
+        time.sleep(2.5)  # leases spread over the processes (PostgreSQL)
+        before = [metric(get(f"http://127.0.0.1:{p}/metrics"), "csbot_store_statements_total") for p in ports]
+        cpu0 = [cpu_s(p.pid) for p in procs]
+        asyncio.run(store_rows(db_url, rows))
+        started = time.monotonic()
+        while True:
+            left = asyncio.run(pending(db_url))
+            if left == 0 or time.monotonic() - started > timeout_s:
+                break
+            time.sleep(0.05)
+        wall = time.monotonic() - started
+        cpu = sum(cpu_s(p.pid) for p in procs) - sum(cpu0)
+        texts = [get(f"http://127.0.0.1:{p}/metrics") for p in ports]
+        statements = sum(metric(t, "csbot_store_statements_total") for t in texts) - sum(before)
+        per_process = [int(metric(t, "csbot_pushes_processed_total")) for t in texts]
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    done = len(rows) - left
+    return {"name": name, "pushes": len(rows), "left": left, "wall_s": wall, "rate": done / wall,
+            "cpu_ms_per_push": 1000 * cpu / max(1, done), "statements_per_push": statements / max(1, done),
+            "per_process": per_process}
+
+
+async def fresh_pg(dsn: str) -> str:
+    import asyncpg
+
+    name = f"csbot_bench_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    return dsn.rsplit("/", 1)[0] + "/" + name
+
+
+async def drop_pg(dsn: str, url: str) -> None:
+    import asyncpg
+
+    admin = await asyncpg.connect(dsn)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    await admin.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pushes", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--partitions", type=int, default=64)
+    parser.add_argument("--pg", default=os.environ.get("CSBOT_TEST_PG_DSN", "postgresql://root@127.0.0.1:5432/test"),
+                        help="a PostgreSQL database to create the bench's databases from ('' to skip PostgreSQL)")
+    parser.add_argument("--processes", default="1,2,4", help="process counts on PostgreSQL")
+    parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--skip-sqlite", action="store_true")
+    args = parser.parse_args()
+    print("command: scripts/bench process " + " ".join(sys.argv[1:]), flush=True)
+    print(f"machine: {os.cpu_count()} cores (shared by the bot processes, PostgreSQL and this script)")
+    rows = plan_rows(args.pushes, seed=args.seed, partitions=args.partitions)
+    kinds: dict[str, int] = {}
+    for r in rows:
+        kinds[r["kind"]] = kinds.get(r["kind"], 0) + 1
+    print(f"pushes: {len(rows)} {kinds}")
+    results, outcomes, cleanup = [], {}, []
+    with tempfile.TemporaryDirectory(prefix="csbot-bench-process-") as tmp:
+        folder = Path(tmp)
+        setups = [] if args.skip_sqlite else [("sqlite-1", f"sqlite:///{folder / 'bench.db'}", 1)]
+        if args.pg:
+            for n in (int(x) for x in args.processes.split(",") if x):
+                setups.append((f"postgresql-{n}", None, n))
+        try:
+            for name, url, n in setups:
+                if url is None:
+                    url = asyncio.run(fresh_pg(args.pg))
+                    cleanup.append(url)
+                subprocess.run([str(CSBOT), "--log-level", "WARNING", "db", "upgrade", "--config",
+                                str(write_config(folder, port=9, db_url=url, partitions=args.partitions, name="upgrade"))],
+                               check=True, stdout=subprocess.DEVNULL)
+                result = run_setup(name, url, n, rows, partitions=args.partitions, folder=folder, timeout_s=args.timeout)
+                results.append(result)
+                outcomes[name] = asyncio.run(outcome(url))
+                print(f"{name:14} {result['rate']:8.0f} pushes/s  {result['cpu_ms_per_push']:6.2f} CPU ms/push  "
+                      f"{result['statements_per_push']:5.1f} statements/push  {result['wall_s']:6.1f} s  "
+                      f"left {result['left']}  per process {result['per_process']}", flush=True)
+        finally:
+            for url in cleanup:
+                asyncio.run(drop_pg(args.pg, url))
+    print()
+    base = {}
+    for r in results:
+        store = r["name"].split("-")[0]
+        base.setdefault(store, r)
+        print(f"{r['name']:14} speed-up over {base[store]['name']}: {r['rate'] / base[store]['rate']:.2f}x")
+    if outcomes:
+        first, reference = next(iter(outcomes.items()))
+        for name, found in outcomes.items():
+            differ = [k for k in reference if found.get(k) != reference[k]]
+            sizes = {k: len(v) if isinstance(v, list) else v for k, v in found.items()}
+            print(f"{name:14} outcome {'identical to ' + first if not differ else 'DIFFERS from ' + first + ' in ' + ', '.join(differ)} {sizes}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
