@@ -109,18 +109,24 @@ class OutboxSender:
         now = self._clock.now()
         async with self._db() as session, session.begin():
             claimed = await outbox.claim_due(session, now=now, limit=self._batch)
-            to_send, held = [], []
+            to_send, held = [], 0
             for message in claimed:
                 if await self._given_up(session, message, now):
                     continue
                 down = self._down.get(message.platform)
-                if down is not None and (down.until > now or any(m.platform == message.platform for m in to_send)):
-                    held.append(message.id)  # its gateway is failing: only the probe goes
-                else:
+                if down is None:
                     to_send.append(message)
-            await outbox.put_back(session, held, at=now + timedelta(seconds=self._config.outbox.max_backoff_seconds))
+                elif down.until > now:  # its gateway is failing: due again at the next probe
+                    await outbox.put_back(session, [message.id], at=down.until)
+                    held += 1
+                elif any(m.platform == message.platform for m in to_send):  # another is this round's probe
+                    await outbox.put_back(session, [message.id], at=now + backoff(
+                        down.failures + 1, self._config.outbox, jitter=0))
+                    held += 1
+                else:
+                    to_send.append(message)  # the probe
         if not to_send:
-            return len(claimed) - len(held)
+            return len(claimed) - held
         results = await asyncio.gather(*(self._send(m) for m in to_send))
         sent: list[Event] = []
         resumed = False

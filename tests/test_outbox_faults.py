@@ -55,8 +55,9 @@ async def test_a_gateway_down_for_ten_minutes_loses_nothing_and_is_probed_not_fl
     assert {r.state for r in rows} == {"pending"}  # 发送中, never given up within the reply horizon
     assert all("503" in (r.last_error or "") for r in rows if r.attempts)
     tries = await gateway_tries(gateway)
-    # One probe at a time, the wait doubling to 30 s: about 25 tries in 10 minutes, not 5 per round.
-    assert tries <= 30
+    # One probe at a time, the wait doubling to 30 s (jittered down to no less than 15 s): at most
+    # 5 + 600 / 15 tries in 10 minutes, where each message backing off on its own would be over 100.
+    assert tries <= 5 + 600 // 15
     gateway.app[STATE].down = False
     await rounds(bot, clock, seconds=35)
     # The probe went through and the rest were due at once, in the next round.
