@@ -43,11 +43,12 @@ from bot.tickets.actions import Assignment
 from bot.tickets.consumer import TicketConsumer
 from bot.web import keys
 from bot.web.prometheus import Histogram
-from bot.web.auth import callers
+from bot.web.auth import GuessLimit, callers
 from bot.web.console_feed import ConsoleFeed
 from bot.web.errors import json_errors
 from bot.web.kb_edit import KbEditor
 from bot.web.routes import setup_routes
+from bot.web.security import security_headers
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +64,12 @@ def create_app(
     """
     app = web.Application(client_max_size=config.server.max_body_bytes, middlewares=[json_errors])
     app[keys.CONFIG] = config
+    app.on_response_prepare.append(security_headers)
     app[keys.CLOCK] = clock or SystemClock()
     app[keys.READY] = {"store": False, "knowledge": False}
     app[keys.PUSH_COUNTS] = Counter()
     app[keys.CALLERS] = callers(config)
+    app[keys.TOKEN_GUESSES] = GuessLimit(config.server.token_failures_per_minute)
     app[keys.SUGGEST_LATENCY] = Histogram()
     app[keys.BOARD] = Board(Rules.from_config(config), thresholds_s=config.metrics.thresholds_s,
                             agent_names={a.id: a.name or a.id for a in config.agents})

@@ -8,7 +8,6 @@ import logging
 import os
 import sys
 
-from aiohttp import web
 
 from bot import logs
 from bot.config import Config, ConfigError, load_config
@@ -194,10 +193,13 @@ def serve(config: Config) -> int:
         print(f"csbot: the knowledge base cannot be used:\n{e}", file=sys.stderr)
         return 2
     from bot.store.settings import PartitionMismatch
+    from bot.web.serving import serve_forever
 
-    print(f"csbot serving on http://{config.server.host}:{config.server.port}", flush=True)
+    def started() -> None:
+        print(f"csbot serving on http://{config.server.host}:{config.server.port}", flush=True)
+
     try:
-        web.run_app(app, host=config.server.host, port=config.server.port, print=None, access_log=None)
+        asyncio.run(serve_forever(app, config.server, on_started=started))
     except PartitionMismatch as e:
         print(f"csbot: cannot start: {e}", file=sys.stderr)
         return 2

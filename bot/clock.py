@@ -53,7 +53,10 @@ def parse_platform_time(text: str) -> datetime:
     # strptime (5 µs), which ran three or four times per push.
     if not _PLATFORM_TIME.fullmatch(text):
         raise ValueError(f"time {text[:40]!r} is not yyyy-MM-dd HH:mm:ss[.SSS]")
-    return datetime.fromisoformat(text).replace(tzinfo=PLATFORM_TZ).astimezone(UTC)
+    local = datetime.fromisoformat(text)
+    if not 2000 <= local.year <= 2100:  # year 0001 has no UTC (OverflowError); no push is that old
+        raise ValueError(f"time {text[:40]!r} is not between the years 2000 and 2100")
+    return local.replace(tzinfo=PLATFORM_TZ).astimezone(UTC)
 
 
 def format_platform_time(at: datetime, *, millis: bool = False) -> str:

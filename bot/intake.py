@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.clock import Clock
 from bot.events import CHAT_EVENTS, ORDER_EVENTS, AgentMessage, BuyerMessage, Event, OrderClosed, OrderCreated, OrderPaid
 from bot.gateway import PLATFORMS
-from bot.gateway.base import Push
+from bot.gateway.base import Push, Rejected
 from bot.partitions import partition_of
 from bot.rounds import run_rounds
 from bot.store import changes, chat, chat_batch, orders, pushes
@@ -67,6 +67,24 @@ class Backlog:
             await asyncio.sleep(self._every_s)
 
 
+def is_transient(error: BaseException) -> bool:
+    """Whether a store error may pass (503, the gateway retries): anything but a value the store
+    cannot hold, which is that one push's fault (400). A lost connection, a lock, a full disk, a
+    missing table or a revoked privilege are the store's state, not the push's.
+    """
+    if isinstance(error, (sa_exc.DataError, sa_exc.IntegrityError, UnicodeError, ValueError)):
+        return False
+    if isinstance(error, sa_exc.StatementError) and isinstance(error.orig, (UnicodeError, ValueError)):
+        return False
+    # PostgreSQL's classes 22 (data exception, e.g. a NUL in a text) and 23 (integrity constraint).
+    sqlstate = getattr(getattr(error, "orig", None), "sqlstate", None) or ""
+    return not sqlstate.startswith(("22", "23"))
+
+
+def _brief(error: BaseException) -> str:
+    return f"{type(error).__name__}: {str(error)[:300]!r}"
+
+
 class PushWriter:
     """Group commit: pushes that arrive while a commit is under way go together in the next one.
 
@@ -89,6 +107,8 @@ class PushWriter:
         self._committing = False
         self._partitions = partitions
         self._backlog = backlog
+        # (when, why) of the last commit that failed on a transient error; None once one succeeds.
+        self.last_failure: tuple[datetime, str] | None = None
 
     @property
     def busy(self) -> bool:
@@ -130,21 +150,55 @@ class PushWriter:
         for row, _ in batch:
             first.setdefault((row["platform"], row["push_id"]), row)
         try:
-            async with self._gate, self._engine.begin() as conn:
-                new = await pushes.insert_new(conn, list(first.values()))
+            new: dict[tuple[str, str], object] = dict.fromkeys(await self._insert(list(first.values())), True)
         except Exception as e:
-            log.exception("push batch failed to commit size=%d", len(batch))
-            for _, done in batch:
-                if not done.done():
-                    done.set_exception(e)
-            return
+            if is_transient(e):
+                log.error("push batch failed to commit size=%d: %s", len(batch), _brief(e))
+                self.last_failure = (self._clock.now(), _brief(e))
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(e)
+                return
+            # One push the store refuses must not fail the others: each alone, answered on its own.
+            log.warning("push batch refused size=%d, committing each push alone: %s", len(batch), _brief(e))
+            new = await self._commit_each(first)
+        transient = [o for o in new.values() if isinstance(o, Exception) and is_transient(o)]
+        self.last_failure = (self._clock.now(), _brief(transient[0])) if transient else None
         for row, done in batch:
             key = (row["platform"], row["push_id"])
-            fresh = key in new and first[key] is row
-            if not done.done():
-                done.set_result("ok" if fresh else "duplicate")
-        if new:
+            if done.done():
+                continue
+            if isinstance(outcome := new.get(key), Exception):
+                done.set_exception(outcome)
+            else:
+                done.set_result("ok" if outcome is True and first[key] is row else "duplicate")
+        if any(outcome is True for outcome in new.values()):
             self.on_commit()
+
+    async def _insert(self, rows: list[dict]) -> set[tuple[str, str]]:
+        async with self._gate, self._engine.begin() as conn:
+            return await pushes.insert_new(conn, rows)
+
+    async def _commit_each(self, first: dict[tuple[str, str], dict]) -> dict[tuple[str, str], object]:
+        """Each push in its own transaction: True when new, an exception when refused (the store's
+        refusal as a 400, or a transient error as itself, a 503). Duplicates are left out."""
+        outcomes: dict[tuple[str, str], object] = {}
+        transient: Exception | None = None
+        for key, row in first.items():
+            if transient is not None:  # the store went away meanwhile: the rest need not try
+                outcomes[key] = transient
+                continue
+            try:
+                if await self._insert([row]):
+                    outcomes[key] = True
+            except Exception as e:
+                if is_transient(e):
+                    transient = outcomes[key] = e
+                else:
+                    log.warning("push refused by the store platform=%s push_id=%r: %s",
+                                row["platform"], row["push_id"][:64], _brief(e))
+                    outcomes[key] = Rejected(400, 40, "the store refuses this push (a field it cannot hold)")
+        return outcomes
 
     def fail_waiting(self) -> None:
         """At shutdown: whoever still waits gets an error (503), never a false 200."""
@@ -155,13 +209,13 @@ class PushWriter:
 
 
 def transient(error: BaseException) -> bool:
-    """An error of the store or the network, not of the push: retrying the batch later may succeed.
-    A constraint or data error is the push's own (or a bug), and retrying changes nothing."""
+    """For processing: an error of the store or the network, not of the push, so retrying the batch
+    later may succeed. A bug in a consumer (a Python error) or a value the store cannot hold
+    (`is_transient`'s data and constraint errors) is the push's own: retrying changes nothing."""
     while isinstance(error, ConsumerFailed) and error.__cause__ is not None:
         error = error.__cause__
-    if isinstance(error, (sa_exc.IntegrityError, sa_exc.DataError)):
-        return False
-    return isinstance(error, (sa_exc.DBAPIError, sa_exc.DisconnectionError, OSError, asyncio.TimeoutError))
+    store_or_network = (sa_exc.DBAPIError, sa_exc.DisconnectionError, OSError, asyncio.TimeoutError)
+    return isinstance(error, store_or_network) and is_transient(error)
 
 
 class ConsumerFailed(Exception):

@@ -47,7 +47,7 @@ def make_config(db_url: str, *, gateway_url: str = "http://127.0.0.1:9", **secti
             {"token": "supervisor-token", "role": "supervisor"},
             {"token": "admin-token-12", "role": "admin"},
         ],
-        "outbox": {"backoff_seconds": 0.01, "max_attempts": 4, "timeout_seconds": 2.0},
+        "outbox": {"backoff_seconds": 0.01, "timeout_seconds": 2.0},
         **sections,
     }
     return config_from_dict(raw, source="<tests>")

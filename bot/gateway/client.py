@@ -23,6 +23,7 @@ class SendResult:
     retryable: bool  # a timeout, a connection failure or a 5xx: try again later with the same key
     msg_id: str | None = None
     error: str = ""
+    timed_out: bool = False  # no answer in time: the gateway may have delivered it
 
 
 class GatewayClient:
@@ -40,7 +41,8 @@ class GatewayClient:
                 body = await resp.text()
                 status = resp.status
         except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as e:
-            return SendResult(ok=False, retryable=True, error=f"{type(e).__name__}: {e}"[:500])
+            return SendResult(ok=False, retryable=True, error=f"{type(e).__name__}: {e}"[:500],
+                              timed_out=isinstance(e, asyncio.TimeoutError))
         if status >= 500:
             return SendResult(ok=False, retryable=True, error=f"HTTP {status}: {body[:200]}")
         try:

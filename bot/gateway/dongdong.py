@@ -23,6 +23,7 @@ from bot.signing import sign_md5, signature_matches
 
 NAME = "dongdong"
 PARAMS = "360buy_param_json"
+JSON_FIELD = PARAMS  # the form field that holds a JSON object
 CHAT = "jingdong.dd.chat.message"
 ORDER_CREATE = "jingdong.order.create"
 ORDER_PAY = "jingdong.order.pay"

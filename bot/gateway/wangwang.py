@@ -23,6 +23,7 @@ from bot.gateway.base import (
 from bot.signing import sign_hmac_sha256, sign_md5, signature_matches
 
 NAME = "wangwang"
+JSON_FIELD = "content"  # the form field that holds a JSON object
 CHAT = "wangwang_ChatMessage"
 TRADE_CREATE = "taobao_trade_TradeCreate"
 TRADE_PAY = "taobao_trade_TradeBuyerPay"

@@ -1,13 +1,15 @@
 """The simulated gateway's server side: the send endpoints of gateway.md, plus `GET /sent`.
 
 It checks each send exactly as a platform would (signature, replay window, fields), sends a
-repeated `client_msg_id` only once, and can be told to fail the next sends with 5xx. It also keeps
-every request it received (`GET /received`) and each `client_msg_id`'s attempts, so that a test can
-count deliveries at the receiver: accepted once, and tried how many times.
+repeated `client_msg_id` only once, and can be told to fail the next sends with 5xx, to be down
+(every send 503) or to stall (deliver, then answer only after a delay) until told otherwise. It also
+keeps every request it received (`GET /received`) and each `client_msg_id`'s attempts, so that a test
+can count deliveries at the receiver: accepted once, and tried how many times.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections import Counter
 from collections.abc import Mapping
@@ -59,6 +61,9 @@ class GatewayState:
         self.rejected = 0
         self.repeats = 0
         self.fail_next = 0  # answer this many coming sends with 503, to exercise retries
+        self.down = False  # answer every send 503 until cleared
+        self.stall_s = 0.0  # deliver each send, then answer only after this many seconds
+        self.tries = 0  # sends received, repeats and failures included
         self._ids = itertools.count(1)
 
     def answer(self, platform: str, app_key: str, form: Mapping[str, str]) -> tuple[int, dict]:
@@ -66,6 +71,9 @@ class GatewayState:
         message = adapter.parse_send(form)
         key = (platform, message.client_msg_id)
         self.attempts[key] += 1
+        self.tries += 1
+        if self.down:
+            return 503, {"code": 50, "msg": "gateway down (simulated fault)"}
         if key in self.by_client_id:
             self.repeats += 1
             return 200, self.by_client_id[key]
@@ -97,6 +105,8 @@ async def send(request: web.Request) -> web.Response:
             raise Rejected(401, 25, "unknown app_key")
         PLATFORMS[platform].verify(form, secret, now=state.clock.now())
         status, body = state.answer(platform, app_key, form)
+        if state.stall_s:
+            await asyncio.sleep(state.stall_s)  # a slow gateway: delivered, the answer comes late
     except Rejected as e:
         state.rejected += 1
         status, body = e.status, {"code": e.code, "msg": e.msg}
@@ -123,7 +133,7 @@ async def sent(request: web.Request) -> web.Response:
         if all(not q.get(f) or getattr(m, attr) == q[f] for f, attr in
                (("platform", "platform"), ("buyer", "buyer"), ("kind", "kind")))
     ]
-    return web.json_response({"items": items, "total": len(items), "repeats": state.repeats})
+    return web.json_response({"items": items, "total": len(items), "repeats": state.repeats, "tries": state.tries})
 
 
 async def received(request: web.Request) -> web.Response:
@@ -134,11 +144,14 @@ async def received(request: web.Request) -> web.Response:
 
 
 async def faults(request: web.Request) -> web.Response:
-    """POST {"fail_next": N}: the next N sends are answered 503."""
+    """POST {"fail_next": N, "down": bool, "stall_seconds": S}: the next N sends are answered 503;
+    while down, every send is; with stall_seconds, each send is delivered and answered S seconds late."""
     body = await request.json()
     state: GatewayState = request.app[STATE]
     state.fail_next = int(body.get("fail_next", 0))
-    return web.json_response({"fail_next": state.fail_next})
+    state.down = bool(body.get("down", False))
+    state.stall_s = float(body.get("stall_seconds", 0))
+    return web.json_response({"fail_next": state.fail_next, "down": state.down, "stall_seconds": state.stall_s})
 
 
 def create_gateway_app(secrets: dict[str, dict[str, str]], *, clock: Clock | None = None) -> web.Application:

@@ -378,3 +378,24 @@ async def due_between(session: AsyncSession, *, since: datetime, until: datetime
         .order_by(Reminder.due_at, Reminder.id).limit(limit)
     )
     return [Upcoming(*row) for row in rows.all()]
+
+
+async def still_wanted(session: AsyncSession, *, client_msg_id: str, now: datetime) -> bool:
+    """A reminder message is still worth sending: one of the orders it carries is unpaid and not past
+    its auto-close time. A message no reminder row knows (none) is left to its horizon."""
+    carried = (await session.execute(
+        sa.select(Order.status, Order.closes_at).join(Reminder, Reminder.order_pk == Order.id)
+        .where(Reminder.client_msg_id == client_msg_id)
+    )).all()
+    if not carried:
+        return True
+    return any(status == "unpaid" and (closes_at is None or closes_at > now) for status, closes_at in carried)
+
+
+async def not_sent(session: AsyncSession, *, client_msg_id: str, reason: str) -> int:
+    """The outbox gave a reminder message up: the reminders it carried are skipped with `reason`
+    (on the day they were decided, as the report counts them)."""
+    return (await session.execute(
+        sa.update(Reminder).where(Reminder.client_msg_id == client_msg_id, Reminder.state == "sent")
+        .values(state="skipped", reason=reason)
+    )).rowcount or 0

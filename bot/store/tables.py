@@ -171,7 +171,8 @@ class OutboxMessage(SQLModel, table=True):
     """A message waiting to be sent, or sent; `client_msg_id` makes each send happen once."""
 
     __tablename__ = "outbox"
-    __table_args__ = (sa.Index("ix_outbox_due", "state", "next_attempt_at"),)
+    __table_args__ = (sa.Index("ix_outbox_due", "state", "next_attempt_at"),
+                      sa.Index("ix_outbox_platform_state", "platform", "state"))
     id: int | None = Field(default=None, primary_key=True)
     client_msg_id: str = Field(unique=True)
     platform: str
@@ -181,13 +182,16 @@ class OutboxMessage(SQLModel, table=True):
     text: str
     kind: str  # reply, reminder, notice
     sender: str = "agent"  # agent (counts as a response) or bot (never stops a wait)
-    state: str = "pending"  # pending, sent, failed
+    state: str = "pending"  # pending (发送中), sent (已发送), failed (发送失败), cancelled (a reminder no longer due)
     attempts: int = 0
     created_at: datetime = _at()
     next_attempt_at: datetime = _at()
     sent_at: datetime | None = _at(nullable=True)
     gateway_msg_id: str | None = None
-    last_error: str | None = None
+    last_error: str | None = None  # the last try's error while pending; why it failed or was cancelled after
+    leased_until: datetime | None = _at(nullable=True)  # claimed by a sender until then (a crash frees it)
+    expires_at: datetime | None = _at(nullable=True)  # not worth sending after this (outbox horizon per kind)
+    failed_at: datetime | None = _at(nullable=True)  # the first failed try of the current failing run
 
 
 class Suggestion(SQLModel, table=True):

@@ -153,8 +153,8 @@ async def transition(
     workflow.check(ticket.state, to, note=note, resolution=resolution, closed_at=ticket.closed_at, now=now)
     version = ticket.version if version is None else version
     changes: dict = {"state": to}
-    if actor not in (BOT, BUYER) and ticket.first_response_at is None:
-        changes["first_response_at"] = now
+    # A move in the queue is no answer to the buyer: only a message to the buyer is the first
+    # response (`first_response`, from the chat or from the outbox).
     if to == "assigned":
         if not owner:
             raise workflow.InvalidTransition("owner is required to assign a ticket")

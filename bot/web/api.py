@@ -4,24 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from bot.store import outbox as outbox_store
 from bot.store import pushes
 from bot.store import tickets as tickets_store
 from bot.web import board, keys
 from bot.web.openapi import OPENAPI
 from bot.web.prometheus import label
-
-
-async def healthz(request: web.Request) -> web.Response:
-    ready = request.app[keys.READY]
-    if ready and all(ready.values()):
-        backlog = request.app[keys.BACKLOG]
-        lag = backlog.lag_s()
-        if lag > request.app[keys.CONFIG].processing.behind_seconds:
-            return web.json_response({"status": "behind", "lag_seconds": round(lag, 1), "pending": backlog.pending},
-                                     status=503)
-        return web.json_response({"status": "ok"})
-    waiting = sorted(name for name, ok in ready.items() if not ok)
-    return web.json_response({"status": "starting", "waiting_for": waiting}, status=503)
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -34,7 +22,7 @@ async def prometheus(request: web.Request) -> web.Response:
         "# TYPE csbot_pushes_total counter",
     ]
     for (platform, outcome), n in sorted(request.app[keys.PUSH_COUNTS].items()):
-        lines.append(f'csbot_pushes_total{{platform="{platform}",outcome="{label(outcome)}"}} {n}')
+        lines.append(f'csbot_pushes_total{{platform="{label(platform)}",outcome="{label(outcome)}"}} {n}')
     async with request.app[keys.DB]() as session:
         pending = await pushes.count_pending(session)
     backlog, processor, leases = request.app[keys.BACKLOG], request.app[keys.PROCESSOR], request.app[keys.LEASES]
@@ -72,5 +60,25 @@ async def prometheus(request: web.Request) -> web.Response:
               for (state, severity), n in sorted(ticket_counts.items())]
     lines += ["# HELP csbot_tickets_overdue Open complaint tickets past an SLA.", "# TYPE csbot_tickets_overdue gauge",
               f"csbot_tickets_overdue {overdue}"]
+    lines += await _outbox_lines(request.app)
     lines += board.prometheus_lines(request.app)
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8")
+
+
+async def _outbox_lines(app: web.Application) -> list[str]:
+    counts = app[keys.OUTBOX].counts
+    lines = ["# HELP csbot_outbox_total Outgoing messages by kind and outcome in this process: sent (once per message),"
+             " retry (a failed try), timeout (a try with no answer in time), failed (given up), cancelled.",
+             "# TYPE csbot_outbox_total counter"]
+    lines += [f'csbot_outbox_total{{kind="{label(kind)}",outcome="{outcome}"}} {n}'
+              for (kind, outcome), n in sorted(counts.items())]
+    async with app[keys.DB]() as session:
+        states = await outbox_store.count_by_state(session)
+        since = await outbox_store.failing_since(session)
+    lines += ["# HELP csbot_outbox_messages Outgoing messages in the outbox, by state.", "# TYPE csbot_outbox_messages gauge"]
+    lines += [f'csbot_outbox_messages{{state="{state}"}} {states.get(state, 0)}'
+              for state in ("pending", "sent", "failed", "cancelled")]
+    failing = (app[keys.CLOCK].now() - since).total_seconds() if since else 0
+    lines += ["# HELP csbot_outbox_failing_seconds How long the oldest pending message has been failing (0: none).",
+              "# TYPE csbot_outbox_failing_seconds gauge", f"csbot_outbox_failing_seconds {failing:.0f}"]
+    return lines

@@ -20,7 +20,7 @@ from bot.store import metrics as metrics_store
 from bot.store.db import reading
 from bot.web import keys
 from bot.web import sse as sse_stream
-from bot.web.auth import Caller, caller
+from bot.web.auth import Caller, authenticate, caller
 from bot.web.errors import ApiError
 from bot.web.params import paging
 
@@ -43,9 +43,7 @@ def _stream_caller(request: web.Request) -> Caller:
     token = request.query.get("token")
     if token is None:
         return caller(request, role="supervisor")
-    found = request.app[keys.CALLERS].get(token)
-    if found is None:
-        raise ApiError(401, "unauthorized", "unknown token")
+    found = authenticate(request, token)
     if not found.at_least("supervisor"):
         raise ApiError(403, "forbidden", f"this needs the supervisor role; the token has {found.role}")
     return found

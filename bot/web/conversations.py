@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bot.conversation import SUPERVISOR_ACCOUNT
 from bot.matching.engine import shop_values
+from bot.outbox import LABELS
 from bot.store import access, chat, outbox, suggestions
 from bot.store.tables import Buyer, Conversation, Message, ReplyFeedback
 from bot.web import keys
@@ -101,6 +102,7 @@ async def get_conversation(request: web.Request) -> web.Response:
         values = await _values(session, buyer, request.app[keys.CONFIG].shop)
         deliveries = await deliveries_of(session, conversation, buyer)
         transfers = (await access.transfers_of(session, [conversation.id])).get(conversation.id, [])
+        outgoing = await outbox.for_buyer(session, platform=buyer.platform, shop=buyer.shop, buyer=buyer.nick)
     names = {a.id: a.name or a.id for a in request.app[keys.CONFIG].agents}
     shown = [
         {"rank": s.rank, "intent": s.intent, "title": engine.kb.by_id[s.intent].title, "score": s.score,
@@ -111,7 +113,8 @@ async def get_conversation(request: web.Request) -> web.Response:
     body.update(messages=[_message_json(m) for m in messages],
                 suggestions_for=last_buyer.id if last_buyer else None, suggestions=shown,
                 deliveries=deliveries, transfers=[transfer_json(t, names) for t in transfers],
-                version=transfers[-1].seq if transfers else 0)
+                version=transfers[-1].seq if transfers else 0,
+                outgoing=[_outgoing_json(m) for m in reversed(outgoing)])
     return web.json_response(body)
 
 
@@ -137,7 +140,7 @@ async def reply(request: web.Request) -> web.Response:
     engine = request.app[keys.ENGINES].engine
     if intent is not None and (not isinstance(intent, str) or intent not in engine.kb.by_id):
         raise ApiError(400, "bad_request", "intent must be the id of a suggestion, or null")
-    client_msg_id = body.get("client_msg_id") or f"reply:{uuid.uuid4().hex}"
+    client_msg_id = body.get("client_msg_id") or uuid.uuid4().hex
     if not isinstance(client_msg_id, str) or len(client_msg_id) > 80:
         raise ApiError(400, "bad_request", "client_msg_id must be a string of at most 80 characters")
     text = text.strip()
@@ -154,10 +157,12 @@ async def reply(request: web.Request) -> web.Response:
     async with request.app[keys.DB]() as session, session.begin():
         conversation, buyer = await _visible(session, who, path_id(request))
         account = _sender_account(who, conversation)
+        key = scoped_key(who, client_msg_id)
         queued = await outbox.enqueue(
-            session, client_msg_id=client_msg_id, platform=conversation.platform, shop=conversation.shop,
+            session, client_msg_id=key, platform=conversation.platform, shop=conversation.shop,
             buyer=buyer.nick, agent_account=account, text=text, kind="reply", sender="agent", now=now,
         )
+        state = "pending" if queued else (await outbox.by_key(session, key)).state
         if queued:
             messages = await chat.messages_of(session, conversation.id)
             _, stored = await _current_suggestions(session, messages)
@@ -169,8 +174,28 @@ async def reply(request: web.Request) -> web.Response:
                 text=text, guard_warnings=",".join(v.rule for v in violations), created_at=now,
             ))
     request.app[keys.OUTBOX].wake()
-    return web.json_response({"client_msg_id": client_msg_id, "queued": queued,
+    return web.json_response({"client_msg_id": client_msg_id, "queued": queued, "state": state,
                               "warnings": [v.as_dict() for v in violations]}, status=202)
+
+
+def scoped_key(who: Caller, key: str) -> str:
+    """The outbox key of a reply whose request carried `key`: in the agents' own namespace ("agent:"),
+    scoped to the caller, so it never equals another agent's key nor one of the bot's own (`remind:`,
+    `ticket:`, `auto:`), whatever the request says.
+
+    >>> scoped_key(Caller(role="agent", agent="xiaomei", accounts=frozenset()), "remind:wangwang:T1:1")
+    'agent:xiaomei:remind:wangwang:T1:1'
+    """
+    return f"agent:{who.agent or who.role}:{key}"
+
+
+def _outgoing_json(m) -> dict:
+    """One outgoing message and where it stands: 发送中 (pending), 已发送 (sent), 发送失败 (failed)
+    with the reason, 已取消 (cancelled)."""
+    return {"client_msg_id": m.client_msg_id.split(":", 2)[2] if m.client_msg_id.startswith("agent:") else m.client_msg_id,
+            "kind": m.kind, "sender": m.sender, "text": m.text, "state": m.state, "label": LABELS.get(m.state, m.state),
+            "error": m.last_error if m.state != "sent" else None, "attempts": m.attempts,
+            "queued_at": m.created_at.isoformat(), "sent_at": m.sent_at.isoformat() if m.sent_at else None}
 
 
 def _outcome(text: str, intent: str | None, had_suggestions: bool, engine, platform: str, values: dict) -> str:

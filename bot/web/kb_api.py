@@ -19,7 +19,7 @@ MAX_TEXT = 10_000
 async def json_body(request: web.Request) -> dict:
     try:
         body = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         raise ApiError(400, "bad_json", "the body must be a JSON object") from None
     if not isinstance(body, dict):
         raise ApiError(400, "bad_json", "the body must be a JSON object")

@@ -39,6 +39,7 @@ ENGINES = web.AppKey("engines", EngineHolder)  # the knowledge base and matcher 
 SUGGEST_LATENCY = web.AppKey("suggest_latency", Histogram)
 CONSOLE_FEED = web.AppKey("console_feed", ConsoleFeed)  # live changes for the agents' consoles
 CALLERS = web.AppKey("callers", dict)  # token -> auth.Caller
+TOKEN_GUESSES = web.AppKey("token_guesses", object)  # auth.GuessLimit: wrong tokens per client address
 READY = web.AppKey("ready", dict)  # part name -> bool; /healthz is ok when all are
 PUSH_COUNTS = web.AppKey("push_counts", Counter)  # (platform, outcome) -> n, for /metrics
 BOARD = web.AppKey("board", Board)  # the supervisor's live board and its SSE subscribers

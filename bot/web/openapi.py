@@ -46,9 +46,13 @@ OPENAPI = {
     "paths": {
         "/healthz": {
             "get": {
-                "summary": "Readiness: ok once the store is ready",
+                "summary": "Health: ok when the store takes writes, the disk has room, processing is not behind "
+                           "and sends are not failing for long ([health]); `?detail=1` lists each check",
                 "security": [],
-                "responses": {"200": {"description": "ready"}, "503": {"description": "starting"}},
+                "parameters": [{"name": "detail", "in": "query", "schema": {"enum": ["1"]}}],
+                "responses": {"200": {"description": "`{\"status\": \"ok\"}` (with `checks` on ?detail=1)"},
+                              "503": {"description": "`{\"status\": \"starting\", \"waiting_for\"}` or "
+                                                     "`{\"status\": \"unhealthy\", \"reasons\": [...]}`"}},
             }
         },
         "/metrics": {

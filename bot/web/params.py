@@ -17,7 +17,7 @@ def paging(request: web.Request, *, default: int = 50, most: int = 1000, error: 
         raw = request.query.get(name)
         if raw is None:
             return fallback
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
             raise ApiError(400, error, f"{name} must be a whole number")
         return int(raw)
 
@@ -31,6 +31,11 @@ def paging(request: web.Request, *, default: int = 50, most: int = 1000, error: 
 
 def path_id(request: web.Request, name: str = "id") -> int:
     raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 12:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
         raise ApiError(404, "not_found", f"no such {name}")
     return int(raw)
+
+
+def is_row_id(value: object) -> bool:
+    """A JSON value that can be a row id or a version: an integer a database column holds (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**53

@@ -31,5 +31,6 @@ class Histogram:
         return out
 
 
-def label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+def label(value: str, *, limit: int = 100) -> str:
+    """A label value in the text format: escaped as the format says, and cut short."""
+    return value[:limit].replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

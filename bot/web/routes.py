@@ -3,12 +3,13 @@
 from aiohttp import web
 
 from bot.web import (
-    api, board, console_feed, conversations, kb_api, kb_edit, orders, pages, reports, tickets, webhooks, workbench,
+    api, board, console_feed, conversations, health, kb_api, kb_edit, orders, pages, reports, tickets, webhooks,
+    workbench,
 )
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/healthz", api.healthz)
+    app.router.add_get("/healthz", health.healthz)
     app.router.add_post("/webhooks/{platform}", webhooks.receive)
     app.router.add_get("/metrics", api.prometheus)
     app.router.add_get("/api/openapi.json", api.openapi)

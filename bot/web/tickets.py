@@ -18,7 +18,7 @@ from bot.web import keys
 from bot.web.auth import Caller, caller
 from bot.web.errors import ApiError
 from bot.web.kb_api import json_body
-from bot.web.params import paging
+from bot.web.params import is_row_id, paging
 
 
 
@@ -85,7 +85,7 @@ async def list_tickets(request: web.Request) -> web.Response:
 
 async def _visible_ticket(session, request: web.Request, who: Caller) -> Ticket:
     raw = request.match_info["id"]
-    ticket = await store.get(session, int(raw)) if raw.isdigit() else None
+    ticket = await store.get(session, int(raw)) if raw.isascii() and raw.isdigit() and len(raw) <= 12 else None
     if ticket is None:
         raise ApiError(404, "not_found", f"no ticket {raw}")
     if (v := _visibility(who)) is not None and not store.visible(ticket, v):
@@ -111,7 +111,7 @@ async def transition(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_request", "to must be a state")
     if not isinstance(note, str) or len(note) > 2000:
         raise ApiError(400, "bad_request", "note must be a string of at most 2000 characters")
-    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+    if version is not None and not is_row_id(version):
         raise ApiError(400, "bad_request", "version must be an integer")
     if resolution is not None and not isinstance(resolution, str):
         raise ApiError(400, "bad_request", "resolution must be a string")
@@ -152,7 +152,7 @@ async def create_ticket(request: web.Request) -> web.Response:
     body = await json_body(request)
     conversation_id, severity = body.get("conversation_id"), body.get("severity", "P3")
     category, note = body.get("category", "service"), body.get("note", "")
-    if not isinstance(conversation_id, int) or isinstance(conversation_id, bool):
+    if not is_row_id(conversation_id):
         raise ApiError(400, "bad_request", "conversation_id must be an integer")
     if severity not in SEVERITIES:
         raise ApiError(400, "bad_request", "severity must be P1, P2 or P3")

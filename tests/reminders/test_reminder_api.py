@@ -110,12 +110,12 @@ async def test_a_reminder_the_outbox_gave_up_on_is_not_counted_as_reminded(make_
     from bot.sim.gateway import STATE
 
     s = await make_shop()
-    await s.create("T1", at=shop(10))
+    await s.create("T1", at=shop(10), closes_in=timedelta(hours=48))
     await s.scan(shop(10, 15))
     gateway.app[STATE].fail_next = 100
-    for _ in range(4):  # outbox.max_attempts in the tests' config
-        await s.app[keys.OUTBOX].send_due()
-        clock.advance(seconds=5)
+    await s.app[keys.OUTBOX].send_due()
+    clock.advance(hours=25)  # past outbox.reminder_horizon_minutes (a day), the order still open
+    await s.app[keys.OUTBOX].send_due()
     assert [m.state for m in await s.outbox()] == ["failed"]
     body = await (await s.client.get("/api/reminders/report?from=2026-11-24", headers=SUPERVISOR)).json()
     assert body["totals"]["reminded_orders"] == 0
