@@ -19,8 +19,11 @@ async def first_seen_in_shift(session: AsyncSession, *, agent: str, start: datet
                               rules: Rules) -> datetime | None:
     """When the agent was first seen working in [start, end), or None: "online" for the scorecard.
 
-    Today: the agent's first response in the shift (the stored metric facts). The one place to
-    switch to the workbench's agent status once it is there."""
+    The agent's first response in the shift (the stored metric facts). Not the workbench's agent
+    status (`bot.store.agent_status`): it keeps one row per agent, the status last chosen and the
+    latest console heartbeat, overwritten at each beat, so whether an agent was online at a past
+    shift's start cannot be read from it. Switching needs a history of status changes and heartbeats
+    (e.g. one row per online stretch); until then this stays the one place to switch."""
     days = (start.astimezone(rules.zone).date(), end.astimezone(rules.zone).date())
     return await store.first_response_between(session, agent=agent, start=start, end=end, days=days)
 

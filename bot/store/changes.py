@@ -30,6 +30,13 @@ async def append(session: AsyncSession, events: Sequence[Event], *, now: datetim
         ])
 
 
+async def append_transfer(session: AsyncSession, *, platform: str, shop: str, buyer: str, agent_account: str,
+                          conversation_id: int, seq: int, now: datetime) -> None:
+    """A transfer (转接): not a push, but it changes whose the buyer is, which every process's views show."""
+    await session.execute(_INSERT, [{"at": now, "platform": platform, "shop": shop, "buyer": buyer, "kind": "transfer",
+                                     "agent_account": agent_account, "push_id": f"transfer:{conversation_id}:{seq}"}])
+
+
 async def after(session: AsyncSession, *, after_id: int, limit: int = 5000) -> list:
     return list((await session.execute(_AFTER, {"after": after_id, "limit": limit})).all())
 

@@ -99,8 +99,8 @@ class Setting(SQLModel, table=True):
 
 
 class Change(SQLModel, table=True):
-    """The change log: one row per processed push, tailed by id by every process's live views (the
-    board, the consoles), so they show what any process processed."""
+    """The change log: one row per processed push (and per transfer), tailed by id by every process's
+    live views (the board, the consoles), so they show what any process processed."""
 
     __tablename__ = "changes"
     id: int | None = Field(default=None, sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
@@ -109,7 +109,7 @@ class Change(SQLModel, table=True):
     platform: str
     shop: str
     buyer: str
-    kind: str  # buyer_message, agent_message, order_created, order_paid, order_closed
+    kind: str  # buyer_message, agent_message, order_created, order_paid, order_closed; transfer (not a push)
     agent_account: str = ""
     push_id: str
 

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from bot.clock import shop_zone
 from bot.metrics.shifts import agents_on_shift
-from bot.store import access, agent_status, phrases, reminders
+from bot.store import access, agent_status, changes, phrases, reminders
 from bot.store.tables import Buyer, Conversation, Message, Order, OutboxMessage, Ticket
 from bot.web import keys
 from bot.web.auth import Caller, caller
@@ -181,6 +181,11 @@ async def transfer(request: web.Request) -> web.Response:
         except access.TransferRace:
             raise ApiError(409, "transfer_conflict", "这个会话刚刚被转接过，请刷新后再试") from None
         buyer = await session.get(Buyer, conversation.buyer_id)
+        # In the change log too, so that every other process's board and consoles show the new agent
+        # within a round (this process's hear of it below, at once).
+        await changes.append_transfer(session, platform=conversation.platform, shop=conversation.shop,
+                                      buyer=buyer.nick, agent_account=account, conversation_id=conversation.id,
+                                      seq=done.seq, now=now)
     item = transfer_json(done, names)
     request.app[keys.CONSOLE_FEED].grant(done.to_agent, conversation.platform, buyer.nick)
     request.app[keys.CONSOLE_FEED].tell(done.to_agent, "transferred", {**item, "buyer": buyer.nick})

@@ -171,3 +171,51 @@ async def test_a_ticket_is_reassigned_from_the_board(page, tmp_path, aiohttp_cli
     await expect(page.locator("#tickets tr.ticket td.owner")).to_have_text("阿强")
     resp = await bot.get("/api/tickets?owner=aqiang", headers={"Authorization": "Bearer supervisor-token"})
     assert [t["buyer"] for t in (await resp.json())["items"]] == ["tb_angry"]
+
+
+async def test_a_waiting_buyer_is_transferred_from_the_board_and_shows_under_the_new_agent(
+        page, tmp_path, aiohttp_client, make_app, clock):
+    bot = await start_bot(tmp_path, aiohttp_client, make_app, clock)
+    await page.goto(str(bot.make_url("/board")) + "#token=supervisor-token")
+    await push(bot, buyer_message(buyer="tb_refund", text="我要退款", at=START, agent="小店:小美"))
+    row = page.locator('#waiting tr.waiting[data-buyer="tb_refund"]')
+    await expect(row.locator("td.agent")).to_have_text("小美", timeout=3000)
+    await row.click()
+    await expect(page.locator("#chat")).to_be_visible()
+    # the agents to choose from, with their status; the buyer's agent now cannot be chosen
+    await expect(page.locator('#chat-transfer-to option[value="aqiang"]')).to_contain_text("阿强 · 离线")
+    await expect(page.locator('#chat-transfer-to option[value="xiaomei"]')).to_be_disabled()
+    await page.select_option("#chat-transfer-to", "aqiang")
+    await page.fill("#chat-transfer-note", "退款归售后")
+    await page.click("#chat-transfer button")
+    await expect(page.locator("#chat-transfer-status")).to_have_text("已转给 阿强")
+    await expect(row.locator("td.agent")).to_have_text("阿强", timeout=3000)
+    await expect(row).to_have_attribute("data-agent", "aqiang")
+    qiang = page.locator('#agents tr.agent[data-agent="aqiang"][data-platform="wangwang"] td.load')
+    await expect(qiang).to_have_text("1")
+    resp = await bot.get(f"/api/conversations/{await row.get_attribute('data-conversation')}",
+                         headers={"Authorization": "Bearer supervisor-token"})
+    body = await resp.json()
+    assert [(t["from"], t["to"], t["note"]) for t in body["transfers"]] == [("supervisor", "aqiang", "退款归售后")]
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "board-transfer.png"))
+
+
+async def test_the_board_shows_each_agents_status_and_follows_it(page, tmp_path, aiohttp_client, make_app, clock):
+    bot = await start_bot(tmp_path, aiohttp_client, make_app, clock,
+                          tokens=[{"token": "supervisor-token", "role": "supervisor"},
+                                  {"token": "agent-xiaomei-token", "role": "agent", "agent": "xiaomei"},
+                                  {"token": "agent-aqiang-token", "role": "agent", "agent": "aqiang"}])
+    mei, qiang = ({"Authorization": f"Bearer agent-{a}-token"} for a in ("xiaomei", "aqiang"))
+    assert (await bot.put("/api/me/status", headers=mei, json={"status": "busy"})).status == 200
+    await page.goto(str(bot.make_url("/board")) + "#token=supervisor-token")
+    status = lambda agent: page.locator(f'#agents tr.agent[data-agent="{agent}"] td.status').first  # noqa: E731
+    await expect(status("xiaomei")).to_have_text("忙碌", timeout=3000)
+    await expect(status("xiaomei")).to_have_attribute("data-status", "busy")
+    await expect(status("aqiang")).to_have_text("离线")  # never opened the console
+    # 阿强 opens the console; 小美's console goes quiet for over two minutes (the server's clock)
+    clock.advance(seconds=150)
+    assert (await bot.post("/api/me/heartbeat", headers=qiang)).status == 200
+    # the page polls GET /api/agents every 5 s
+    await expect(status("aqiang")).to_have_text("在线", timeout=8000)
+    await expect(status("xiaomei")).to_have_text("离线")

@@ -4,7 +4,8 @@
 (function () {
   const $ = (sel) => document.querySelector(sel);
   const state = { thresholds: [30, 60, 100], agents: new Map(), waiting: new Map(), handovers: [], roster: [],
-                  shop: null, offsetMs: 0, connections: 0, day: null, timezone: "Asia/Shanghai" };
+                  shop: null, offsetMs: 0, connections: 0, day: null, timezone: "Asia/Shanghai",
+                  status: new Map() };  // agent id → GET /api/agents's row (status 在线/忙碌/挂起/离线, name)
   let source = null, watchdog = null, retryTimer = null, renderQueued = false;
 
   // --- token -------------------------------------------------------------------------------
@@ -122,6 +123,7 @@
     state.shop = s.shop;
     render();
     loadTickets();
+    loadStatuses();
   }
 
   function update(u) {
@@ -187,7 +189,7 @@
   }
 
   // --- a waiting buyer's chat, opened from the board; the supervisor's reply goes out as 主管 ---------------
-  let chatId = null;
+  let chatId = null, chatVersion = 0;
   async function authed(path, options = {}) {
     const t = sessionStorage.getItem("csbot-board-token");
     return fetch(path, { ...options, headers: { ...(options.headers || {}), Authorization: "Bearer " + t } });
@@ -200,7 +202,10 @@
     if (!resp.ok) { $("#chat-status").textContent = `cannot open: ${resp.status}`; return; }
     const c = await resp.json();
     $("#chat").dataset.conversation = String(id);
-    $("#chat-title").textContent = `${c.buyer} · ${c.platform} · ${nameOf(c.agent) || c.agent}`;
+    chatVersion = c.version || 0;
+    const holder = (state.waiting.get(id) || {}).agent;
+    $("#chat-title").textContent = `${c.buyer} · ${c.platform} · ${holder ? nameOf(holder) : c.agent}`;
+    fillTransfer(holder);
     const list = $("#chat-messages");
     list.replaceChildren();
     for (const m of c.messages) {
@@ -215,6 +220,51 @@
     list.scrollTop = list.scrollHeight;
   }
   $("#chat-close").addEventListener("click", () => { $("#chat").hidden = true; chatId = null; });
+
+  // --- 转给…: the opened buyer transferred to a chosen agent (POST /api/conversations/{id}/transfer) ----------
+  function fillTransfer(holder) {
+    const select = $("#chat-transfer-to");
+    const chosen = select.value;
+    select.replaceChildren();
+    for (const a of state.roster) {
+      const s = state.status.get(a.id);
+      const option = new Option(`${a.name || a.id} · ${s ? s.status_name : "–"}${a.id === holder ? " (当前)" : ""}`, a.id);
+      option.dataset.status = s ? s.status : "";
+      option.disabled = a.id === holder;
+      select.add(option);
+    }
+    if (chosen && chosen !== holder && [...select.options].some((o) => o.value === chosen)) select.value = chosen;
+    else { const free = [...select.options].find((o) => !o.disabled); if (free) select.value = free.value; }
+  }
+  $("#chat-transfer").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const to = $("#chat-transfer-to").value, id = chatId;
+    if (!to || id == null) return;
+    const resp = await authed(`/api/conversations/${id}/transfer`, {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ to, note: $("#chat-transfer-note").value.trim(), version: chatVersion }) });
+    const body = await resp.json();
+    if (resp.ok) {
+      $("#chat-transfer-note").value = "";
+      $("#chat-transfer-status").textContent = `已转给 ${body.to_name}`;
+      chatVersion = body.version;
+      $("#chat-title").textContent = `${body.buyer} · ${nameOf(body.to)}`;
+      fillTransfer(body.to);
+      loadStatuses();  // their load changes
+    } else $("#chat-transfer-status").textContent = body.message || String(resp.status);
+  });
+
+  // --- each agent's status (bot/store/agent_status.py through GET /api/agents), polled: any process answers ---
+  const STATUS_POLL_MS = 5000;
+  async function loadStatuses() {
+    let resp;
+    try { resp = await authed("/api/agents?limit=1000"); } catch (e) { return; }
+    if (!resp.ok) return;
+    state.status = new Map((await resp.json()).items.map((a) => [a.id, a]));
+    renderAgents();
+    if (chatId != null && document.activeElement !== $("#chat-transfer-to")) fillTransfer((state.waiting.get(chatId) || {}).agent);
+  }
+  setInterval(() => { if (source) loadStatuses(); }, STATUS_POLL_MS);
   $("#chat-reply").addEventListener("submit", async (e) => {
     e.preventDefault();
     const text = $("#chat-text").value.trim();
@@ -316,8 +366,12 @@
       cell(tr, "", "wait num");
       cell(tr, r.buyer);
       cell(tr, r.platform);
+      tr.dataset.agent = r.agent || "";
       const h = handed.get(r.conversation_id);
-      cell(tr, h ? nameOf(h.from_agent) + " → " + nameOf(h.to_agent) : nameOf(r.agent), h ? "handed" : "");
+      // A handover is shown while the buyer is still its receiver's (a transfer since shows the new agent).
+      const viaHandover = h && h.to_agent === r.agent;
+      cell(tr, viaHandover ? nameOf(h.from_agent) + " → " + nameOf(h.to_agent) : nameOf(r.agent),
+           viaHandover ? "agent handed" : "agent");
       cell(tr, r.last_buyer_text, "text", r.last_buyer_text);
       body.appendChild(tr);
     }
@@ -327,8 +381,6 @@
 
   function renderAgents() {
     const rows = [...state.agents.values()];
-    const seen = new Set(rows.map((r) => r.agent));
-    for (const a of state.roster) if (!seen.has(a.id)) rows.push({ agent: a.id, platform: "", idle: true });
     const shiftOf = new Map(state.roster.map((a) => [a.id, a.shift]));
     const csat = new Map(((state.shop || {}).csat || []).map((c) => [c.agent + "|" + c.platform, c]));
     const load = new Map();  // buyers waiting on each agent now, per platform (已致谢 ones left out)
@@ -337,6 +389,15 @@
       const key = w.agent + "|" + w.platform;
       load.set(key, (load.get(key) || 0) + 1);
     }
+    // An agent with buyers waiting on a platform but no figures there today (e.g. just transferred to them)
+    // gets a row for its load; a roster agent with neither, one empty row.
+    const shown = new Set(rows.map((r) => r.agent + "|" + r.platform));
+    for (const key of load.keys()) {
+      const [agent, platform] = key.split("|");
+      if (agent && !shown.has(key) && shiftOf.has(agent)) { rows.push({ agent, platform, idle: true }); shown.add(key); }
+    }
+    const seen = new Set(rows.map((r) => r.agent));
+    for (const a of state.roster) if (!seen.has(a.id)) rows.push({ agent: a.id, platform: "", idle: true });
     rows.sort((a, b) => (nameOf(a.agent) + a.platform).localeCompare(nameOf(b.agent) + b.platform));
     const body = document.createElement("tbody");
     for (const r of rows) {
@@ -346,6 +407,10 @@
       tr.dataset.platform = r.platform;
       const shift = shiftOf.get(r.agent);
       cell(tr, r.name || nameOf(r.agent));
+      const s = state.status.get(r.agent);
+      const st = cell(tr, s ? s.status_name : "–", "status " + (s ? s.status : ""),
+                      s && s.heartbeat_at ? "last console heartbeat " + new Date(s.heartbeat_at).toLocaleString("zh-CN", { timeZone: state.timezone }) : "");
+      st.dataset.status = s ? s.status : "";
       cell(tr, shift ? shift : shift === null ? "off 休" : "–", shift ? "on-shift" : "off-shift");
       cell(tr, String(load.get(r.agent + "|" + r.platform) || 0), "num load");
       cell(tr, r.platform || "–");
