@@ -105,6 +105,16 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 90) -> Non
     raise SystemExit("a bot process did not become healthy")
 
 
+def stop(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
@@ -208,13 +218,7 @@ def live_setup(name: str, db_url: str, processes: int, *, partitions: int, folde
         result["accepted_per_s"] = accepted / (time.monotonic() - started)
         return result
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(procs)
 
 
 def run_setup(name: str, db_url: str, processes: int, rows: list[dict], *, partitions: int, folder: Path,
@@ -246,13 +250,7 @@ def run_setup(name: str, db_url: str, processes: int, rows: list[dict], *, parti
         statements = sum(metric(t, "csbot_store_statements_total") for t in texts) - sum(before)
         per_process = [int(metric(t, "csbot_pushes_processed_total")) for t in texts]
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(procs)
     done = len(rows) - left
     return {"name": name, "pushes": len(rows), "left": left, "wall_s": wall, "rate": done / wall,
             "cpu_ms_per_push": 1000 * cpu / max(1, done), "statements_per_push": statements / max(1, done),

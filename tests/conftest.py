@@ -3,6 +3,7 @@ production app on a real socket, the simulated gateway on port 0, and signed pus
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from datetime import datetime, timedelta
@@ -59,6 +60,13 @@ async def db_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'csbot.db'}"
         return
+    async with pg_database() as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def pg_database():
+    """A new PostgreSQL database made from CSBOT_TEST_PG_DSN, dropped afterwards (skips without it)."""
     if not PG_DSN:
         pytest.skip("PostgreSQL tests need CSBOT_TEST_PG_DSN (e.g. postgresql://root@127.0.0.1:5432/test); .ci/run sets it")
     import asyncpg
@@ -67,10 +75,12 @@ async def db_url(request, tmp_path):
     admin = await asyncpg.connect(PG_DSN)
     await admin.execute(f'CREATE DATABASE "{name}"')
     await admin.close()
-    yield PG_DSN.rsplit("/", 1)[0] + "/" + name
-    admin = await asyncpg.connect(PG_DSN)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
+    try:
+        yield PG_DSN.rsplit("/", 1)[0] + "/" + name
+    finally:
+        admin = await asyncpg.connect(PG_DSN)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import re
 import signal
 import subprocess
 import sys
-import uuid
 from collections import Counter
 from datetime import timedelta, timezone
 from pathlib import Path
@@ -24,7 +23,7 @@ import pytest
 from bot.clock import SystemClock
 from bot.events import AgentMessage, BuyerMessage
 from bot.gateway import PLATFORMS
-from tests.conftest import APP_KEYS, PG_DSN, ROOT, SECRETS
+from tests.conftest import APP_KEYS, ROOT, SECRETS, pg_database
 from tests.test_durability import free_port, start_bot
 
 PARTITIONS = 16
@@ -115,16 +114,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 @pytest.fixture
 async def pg_url():
-    if not PG_DSN:
-        pytest.skip("PostgreSQL tests need CSBOT_TEST_PG_DSN (e.g. postgresql://root@127.0.0.1:5432/test); .ci/run sets it")
-    name = f"csbot_t_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(PG_DSN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    yield PG_DSN.rsplit("/", 1)[0] + "/" + name
-    admin = await asyncpg.connect(PG_DSN)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
+    async with pg_database() as url:
+        yield url
 
 
 async def test_kill_9_of_one_of_two_processes_hands_its_partitions_over_and_each_push_is_processed_once(tmp_path, pg_url):

@@ -132,3 +132,12 @@ async def answered_since(session: AsyncSession, *, platform: str, shop: str, buy
 async def count_by_state(session: AsyncSession) -> dict[str, int]:
     return dict((await session.execute(
         sa.select(OutboxMessage.state, sa.func.count()).group_by(OutboxMessage.state))).all())
+
+
+def shown_key(key: str | None) -> str | None:
+    """The key as the agent sent it: an agent's namespace prefix (`scoped_key`) taken off.
+
+    >>> shown_key("agent:xiaomei:k1"), shown_key("remind:wangwang:T1:1"), shown_key(None)
+    ('k1', 'remind:wangwang:T1:1', None)
+    """
+    return key.split(":", 2)[2] if key and key.startswith("agent:") else key

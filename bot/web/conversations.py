@@ -18,6 +18,7 @@ from bot.web.auth import Caller, caller
 from bot.web.errors import ApiError
 from bot.web.kb_api import json_body
 from bot.web.params import paging, path_id
+from bot.store.outbox import shown_key
 from bot.web.workbench import deliveries_of, transfer_json, visible
 
 MAX_REPLY = 2000
@@ -25,7 +26,7 @@ MAX_REPLY = 2000
 
 def _message_json(m: Message) -> dict:
     return {"id": m.id, "sender": m.sender, "agent": m.agent_account, "text": m.text,
-            "sent_at": m.sent_at.isoformat(), "client_msg_id": m.client_msg_id}
+            "sent_at": m.sent_at.isoformat(), "client_msg_id": shown_key(m.client_msg_id)}
 
 
 def _conversation_json(c: Conversation, buyer: Buyer, latest: Message | None, now) -> dict:
@@ -192,7 +193,7 @@ def scoped_key(who: Caller, key: str) -> str:
 def _outgoing_json(m) -> dict:
     """One outgoing message and where it stands: 发送中 (pending), 已发送 (sent), 发送失败 (failed)
     with the reason, 已取消 (cancelled)."""
-    return {"client_msg_id": m.client_msg_id.split(":", 2)[2] if m.client_msg_id.startswith("agent:") else m.client_msg_id,
+    return {"client_msg_id": shown_key(m.client_msg_id),
             "kind": m.kind, "sender": m.sender, "text": m.text, "state": m.state, "label": LABELS.get(m.state, m.state),
             "error": m.last_error if m.state != "sent" else None, "attempts": m.attempts,
             "queued_at": m.created_at.isoformat(), "sent_at": m.sent_at.isoformat() if m.sent_at else None}

@@ -16,6 +16,7 @@ from bot.clock import shop_zone
 from bot.metrics.shifts import agents_on_shift
 from bot.store import access, agent_status, changes, phrases, reminders
 from bot.store.tables import Buyer, Conversation, Message, Order, OutboxMessage, Ticket
+from bot.store.outbox import shown_key
 from bot.web import keys
 from bot.web.auth import Caller, caller
 from bot.web.errors import ApiError
@@ -349,7 +350,7 @@ async def delete_phrase(request: web.Request) -> web.Response:
 # --- delivery and the check before sending ----------------------------------------------------------
 
 def delivery_json(m: OutboxMessage) -> dict:
-    return {"id": m.id, "client_msg_id": m.client_msg_id, "text": m.text, "state": m.state,
+    return {"id": m.id, "client_msg_id": shown_key(m.client_msg_id), "text": m.text, "state": m.state,
             "last_error": m.last_error, "attempts": m.attempts, "agent": m.agent_account,
             "created_at": _iso(m.created_at), "sent_at": _iso(m.sent_at)}
 
@@ -381,7 +382,9 @@ async def retry_delivery(request: web.Request) -> web.Response:
         if message.state != "failed":
             raise ApiError(409, "not_failed", "这条回复没有发送失败，不需要重试")
         now = request.app[keys.CLOCK].now()
+        # A retry is a new send: its horizon (bot.outbox) starts again now.
         message.state, message.attempts, message.next_attempt_at = "pending", 0, now
+        message.created_at, message.failed_at, message.leased_until = now, None, None
     request.app[keys.OUTBOX].wake()
     return web.json_response({"id": message.id, "state": "pending"})
 

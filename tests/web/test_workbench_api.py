@@ -263,16 +263,20 @@ async def test_a_reply_refused_for_good_shows_failed_with_the_reason_and_can_be_
 
     mine = (await ids(bot, MEI))["tb_mine"]
     async with aiohttp.ClientSession() as s:
-        await s.post(gateway.make_url("/faults"), json={"fail_next": 4})
+        await s.post(gateway.make_url("/faults"), json={"down": True})
     resp = await bot.post(f"/api/conversations/{mine}/reply", headers=MEI, json={"text": "亲，可以发顺丰"})
     assert resp.status == 202
     [pending] = (await (await bot.get(f"/api/conversations/{mine}", headers=MEI)).json())["deliveries"]
     assert pending["state"] == "pending"
-    for _ in range(4):
-        bot.app[keys.CLOCK].advance(seconds=1)
-        await bot.app[keys.OUTBOX].send_due()
+    bot.app[keys.CLOCK].advance(seconds=1)
+    await bot.app[keys.OUTBOX].send_due()
+    # The gateway stays down past the reply's horizon (outbox.reply_horizon_minutes): failed for good.
+    bot.app[keys.CLOCK].advance(minutes=31)
+    await bot.app[keys.OUTBOX].send_due()
     [failed] = (await (await bot.get(f"/api/conversations/{mine}", headers=MEI)).json())["deliveries"]
     assert failed["state"] == "failed" and failed["last_error"]
+    async with aiohttp.ClientSession() as s:
+        await s.post(gateway.make_url("/faults"), json={"down": False})
     assert await status_of(bot, f"/api/outbox/{failed['id']}/retry", QIANG, method="POST") == 403
     resp = await bot.post(f"/api/outbox/{failed['id']}/retry", headers=MEI)
     assert resp.status == 200

@@ -259,14 +259,14 @@ async def test_a_refused_reply_shows_failed_with_the_reason_and_a_retry_sends_it
     other = next(c["id"] for c in (await (await bot.get("/api/conversations", headers=SUPERVISOR)).json())["items"]
                  if c["buyer"] == "tb_own")
     async with aiohttp.ClientSession() as s:
-        await s.post(gateway.make_url("/faults"), json={"fail_next": 4})
+        await s.post(gateway.make_url("/faults"), json={"down": True})
     await page.fill("#reply", "亲，在的")
     await page.keyboard.press("Control+Enter")
     await expect(page.locator("#reply-status")).to_have_text("发送中…")
     await expect(page.locator("#deliveries li.pending")).to_contain_text("亲，在的")
 
     async def drive_outbox():
-        clock.advance(seconds=1)  # past each retry's backoff
+        clock.advance(minutes=11)  # the gateway stays down past the reply's horizon (30 min): failed for good
         await bot.app[keys.OUTBOX].send_due()
         return await page.locator("#deliveries li.failed").count()
 
@@ -276,6 +276,8 @@ async def test_a_refused_reply_shows_failed_with_the_reason_and_a_retry_sends_it
     await expect(page.locator("#reply-status")).to_contain_text("发送失败")
     assert await sent_by_gateway(gateway) == []
     await page.screenshot(path=str(SCREENSHOTS / "delivery-failed.png"))
+    async with aiohttp.ClientSession() as s:
+        await s.post(gateway.make_url("/faults"), json={"down": False})
     await failed.locator("button.retry").click()
     await expect(page.locator("#reply-status")).to_have_text("已发送")
     await expect(page.locator("#deliveries li")).to_have_count(0)
