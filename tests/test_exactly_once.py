@@ -69,7 +69,7 @@ async def queue_one_of_each(bot, clock) -> list[str]:
 
     async with bot.app[keys.DB]() as session:
         queued = sorted((await session.scalars(sa.select(OutboxMessage.client_msg_id))).all())
-    assert set(queued) == {"auto:wangwang:m-auto", "auto:dongdong:m-reply", "c-reply-1", f"ticket:{ticket.id}:callback",
+    assert set(queued) == {"auto:wangwang:m-auto", "auto:dongdong:m-reply", "agent:supervisor:c-reply-1", f"ticket:{ticket.id}:callback",
                            "remind:dongdong:R1:1"}
     return queued
 
