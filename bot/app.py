@@ -102,7 +102,12 @@ async def _database(app: web.Application, *, background: bool = True) -> AsyncIt
     await migrate(engine)
     db = sessionmaker(engine)
     async with db() as session, session.begin():
+        if not is_sqlite(engine):
+            # Processes starting together: one at a time stores the agents and the partition count,
+            # the others then find them (and compare the count).
+            await session.execute(sa.text("SELECT pg_advisory_xact_lock(7312002)"))
         await agents_store.sync_from_config(session, config)
+        await settings.ensure_partitions(session, partitions=config.processing.partitions)
     app[keys.ENGINE], app[keys.DB] = engine, db
     # Intake's, the processor's and the board's many small statements: on SQLite, on the event loop's thread
     # (store.inline_sqlite); reads that can be long keep `engine`.
@@ -115,10 +120,6 @@ async def _database(app: web.Application, *, background: bool = True) -> AsyncIt
     gate = asyncio.Lock() if is_sqlite(engine) else None
     app[keys.PERIOD] = PeriodFigures(db, rules=app[keys.BOARD].rules, gate=gate)
     processing = config.processing
-    async with db() as session, session.begin():
-        if not is_sqlite(engine):  # processes starting together: one stores the count, the others compare
-            await session.execute(sa.text("SELECT pg_advisory_xact_lock(7312002)"))
-        await settings.ensure_partitions(session, partitions=processing.partitions)
     backlog = Backlog(engine, clock=clock, max_pending=processing.max_backlog)
     writer = PushWriter(writing, clock=clock, gate=gate, partitions=processing.partitions, backlog=backlog)
     if is_sqlite(engine) or not background:

@@ -49,6 +49,8 @@ def free_port() -> int:
 def write_config(folder: Path, *, port: int, gateway_port: int, db: Path, synchronous: str = "NORMAL") -> Path:
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
     text = re.sub(r"(?m)^port = \d+", f"port = {port}", text, count=1)
+    # every viewer, the simulator and the probes come from 127.0.0.1: one address, many connections
+    text = re.sub(r"(?m)^max_connections_per_client = \d+", "max_connections_per_client = 1000", text, count=1)
     text = text.replace('url = "sqlite:///var/csbot.db"', f'url = "sqlite:///{db}"')
     text = text.replace('sqlite_synchronous = "FULL"', f'sqlite_synchronous = "{synchronous}"')
     text = text.replace("http://127.0.0.1:8090", f"http://127.0.0.1:{gateway_port}")

@@ -52,6 +52,8 @@ def write_config(folder: Path, *, port: int, db_url: str, partitions: int, name:
     text = text.replace('url = "sqlite:///var/csbot.db"', f'url = "{db_url}"')
     text = text.replace('path = "knowledge"', f'path = "{ROOT / "knowledge"}"')
     text = re.sub(r"(?m)^partitions = \d+", f"partitions = {partitions}", text, count=1)
+    # every viewer, the simulator and the probes come from 127.0.0.1: one address, many connections
+    text = re.sub(r"(?m)^max_connections_per_client = \d+", "max_connections_per_client = 1000", text, count=1)
     # the drain sends nothing anywhere (a closed port); the live part runs the simulator's gateway there
     text = re.sub(r'http://127\.0\.0\.1:8090', f"http://127.0.0.1:{gateway_port}", text)
     path = folder / f"{name}.toml"
