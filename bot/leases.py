@@ -26,6 +26,8 @@ from collections.abc import Callable
 
 import asyncpg
 
+from bot.store.db import application_name
+
 log = logging.getLogger(__name__)
 
 # The first key of the two-int advisory locks: "csb" + a kind, so that other users of advisory locks
@@ -71,7 +73,7 @@ class AdvisoryLeases:
             while True:
                 try:
                     await self.rebalance()
-                except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as e:
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError) as e:
                     log.warning("lease connection lost; leases given up until it is back error=%s", type(e).__name__)
                     await self._drop()
                 await asyncio.sleep(self._heartbeat_s * random.uniform(0.8, 1.2))
@@ -105,8 +107,13 @@ class AdvisoryLeases:
             self._on_change()
 
     async def _connection(self) -> asyncpg.Connection:
+        if self._conn is not None and self._conn.is_closed():
+            # A connection the server closed took its locks with it: nothing is held any more.
+            log.warning("lease connection lost; leases given up until it is back")
+            self._set(frozenset())
         if self._conn is None or self._conn.is_closed():
-            self._conn = await asyncpg.connect(self._dsn, timeout=5)
+            self._conn = await asyncpg.connect(self._dsn, timeout=5,
+                                               server_settings={"application_name": application_name()})
             await self._conn.fetchval("SELECT pg_advisory_lock($1, $2)", MEMBER_NS, self._member)
         return self._conn
 

@@ -243,3 +243,80 @@ async def test_a_board_viewer_that_moves_to_the_other_process_after_a_kill_gets_
             if proc.poll() is None:
                 proc.terminate()
                 proc.wait(timeout=20)
+
+
+async def leases_in_pg(db_url: str) -> dict[str, int]:
+    """Partition leases each connection's process really holds, by application name (csbot/<pid>)."""
+    from bot.leases import LEASE_NS
+
+    rows = await fetch(db_url, "SELECT a.application_name AS app, count(*) AS n FROM pg_locks l "
+                               "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+                               f"AND l.objsubid = 2 AND l.classid::int = {LEASE_NS} GROUP BY a.application_name")
+    return {r["app"]: r["n"] for r in rows}
+
+
+async def test_a_process_that_loses_its_database_connections_mid_batch_gives_its_leases_up_and_comes_back(tmp_path, pg_url):
+    ports = [free_port(), free_port()]
+    procs = [await start_bot(write_pg_config(tmp_path, ports[0], pg_url, name="a"), ports[0])]
+    procs.append(await start_bot(write_pg_config(tmp_path, ports[1], pg_url, name="b"), ports[1]))
+    apps = [f"csbot/{p.pid}" for p in procs]
+    try:
+        async def spread():
+            held = [(await metrics(p))["csbot_partitions_held"] for p in ports]
+            return sum(held) == PARTITIONS and min(held) > 0 and held
+        await until(spread, within_s=15, what="the partitions spread over both processes")
+
+        cut = asyncio.Event()
+
+        async def cut_a_off():
+            """Once the pushes flow, the server closes every connection of process a, its lease
+            connection and the pool's connections in the middle of their transactions, four times."""
+            await cut.wait()
+            for _ in range(4):
+                rows = await fetch(pg_url, "SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity "
+                                           f"WHERE application_name = '{apps[0]}'")
+                assert rows and all(r["done"] for r in rows)
+                await asyncio.sleep(0.3)
+
+        pushes = shuffled_pushes()
+        first, rest = pushes[: len(pushes) // 3], pushes[len(pushes) // 3:]
+        ok = await deliver(ports, first)
+        cut.set()
+        ok |= (await asyncio.gather(deliver(ports, rest), cut_a_off()))[0]
+        assert len(ok) == len(pushes), "every push got a 200 from one process or the other"
+
+        log_a = (tmp_path / "a" / "bot.log").read_text()
+        assert "lease connection lost; leases given up" in log_a
+
+        async def back():
+            """Process a holds leases again, and what each process says it holds is what it holds."""
+            said = {apps[i]: (await metrics(p))["csbot_partitions_held"] for i, p in enumerate(ports)}
+            return all(said.values()) and said == await leases_in_pg(pg_url) and said
+        said = await until(back, within_s=15, what="process a takes its share of the partitions back")
+        assert sum(said.values()) == PARTITIONS
+
+        async def drained():
+            rows = await fetch(pg_url, "SELECT count(*) AS n FROM pushes WHERE processed_at IS NULL")
+            return rows[0]["n"] == 0
+        await until(drained, within_s=60, what="every push processed")
+        messages = await fetch(pg_url, "SELECT push_id FROM messages")
+        assert Counter(m["push_id"] for m in messages) == Counter(e.push_id for _, e in pushes), \
+            "each push processed exactly once"
+        assert await fetch(pg_url, "SELECT push_id FROM pushes WHERE last_error IS NOT NULL") == []
+
+        # ... and process a processes again: a buyer of one of its partitions is processed by it.
+        before = (await metrics(ports[0]))["csbot_pushes_processed_total"]
+        more = [("wangwang", BuyerMessage(platform="wangwang", shop=APP_KEYS["wangwang"], buyer=f"after{i}",
+                                          push_id=f"after{i}", at=SystemClock().now(), text="还在吗", agent_account=""))
+                for i in range(20)]
+        assert len(await deliver(ports, more)) == 20
+
+        async def a_processes():
+            return (await metrics(ports[0]))["csbot_pushes_processed_total"] > before
+        await until(a_processes, within_s=15, what="process a processes pushes again")
+        assert procs[0].poll() is None and procs[1].poll() is None
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=20)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from alembic import command
@@ -27,6 +28,12 @@ def async_url(url: str, *, base: Path | None = None) -> str:
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url.removeprefix(prefix)
     raise ValueError(f"unsupported database url {url!r}")
+
+
+def application_name() -> str:
+    """How this process's PostgreSQL connections name themselves (pg_stat_activity.application_name):
+    an operator, or a test, can tell the processes' connections apart."""
+    return f"csbot/{os.getpid()}"
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:
@@ -67,7 +74,8 @@ def create_engine(url: str, *, sqlite_synchronous: str = "FULL", inline: bool = 
             conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True,
+                               connect_args={"server_settings": {"application_name": application_name()}})
 
 
 class StatementCount:
