@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
+import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -234,7 +235,7 @@ class Consumer(Protocol):
     async def handle_batch(self, session: AsyncSession, recorded: list[chat_batch.Recorded]) -> None: ...
 
 
-def event_of(stored: pushes.RawPush) -> Event:
+def event_of(stored: sa.Row) -> Event:
     """Parse a stored push again with its platform's adapter (its signature was checked on arrival)."""
     return PLATFORMS[stored.platform].parse_push(json.loads(stored.form)).event
 
@@ -316,12 +317,12 @@ class Processor:
             if self._partition_lock_ns is not None:
                 mine = await pushes.lock_partitions(session, mine, ns=self._partition_lock_ns)
             stored = await pushes.claim_pending(session, limit=limit, partitions=mine)
-        parsed: list[tuple[pushes.RawPush, Event]] = []
+        parsed: list[tuple[sa.Row, Event]] = []
         for push in stored:
             try:
                 parsed.append((push, event_of(push)))
             except Exception as e:
-                self._failed(push, e)
+                await self._failed(session, push, e)
         try:
             async with session.begin_nested():
                 await self._apply_batch(session, [event for _, event in parsed])
@@ -376,7 +377,7 @@ class Processor:
             except Exception as e:
                 raise ConsumerFailed(consumer.name) from e
 
-    async def _one_by_one(self, session: AsyncSession, parsed: list[tuple[pushes.RawPush, Event]]) -> list:
+    async def _one_by_one(self, session: AsyncSession, parsed: list[tuple[sa.Row, Event]]) -> list:
         """Each push in its own savepoint; those that fail are recorded and left out."""
         done = []
         for push, event in parsed:
@@ -394,15 +395,15 @@ class Processor:
                 if transient(e):
                     raise
                 self._forget_lookups(session)
-                self._failed(push, e)
+                await self._failed(session, push, e)
                 continue
             done.append((push, event))
         return done
 
-    def _failed(self, push: pushes.RawPush, error: Exception) -> None:
+    async def _failed(self, session: AsyncSession, push: sa.Row, error: Exception) -> None:
         log.error("push processing failed platform=%s push_id=%s error=%s: %s", push.platform, push.push_id,
                   type(error).__name__, error, exc_info=error)
-        pushes.mark_failed(push, now=self._clock.now(), error=f"{type(error).__name__}: {error}")
+        await pushes.mark_failed(session, push.id, now=self._clock.now(), error=f"{type(error).__name__}: {error}")
 
     def _forget_lookups(self, session: AsyncSession) -> None:
         """What was looked up or attached inside a rolled-back savepoint may be gone."""

@@ -23,6 +23,7 @@ import itertools
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -224,7 +225,7 @@ def live_setup(name: str, db_url: str, processes: int, *, partitions: int, folde
 
 
 def run_setup(name: str, db_url: str, processes: int, rows: list[dict], *, partitions: int, folder: Path,
-              timeout_s: float) -> dict:
+              timeout_s: float, profile: Path | None = None) -> dict:
     ports = [free_port() for _ in range(processes)]
     configs = [write_config(folder, port=p, db_url=db_url, partitions=partitions, name=f"{name}-{i}")
                for i, p in enumerate(ports)]
@@ -239,6 +240,11 @@ def run_setup(name: str, db_url: str, processes: int, rows: list[dict], *, parti
         time.sleep(2.5)  # leases spread over the processes (PostgreSQL)
         before = [metric(get(f"http://127.0.0.1:{p}/metrics"), "csbot_store_statements_total") for p in ports]
         cpu0 = [cpu_s(p.pid) for p in procs]
+        # --profile: py-spy samples the first process over the drain only (it sees through the
+        # greenlets and coroutines that confuse cProfile's call tree)
+        spy = subprocess.Popen([str(ROOT / ".venv" / "bin" / "py-spy"), "record", "--format", "raw", "--rate", "250",
+                                "--nonblocking", "-o", str(profile), "--pid", str(procs[0].pid)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) if profile else None
         asyncio.run(store_rows(db_url, rows))
         started = time.monotonic()
         while True:
@@ -248,6 +254,9 @@ def run_setup(name: str, db_url: str, processes: int, rows: list[dict], *, parti
             time.sleep(0.05)
         wall = time.monotonic() - started
         cpu = sum(cpu_s(p.pid) for p in procs) - sum(cpu0)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(30)
         texts = [get(f"http://127.0.0.1:{p}/metrics") for p in ports]
         statements = sum(metric(t, "csbot_store_statements_total") for t in texts) - sum(before)
         per_process = [int(metric(t, "csbot_pushes_processed_total")) for t in texts]
@@ -257,6 +266,27 @@ def run_setup(name: str, db_url: str, processes: int, rows: list[dict], *, parti
     return {"name": name, "pushes": len(rows), "left": left, "wall_s": wall, "rate": done / wall,
             "cpu_ms_per_push": 1000 * cpu / max(1, done), "statements_per_push": statements / max(1, done),
             "per_process": per_process}
+
+
+def print_profile(path: Path, top: int = 30) -> None:
+    """The drain's samples (py-spy's collapsed stacks): the share of samples in each of the bot's
+    functions and everything they called, the top ones; the file keeps every stack."""
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        stack, _, count = line.rpartition(" ")
+        n = int(count)
+        total += n
+        seen = set()
+        for frame in stack.split(";"):
+            func, _, where = frame.partition(" (")
+            name = f"{func} ({where.split(':', 1)[0]})" if where.startswith("bot/") else None
+            if name and name not in seen:
+                seen.add(name)
+                inclusive[name] = inclusive.get(name, 0) + n
+    print(f"profile of the drain ({total} samples, py-spy; stacks in {path}), share of samples by function with its callees:")
+    for name, n in sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"  {100 * n / max(1, total):5.1f}%  {name}")
 
 
 async def fresh_pg(dsn: str) -> str:
@@ -279,7 +309,7 @@ async def drop_pg(dsn: str, url: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pushes", type=int, default=20_000)
+    parser.add_argument("--pushes", type=int, default=20_000, help="pushes drained per setup (0: no drain)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--partitions", type=int, default=64)
     parser.add_argument("--pg", default=os.environ.get("CSBOT_TEST_PG_DSN", "postgresql://root@127.0.0.1:5432/test"),
@@ -290,6 +320,8 @@ def main() -> int:
     parser.add_argument("--live-rate", type=float, default=1000, help="arrival rate of the push-to-board part")
     parser.add_argument("--live-duration", type=float, default=30, help="seconds of probes (0: skip that part)")
     parser.add_argument("--viewers", type=int, default=50)
+    parser.add_argument("--profile", type=Path, metavar="FILE",
+                        help="sample the first setup's (first) process with py-spy over the drain; stacks to FILE")
     args = parser.parse_args()
     print("command: scripts/bench process " + " ".join(sys.argv[1:]), flush=True)
     print(f"machine: {os.cpu_count()} cores (shared by the bot processes, PostgreSQL and this script)")
@@ -301,8 +333,8 @@ def main() -> int:
     results, outcomes, cleanup = [], {}, []
     with tempfile.TemporaryDirectory(prefix="csbot-bench-process-") as tmp:
         folder = Path(tmp)
-        setups = [] if args.skip_sqlite else [("sqlite-1", f"sqlite:///{folder / 'bench.db'}", 1)]
-        if args.pg:
+        setups = [] if args.skip_sqlite or not rows else [("sqlite-1", f"sqlite:///{folder / 'bench.db'}", 1)]
+        if args.pg and rows:
             for n in (int(x) for x in args.processes.split(",") if x):
                 setups.append((f"postgresql-{n}", None, n))
         try:
@@ -313,9 +345,13 @@ def main() -> int:
                 subprocess.run([str(CSBOT), "--log-level", "WARNING", "db", "upgrade", "--config",
                                 str(write_config(folder, port=9, db_url=url, partitions=args.partitions, name="upgrade"))],
                                check=True, stdout=subprocess.DEVNULL)
-                result = run_setup(name, url, n, rows, partitions=args.partitions, folder=folder, timeout_s=args.timeout)
+                profile = args.profile if args.profile and not results else None
+                result = run_setup(name, url, n, rows, partitions=args.partitions, folder=folder, timeout_s=args.timeout,
+                                   profile=profile)
                 results.append(result)
                 outcomes[name] = asyncio.run(outcome(url))
+                if profile:
+                    print_profile(profile)
                 print(f"{name:14} {result['rate']:8.0f} pushes/s  {result['cpu_ms_per_push']:6.2f} CPU ms/push  "
                       f"{result['statements_per_push']:5.1f} statements/push  {result['wall_s']:6.1f} s  "
                       f"left {result['left']}  per process {result['per_process']}", flush=True)

@@ -40,33 +40,34 @@ async def insert_new(conn: AsyncConnection, rows: list[dict]) -> set[tuple[str, 
 
 
 # The processor's statements, built once (building one per call cost about as much as running it).
+# Claims read plain rows, not ORM objects: building a SQLModel object per push cost more than the
+# query (about a quarter of the processing time, scripts/bench process --profile).
+_t = RawPush.__table__.c
 _CLAIM = (
-    sa.select(RawPush)
-    .where(RawPush.processed_at.is_(None), RawPush.partition.in_(sa.bindparam("partitions", expanding=True)))
-    .order_by(RawPush.event_at, RawPush.id).limit(sa.bindparam("limit")).with_for_update(skip_locked=True)
+    sa.select(pushes).where(_t.processed_at.is_(None), _t.partition.in_(sa.bindparam("partitions", expanding=True)))
+    .order_by(_t.event_at, _t.id).limit(sa.bindparam("limit")).with_for_update(skip_locked=True)
 )
 _CLAIM_ANY = (  # one process holding every partition (SQLite)
-    sa.select(RawPush).where(RawPush.processed_at.is_(None)).order_by(RawPush.event_at, RawPush.id)
+    sa.select(pushes).where(_t.processed_at.is_(None)).order_by(_t.event_at, _t.id)
     .limit(sa.bindparam("limit")).with_for_update(skip_locked=True)
 )
 _LOCK_PARTITIONS = sa.text(
     "SELECT p FROM unnest(CAST(:partitions AS int[])) AS p WHERE pg_try_advisory_xact_lock(:ns, p)"
 ).columns(p=sa.Integer)
-_t = RawPush.__table__.c
 _MARK_PROCESSED = (
     sa.update(RawPush.__table__).where(_t.id.in_(sa.bindparam("ids", expanding=True)))
     .values(processed_at=sa.bindparam("now"), attempts=_t.attempts + 1, last_error=None)
 )
 
 
-async def claim_pending(session: AsyncSession, *, limit: int, partitions: Collection[int] | None = None) -> list[RawPush]:
+async def claim_pending(session: AsyncSession, *, limit: int, partitions: Collection[int] | None = None) -> list[sa.Row]:
     """The oldest unprocessed pushes by event time, of `partitions` (None: all), locked for this
-    process on PostgreSQL."""
+    process on PostgreSQL: rows with the columns of `pushes` as attributes."""
     if partitions is None:
-        return list((await session.scalars(_CLAIM_ANY, {"limit": limit})).all())
+        return list((await session.execute(_CLAIM_ANY, {"limit": limit})).all())
     if not partitions:
         return []
-    return list((await session.scalars(_CLAIM, {"limit": limit, "partitions": sorted(partitions)})).all())
+    return list((await session.execute(_CLAIM, {"limit": limit, "partitions": sorted(partitions)})).all())
 
 
 async def lock_partitions(session: AsyncSession, partitions: Collection[int], *, ns: int) -> list[int]:
@@ -96,12 +97,17 @@ async def mark_processed(session: AsyncSession, push_ids: list[int], *, now: dat
         await session.execute(_MARK_PROCESSED, {"ids": push_ids, "now": now})
 
 
-def mark_failed(push: RawPush, *, now: datetime, error: str) -> None:
+_MARK_FAILED = (
+    sa.update(pushes).where(_t.id == sa.bindparam("pid"))
+    .values(attempts=_t.attempts + 1, last_error=sa.bindparam("error"),
+            processed_at=sa.case((_t.attempts + 1 >= MAX_ATTEMPTS, sa.bindparam("now", type_=_t.processed_at.type)),
+                                 else_=None))
+)
+
+
+async def mark_failed(session: AsyncSession, push_id: int, *, now: datetime, error: str) -> None:
     """Record a failure; after MAX_ATTEMPTS the push is set aside (processed, with its error)."""
-    push.attempts += 1
-    push.last_error = error[:2000]
-    if push.attempts >= MAX_ATTEMPTS:
-        push.processed_at = now
+    await session.execute(_MARK_FAILED, {"pid": push_id, "now": now, "error": error[:2000]})
 
 
 async def counts_by_platform(session: AsyncSession) -> dict[str, int]:
