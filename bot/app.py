@@ -42,7 +42,8 @@ from bot.tickets import job as ticket_job
 from bot.tickets.actions import Assignment
 from bot.tickets.consumer import TicketConsumer
 from bot.web import keys
-from bot.web.prometheus import Histogram
+from bot.partitions import partition_of
+from bot.web.prometheus import Instruments, timed
 from bot.web.auth import GuessLimit, callers
 from bot.web.console_feed import ConsoleFeed
 from bot.web.errors import json_errors
@@ -62,7 +63,7 @@ def create_app(
     them step by step (`app[keys.PROCESSOR].process_all()`). `engine` is a matching engine built
     before (tests share one instead of loading jieba for every app).
     """
-    app = web.Application(client_max_size=config.server.max_body_bytes, middlewares=[json_errors])
+    app = web.Application(client_max_size=config.server.max_body_bytes, middlewares=[timed, json_errors])
     app[keys.CONFIG] = config
     app.on_response_prepare.append(security_headers)
     app[keys.CLOCK] = clock or SystemClock()
@@ -70,7 +71,7 @@ def create_app(
     app[keys.PUSH_COUNTS] = Counter()
     app[keys.CALLERS] = callers(config)
     app[keys.TOKEN_GUESSES] = GuessLimit(config.server.token_failures_per_minute)
-    app[keys.SUGGEST_LATENCY] = Histogram()
+    app[keys.INSTRUMENTS] = Instruments(response_bounds_s=config.metrics.thresholds_s)
     app[keys.BOARD] = Board(Rules.from_config(config), thresholds_s=config.metrics.thresholds_s,
                             agent_names={a.id: a.name or a.id for a in config.agents})
     app.on_shutdown.append(_end_board_streams)
@@ -137,6 +138,12 @@ async def _database(app: web.Application, *, background: bool = True) -> AsyncIt
         leases.on_change = processor.wake
     writer.on_commit = processor.wake
     app[keys.PROCESSOR], app[keys.WRITER], app[keys.BACKLOG], app[keys.LEASES] = processor, writer, backlog, leases
+    instruments = app[keys.INSTRUMENTS]
+    processor.on_delay = instruments.processing_delay.observe
+    # A response is observed by the process holding its buyer's partition: once across processes.
+    app[keys.METRICS].on_response = instruments.observe_response
+    app[keys.METRICS].holds = lambda platform, shop, nick: leases is None or partition_of(
+        platform, shop, nick, partitions=processing.partitions) in leases.held
     app[keys.STATEMENTS] = StatementCount(writing)
     app[keys.CHANGE_TAIL] = tail = ChangeTail(sessionmaker(writing), clock=clock,
                                               tell=functools.partial(_tell_live_views_of_others, app))
@@ -186,7 +193,7 @@ def _consumers(app: web.Application) -> tuple:
     """What acts on each processed event, in this order; each failure is isolated."""
     return (
         MatchingConsumer(app[keys.ENGINES], values=shop_values(app[keys.CONFIG].shop),
-                         on_latency=app[keys.SUGGEST_LATENCY].observe, auto_reply=_auto_reply(app)),
+                         on_latency=app[keys.INSTRUMENTS].suggestion.observe, auto_reply=_auto_reply(app)),
         app[keys.METRICS],
         ReminderConsumer(rules=_reminder_rules(app[keys.CONFIG])),
         TicketConsumer(rules=app[keys.TICKET_RULES], config=app[keys.CONFIG].tickets,

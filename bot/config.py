@@ -35,6 +35,7 @@ class ServerConfig(_Section):
     max_connections: int = Field(1000, ge=1)  # open connections beyond this are closed at once
     max_connections_per_client: int = Field(100, ge=1)  # ...and beyond this from one address
     token_failures_per_minute: int = Field(20, ge=1)  # wrong tokens from one address before 429
+    metrics_token: str | None = Field(None, min_length=16)  # GET /metrics then needs it as a bearer token
 
 
 class DatabaseConfig(_Section):
@@ -434,6 +435,8 @@ def _apply_env(raw: dict, environ: dict[str, str]) -> dict:
     raw = dict(raw)
     if url := environ.get("CSBOT_DATABASE_URL"):
         raw["database"] = {**raw.get("database", {}), "url": url}
+    if token := environ.get("CSBOT_METRICS_TOKEN"):
+        raw["server"] = {**raw.get("server", {}), "metrics_token": token}
     platforms = []
     for p in raw.get("platforms", []):
         if isinstance(p, dict) and (secret := environ.get(f"CSBOT_{str(p.get('name', '')).upper()}_APP_SECRET")):

@@ -273,6 +273,7 @@ class Processor:
         self._leases = leases
         self._partition_lock_ns = partition_lock_ns
         self.processed_total = 0  # pushes this process processed (/metrics)
+        self.on_delay: Callable[[float], None] = lambda seconds: None  # each push's arrival → processing (/metrics)
 
     def wake(self) -> None:
         self._wake.set()
@@ -336,7 +337,10 @@ class Processor:
             parsed = await self._one_by_one(session, parsed)
         done = [push.id for push, _ in parsed]
         processed.extend(event for _, event in parsed)
-        await pushes.mark_processed(session, done, now=self._clock.now())
+        now = self._clock.now()
+        await pushes.mark_processed(session, done, now=now)
+        for push, _ in parsed:
+            self.on_delay(max(0.0, (now - push.received_at).total_seconds()))
         await changes.append(session, processed, now=self._clock.now())
         self.processed_total += len(done)
         return len(stored)

@@ -210,14 +210,14 @@ def live_setup(name: str, db_url: str, processes: int, *, partitions: int, folde
         for port, proc in zip(ports, procs):
             wait_healthy(f"http://127.0.0.1:{port}", proc)
         urls = [f"http://127.0.0.1:{p}" for p in ports]
-        before = metric(get(urls[0] + "/metrics"), r'csbot_pushes_total\{platform="wangwang",outcome="ok"\}') + \
-            metric(get(urls[0] + "/metrics"), r'csbot_pushes_total\{platform="dongdong",outcome="ok"\}')
+        before = metric(get(urls[0] + "/metrics"), r'csbot_pushes_total\{platform="wangwang",outcome="stored",reason=""\}') + \
+            metric(get(urls[0] + "/metrics"), r'csbot_pushes_total\{platform="dongdong",outcome="stored",reason=""\}')
         started = time.monotonic()
         args = Namespace(rate=rate, duration=duration, viewers=viewers, probes_per_s=5)
         result = asyncio.run(bench_board.live(args, configs[0], urls[0], view_url=urls[-1]))
         text = get(urls[0] + "/metrics")
-        accepted = metric(text, r'csbot_pushes_total\{platform="wangwang",outcome="ok"\}') + \
-            metric(text, r'csbot_pushes_total\{platform="dongdong",outcome="ok"\}') - before
+        accepted = metric(text, r'csbot_pushes_total\{platform="wangwang",outcome="stored",reason=""\}') + \
+            metric(text, r'csbot_pushes_total\{platform="dongdong",outcome="stored",reason=""\}') - before
         result["accepted_per_s"] = accepted / (time.monotonic() - started)
         return result
     finally:

@@ -14,6 +14,7 @@ from bot.web import keys
 from tests.conftest import (
     START, buyer_message, eventually, make_config, minutes, post_push, push_and_process as push_all, signed_form,
 )
+from tests.scrape import value
 
 
 @pytest.fixture
@@ -354,8 +355,12 @@ async def test_healthz_says_behind_with_the_lag_when_processing_lags(db_url, aio
     body = await resp.json()
     assert body["status"] == "behind" and body["lag_seconds"] == 45.0 and body["pending"] == 1
     metrics = await (await client.get("/metrics")).text()
-    assert "csbot_processing_lag_seconds 45.000" in metrics
+    assert value(metrics, "csbot_processing_lag_seconds") == 45
     await client.app[keys.PROCESSOR].process_all()
     await client.app[keys.BACKLOG].read()
     assert (await client.get("/healthz")).status == 200
-    assert "csbot_pushes_processed_total 1" in await (await client.get("/metrics")).text()
+    metrics = await (await client.get("/metrics")).text()
+    assert value(metrics, "csbot_pushes_processed_total") == 1
+    # ...and the push's wait from arrival to processing (45 s) is one observation of the delay histogram.
+    assert value(metrics, "csbot_push_processing_delay_seconds_count") == 1
+    assert value(metrics, "csbot_push_processing_delay_seconds_sum") == 45

@@ -131,6 +131,9 @@ class Board:
             self._totals.add(figures)
             self._figures[buyer_id] = figures
 
+    def figures_of(self, buyer_id: int) -> BuyerFigures:
+        return self._figures.get(buyer_id, EMPTY)
+
     def update_buyer(self, buyer_id: int, figures: BuyerFigures, waiting: Iterable[dict]) -> None:
         """Replace one buyer's contribution and waiting conversations (incremental: nothing else is recomputed)."""
         if figures != self._figures.get(buyer_id, EMPTY):

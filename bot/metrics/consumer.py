@@ -111,6 +111,10 @@ class MetricsConsumer:
         self._wake = asyncio.Event()
         self.change_position: Callable[[], int] = lambda: 0  # bot.live.ChangeTail's: what was marked dirty
         self.lag_s: Callable[[], float] = lambda: 0.0  # bot.intake.Backlog's
+        # New responses found when a buyer is reloaded go to /metrics' histogram, for the buyers whose
+        # partition this process holds (set by the app).
+        self.on_response: Callable[[str, str, float], None] = lambda agent, platform, seconds: None
+        self.holds: Callable[[str, str, str], bool] = lambda platform, shop, nick: True
 
     # --- the processor's side ------------------------------------------------------------------
 
@@ -239,6 +243,10 @@ class MetricsConsumer:
             events = found.get(buyer_id)
             figures = (buyer_figures(activity_of(events), start=start, end=end, now=now, rules=self._rules)
                        if events else BuyerFigures("", False, (), frozenset(), frozenset(), (), ()))
+            if events and self.holds(events.platform, events.shop, events.nick):
+                known = set(self._board.figures_of(buyer_id).responses)
+                for (agent, platform), seconds, _, _ in (r for r in figures.responses if r not in known):
+                    self.on_response(agent, platform, seconds)
             self._board.update_buyer(buyer_id, figures, waiting.get(buyer_id, []))
 
     async def _extras(self, session: AsyncSession, now: datetime) -> None:

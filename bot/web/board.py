@@ -124,49 +124,31 @@ async def handovers(request: web.Request) -> web.Response:
     return web.json_response({"items": items[offset:offset + limit], "total": len(items)})
 
 
-def prometheus_lines(app: web.Application) -> list[str]:
-    """The board's series for GET /metrics: waiting buyers, today's per-agent figures, viewers."""
-    from datetime import datetime
-
-    from bot.web.prometheus import label
+def prometheus_families(app: web.Application) -> list:
+    """The board's series for GET /metrics: waiting buyers, the day's ratios, viewers. (Response times
+    are a histogram that processing fills: bot.web.prometheus.Instruments.)"""
+    from bot.web.prometheus import gauge, seconds_since
 
     board = app[keys.BOARD]
     now = app[keys.CLOCK].now()
-    lines = ["# HELP csbot_waiting_buyers Buyers waiting for an agent now, by platform.",
-             "# TYPE csbot_waiting_buyers gauge"]
-    waiting = board.waiting_by_platform()
-    for platform, (n, _) in sorted(waiting.items()):
-        lines.append(f'csbot_waiting_buyers{{platform="{label(platform)}"}} {n}')
-    lines += ["# HELP csbot_longest_wait_seconds The longest current wait, by platform.",
-              "# TYPE csbot_longest_wait_seconds gauge"]
-    for platform, (_, earliest) in sorted(waiting.items()):
-        since = datetime.fromisoformat(earliest.replace("Z", "+00:00"))
-        lines.append(f'csbot_longest_wait_seconds{{platform="{label(platform)}"}} {max(0.0, (now - since).total_seconds()):.1f}')
-    series = [
-        ("responses", "csbot_agent_responses_today", "Responses today (shop time), by agent.", "gauge"),
-        ("avg_response_s", "csbot_agent_response_seconds_avg_today", "Mean response time today, by agent.", "gauge"),
-        ("p90_response_s", "csbot_agent_response_seconds_p90_today", "90th percentile response time today, by agent.", "gauge"),
-        ("reply_rate", "csbot_agent_reply_rate_today", "Reply rate today, by agent.", "gauge"),
-        ("within_30s_rate", "csbot_agent_within_30s_rate_today", "Share of today's responses within 30 s, by agent.", "gauge"),
-    ]
+    waiting = sorted(board.waiting_by_platform().items())
     agents = board.agents()
-    for field, name, help_text, kind in series:
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-        for row in agents:
-            if row[field] is not None:
-                lines.append(f'{name}{{agent="{label(row["agent"])}",platform="{label(row["platform"])}"}} {row[field]}')
-    lines += ["# HELP csbot_effective_reply_rate_today The shop's effective-reply rate today, by platform.",
-              "# TYPE csbot_effective_reply_rate_today gauge",
-              "# HELP csbot_effective_reply_flagged 1 when today's effective-reply rate is flagged, by platform.",
-              "# TYPE csbot_effective_reply_flagged gauge"]
     today = board.day.isoformat() if board.day else ""
-    for row in board.shop()["effective"]:
-        if row["day"] == today:
-            if row["rate"] is not None:
-                lines.append(f'csbot_effective_reply_rate_today{{platform="{label(row["platform"])}"}} {row["rate"]}')
-            lines.append(f'csbot_effective_reply_flagged{{platform="{label(row["platform"])}"}} {int(row["flagged"])}')
-    lines += ["# HELP csbot_handovers_open Buyers handed over at a shift change and still waiting.",
-              "# TYPE csbot_handovers_open gauge", f"csbot_handovers_open {len(board.handovers())}",
-              "# HELP csbot_board_viewers Open board streams.", "# TYPE csbot_board_viewers gauge",
-              f"csbot_board_viewers {board.subscribers}"]
-    return lines
+    effective = [row for row in board.shop()["effective"] if row["day"] == today]
+    day = "the shop's day so far"
+    return [
+        gauge("csbot_waiting_buyers", "Buyers waiting for an agent now, by platform.", ("platform",),
+              [((platform,), n) for platform, (n, _) in waiting]),
+        gauge("csbot_longest_wait_seconds", "The longest current wait, by platform.", ("platform",),
+              [((platform,), seconds_since(earliest, now)) for platform, (_, earliest) in waiting]),
+        gauge("csbot_agent_reply_ratio", f"Share of consulting buyers an agent replied to ({day}), by agent.",
+              ("agent", "platform", "window"),
+              [((row["agent"], row["platform"], "day"), row["reply_rate"]) for row in agents if row["reply_rate"] is not None]),
+        gauge("csbot_effective_reply_ratio", f"The shop's effective-reply ratio ({day}), by platform.",
+              ("platform", "window"), [((row["platform"], "day"), row["rate"]) for row in effective if row["rate"] is not None]),
+        gauge("csbot_effective_reply_flagged", f"1 when the effective-reply ratio ({day}) is flagged, by platform.",
+              ("platform", "window"), [((row["platform"], "day"), int(row["flagged"])) for row in effective]),
+        gauge("csbot_handovers_open", "Buyers handed over at a shift change and still waiting.",
+              rows=[((), len(board.handovers()))]),
+        gauge("csbot_board_viewers", "Open board streams.", rows=[((), board.subscribers)]),
+    ]

@@ -43,7 +43,7 @@ async def suggest(request: web.Request) -> web.Response:
     started = time.perf_counter()
     found = engine.suggest(text, limit=limit, platform=platform,
                            values=shop_values(request.app[keys.CONFIG].shop))
-    request.app[keys.SUGGEST_LATENCY].observe(time.perf_counter() - started)
+    request.app[keys.INSTRUMENTS].suggestion.observe(time.perf_counter() - started)
     return web.json_response({
         "suggestions": [
             {"intent": s.intent, "title": s.title, "score": s.score, "question": s.question, "reply": s.reply}

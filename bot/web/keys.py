@@ -16,7 +16,7 @@ from bot.metrics.consumer import MetricsConsumer
 from bot.metrics.period import PeriodFigures
 from bot.matching.engine import EngineHolder
 from bot.web.console_feed import ConsoleFeed
-from bot.web.prometheus import Histogram
+from bot.web.prometheus import INSTRUMENTS_KEY
 from bot.outbox import OutboxSender
 from bot.reminders.job import ReminderJob
 from bot.reports.csat_job import CsatJob
@@ -36,7 +36,7 @@ CHANGE_TAIL = web.AppKey("change_tail", ChangeTail)
 STATEMENTS = web.AppKey("statements", object)  # store.db.StatementCount of intake's and processing's engine
 OUTBOX = web.AppKey("outbox", OutboxSender)
 ENGINES = web.AppKey("engines", EngineHolder)  # the knowledge base and matcher in service
-SUGGEST_LATENCY = web.AppKey("suggest_latency", Histogram)
+INSTRUMENTS = INSTRUMENTS_KEY  # /metrics: the histograms, process_* and build series
 CONSOLE_FEED = web.AppKey("console_feed", ConsoleFeed)  # live changes for the agents' consoles
 CALLERS = web.AppKey("callers", dict)  # token -> auth.Caller
 TOKEN_GUESSES = web.AppKey("token_guesses", object)  # auth.GuessLimit: wrong tokens per client address

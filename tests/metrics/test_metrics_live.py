@@ -13,6 +13,7 @@ from bot.events import AgentMessage, OrderCreated, OrderPaid
 from bot.store import chat
 from bot.web import keys
 from tests.conftest import START, buyer_message, make_config, push_and_process
+from tests.scrape import value
 
 MEI, QIANG = "小店:小美", "小店:阿强"
 SUPERVISOR = {"Authorization": "Bearer supervisor-token"}
@@ -140,15 +141,25 @@ async def test_a_new_subscriber_gets_a_snapshot_and_then_changes(app_client):
 
 async def test_metrics_series_for_prometheus(app_client):
     client = app_client
+    await client.app[keys.METRICS].refresh()  # the board loads its day at start, before traffic
     await push(client, buyer_message(buyer="b1", at=START, agent=MEI), buyer_message(buyer="b2", at=START + s(5), agent=MEI),
                agent_message(buyer="b2", at=START + s(25)))
     client.app[keys.CLOCK].advance(seconds=90)
     text = await (await client.get("/metrics")).text()
-    assert 'csbot_waiting_buyers{platform="wangwang"} 1' in text
-    assert 'csbot_longest_wait_seconds{platform="wangwang"} 90.0' in text
-    assert 'csbot_agent_responses_today{agent="xiaomei",platform="wangwang"} 1' in text
-    assert 'csbot_agent_response_seconds_avg_today{agent="xiaomei",platform="wangwang"} 20.0' in text
-    assert "csbot_board_viewers 0" in text
+    assert value(text, "csbot_waiting_buyers", platform="wangwang") == 1
+    assert value(text, "csbot_longest_wait_seconds", platform="wangwang") == 90
+    # The response (20 s) is one observation of the histogram: in the 30 s bucket, not in the 10 s one.
+    mei = {"agent": "xiaomei", "platform": "wangwang"}
+    assert value(text, "csbot_agent_response_seconds_count", **mei) == 1
+    assert value(text, "csbot_agent_response_seconds_sum", **mei) == 20
+    assert value(text, "csbot_agent_response_seconds_bucket", **mei, le="10.0") == 0
+    assert value(text, "csbot_agent_response_seconds_bucket", **mei, le="30.0") == 1
+    assert value(text, "csbot_agent_reply_ratio", **mei, window="day") == 0.5
+    assert value(text, "csbot_board_viewers") == 0
+    # A second look at the same buyers observes nothing twice.
+    await client.app[keys.METRICS].refresh()
+    again = await (await client.get("/metrics")).text()
+    assert value(again, "csbot_agent_response_seconds_count", **mei) == 1
 
 
 async def test_a_reply_sent_through_the_outbox_is_a_response(app_client):

@@ -9,6 +9,7 @@ import pytest
 
 from bot.web import keys
 from tests.reminders.conftest import shop
+from tests.scrape import value
 
 
 async def test_each_offset_falls_due_on_time_and_once(make_shop):
@@ -279,5 +280,5 @@ async def test_outcomes_are_counted_for_prometheus(make_shop):
     await s.scan(shop(10, 15))
     resp = await s.client.get("/metrics")
     text = await resp.text()
-    assert 'csbot_reminders_total{platform="wangwang",outcome="sent"} 1' in text
-    assert 'csbot_reminders_total{platform="wangwang",outcome="skipped:opted_out"} 1' in text
+    assert value(text, "csbot_reminders_total", platform="wangwang", outcome="sent", reason="") == 1
+    assert value(text, "csbot_reminders_total", platform="wangwang", outcome="skipped", reason="opted_out") == 1

@@ -18,6 +18,7 @@ from bot.gateway.base import Push
 from bot.store.tables import Message, RawPush
 from bot.web import keys
 from tests.conftest import APP_KEYS, START, buyer_message, post_push, resign, signed_form
+from tests.scrape import samples, value
 
 
 def ww_form(content_changes: dict | None = None, raw_content: str | None = None, **changes) -> dict[str, str]:
@@ -143,8 +144,9 @@ async def test_unknown_platforms_are_404_under_one_label_and_logged_escaped(clie
                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
         assert (resp.status, (await resp.json())["code"]) == (404, 44)
     metrics = await (await client.get("/metrics")).text()
-    pushes = [line for line in metrics.splitlines() if line.startswith("csbot_pushes_total")]
-    assert pushes == ['csbot_pushes_total{platform="unknown",outcome="unknown platform"} 4']
+    pushes = {key: n for key, n in samples(metrics).items() if key[0] == "csbot_pushes_total"}
+    assert pushes == {("csbot_pushes_total", frozenset(
+        {"platform": "unknown", "outcome": "rejected", "reason": "unknown platform"}.items())): 4}
     ours = [r.getMessage() for r in caplog.records if r.name.startswith("bot.")]
     assert ours and not any("evil" in line or "\n" in line for line in ours)
 
@@ -160,7 +162,7 @@ async def test_request_values_in_labels_and_logs_are_escaped_and_bounded(client,
     assert (await post_push(client, "wangwang", bad))[0] == 400
     metrics = await (await client.get("/metrics")).text()
     assert "forged" not in metrics
-    assert 'csbot_pushes_total{platform="wangwang",outcome="malformed"} 1' in metrics
+    assert value(metrics, "csbot_pushes_total", platform="wangwang", outcome="rejected", reason="malformed") == 1
 
 
 async def test_deeply_nested_json_and_huge_ids_on_the_api_are_400(client):
