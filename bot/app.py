@@ -44,6 +44,7 @@ from bot.tickets.consumer import TicketConsumer
 from bot.web import keys
 from bot.partitions import partition_of
 from bot.web.prometheus import Instruments, timed
+from bot.web.push_summary import PushSummary
 from bot.web.auth import GuessLimit, callers
 from bot.web.console_feed import ConsoleFeed
 from bot.web.errors import json_errors
@@ -69,6 +70,8 @@ def create_app(
     app[keys.CLOCK] = clock or SystemClock()
     app[keys.READY] = {"store": False, "knowledge": False}
     app[keys.PUSH_COUNTS] = Counter()
+    app[keys.PUSH_SUMMARY] = PushSummary(app[keys.CLOCK])
+    app.on_shutdown.append(_flush_push_summary)
     app[keys.CALLERS] = callers(config)
     app[keys.TOKEN_GUESSES] = GuessLimit(config.server.token_failures_per_minute)
     app[keys.INSTRUMENTS] = Instruments(response_bounds_s=config.metrics.thresholds_s)
@@ -154,6 +157,10 @@ async def _database(app: web.Application, *, background: bool = True) -> AsyncIt
     app[keys.READY]["store"] = False
     await engine.dispose()
     await writing.dispose()
+
+
+async def _flush_push_summary(app: web.Application) -> None:
+    app[keys.PUSH_SUMMARY].flush()
 
 
 async def _end_console_streams(app: web.Application) -> None:

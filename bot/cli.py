@@ -7,7 +7,7 @@ import asyncio
 import logging
 import os
 import sys
-
+from zoneinfo import ZoneInfo
 
 from bot import logs
 from bot.config import Config, ConfigError, load_config
@@ -16,16 +16,30 @@ log = logging.getLogger(__name__)
 DEFAULT_CONFIG = "config.example.toml"
 
 
+# Commands that run the bot log their work at INFO; the others (reports, checks, kb ...) print what was
+# asked and log only warnings, unless --log-level says otherwise.
+SERVICES = ("serve", "demo", "simulate")
+
+
 def _config_arg(parser: argparse.ArgumentParser) -> None:
+    """--config, and the log options, which every subcommand also takes after its name."""
     parser.add_argument(
         "--config", default=os.environ.get("CSBOT_CONFIG", DEFAULT_CONFIG),
         help="TOML configuration file (default: $CSBOT_CONFIG or config.example.toml)",
     )
+    _log_args(parser, default=argparse.SUPPRESS)  # after the subcommand: overrides one given before it
+
+
+def _log_args(parser: argparse.ArgumentParser, *, default) -> None:
+    parser.add_argument("--log-level", type=str.upper, choices=("DEBUG", "INFO", "WARNING", "ERROR"), default=default,
+                        help="DEBUG, INFO, WARNING, ERROR (default: INFO for serve, demo and simulate, else WARNING)")
+    parser.add_argument("--log-format", choices=logs.FORMATS, default=default,
+                        help="text (default) or json: one JSON object per line")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="csbot", description="Customer-service assistant bot for Wangwang and Dongdong shops.")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    _log_args(parser, default=None)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the bot alone (webhooks, API, pages)")
@@ -100,16 +114,20 @@ def _traffic_args(parser: argparse.ArgumentParser, *, rate: float, duration: flo
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logs.setup(args.log_level.upper())
+    level = args.log_level or ("INFO" if args.command in SERVICES else "WARNING")
+    log_format = args.log_format or "text"
+    logs.setup(level, format=log_format)
     try:
         config = load_config(args.config)
     except ConfigError as e:
         print(f"csbot: configuration error: {e.file}: {e.key}: {e.why}", file=sys.stderr)
         return 2
+    logs.setup(level, format=log_format, zone=ZoneInfo(config.shop.timezone))  # times in the shop's zone from here
     try:
         if args.command == "check-config":
-            print(f"{config.source}: ok")
-            return 0
+            from bot.check import check_config
+
+            return check_config(config)
         if args.command == "serve":
             return serve(config)
         if args.command == "db":

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -17,9 +19,9 @@ PLATFORM_NAMES: tuple[str, ...] = ("wangwang", "dongdong")
 class ConfigError(Exception):
     """A configuration file that cannot be used: which file, which key, what is wrong."""
 
-    def __init__(self, file: str, key: str, why: str) -> None:
+    def __init__(self, file: str, key: str, why: str, *, line: int | None = None) -> None:
         super().__init__(f"{file}: {key}: {why}")
-        self.file, self.key, self.why = file, key, why
+        self.file, self.key, self.why, self.line = file, key, why, line
 
 
 class _Section(BaseModel):
@@ -411,24 +413,98 @@ def load_config(path: str | os.PathLike[str], *, environ: dict[str, str] | None 
     file = str(path)
     try:
         with open(path, "rb") as f:
-            raw = tomllib.load(f)
+            data = f.read()
+        raw = tomllib.loads(data.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(file, "-", "no such file") from None
-    except tomllib.TOMLDecodeError as e:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(file, "-", f"not valid TOML: {e}") from None
     raw = _apply_env(raw, environ)
-    return config_from_dict(raw, source=file)
+    return config_from_dict(raw, source=file, text=data.decode("utf-8"))
 
 
-def config_from_dict(raw: dict, *, source: str = "<dict>") -> Config:
+def config_from_dict(raw: dict, *, source: str = "<dict>", text: str = "") -> Config:
+    """Validate; `text`, the file's, lets an error name its line."""
     try:
         config = Config.model_validate({**raw, "source": source})
     except ValidationError as e:
-        err = e.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "-"
-        raise ConfigError(source, key, err["msg"]) from None
+        # A misspelt key first: the "field required" beside it is the same mistake.
+        err = min(e.errors(), key=lambda err: err["type"] != "extra_forbidden")
+        loc = tuple(err["loc"])
+        key = ".".join(str(p) for p in loc) or "-"
+        line = line_of(text, loc)
+        if err["type"] == "extra_forbidden":
+            raise ConfigError(source, key, unknown_key(loc, line), line=line) from None
+        raise ConfigError(source, key, err["msg"] + (f" (line {line})" if line else ""), line=line) from None
     _check_knowledge_path(config)
     return config
+
+
+def unknown_key(loc: tuple, line: int | None) -> str:
+    """What to say about a key no section knows: where it is and the nearest known key.
+
+    >>> unknown_key(("server", "prot"), 3)
+    "unknown key 'prot' at line 3, did you mean 'port'?"
+    >>> unknown_key(("platforms", 0, "app_secrt"), None)
+    "unknown key 'app_secrt', did you mean 'app_secret'?"
+    >>> unknown_key(("server", "zzz"), 9)
+    "unknown key 'zzz' at line 9; the keys of [server] are: host, port, max_body_bytes, ..."
+    """
+    name = str(loc[-1])
+    model = _model_at(loc[:-1])
+    known = [k for k in model.model_fields if k != "source"]
+    where = f"unknown key {name!r}" + (f" at line {line}" if line else "")
+    nearest = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if nearest:
+        return f"{where}, did you mean {nearest[0]!r}?"
+    section = ".".join(str(p) for p in loc[:-1] if not isinstance(p, int))
+    shown = ", ".join(known[:3]) + (", ..." if len(known) > 3 else "")
+    return f"{where}; the keys of {f'[{section}]' if section else 'the file'} are: {shown}"
+
+
+def _model_at(path: tuple) -> type[BaseModel]:
+    """The section model at a validation error's location (indexes of arrays of tables skipped)."""
+    model: type[BaseModel] = Config
+    for part in path:
+        if isinstance(part, int):
+            continue
+        annotation = model.model_fields[part].annotation
+        candidates = [annotation, *get_args(annotation)]
+        model = next(t for t in candidates if isinstance(t, type) and issubclass(t, BaseModel))
+    return model
+
+
+_TABLE = re.compile(r"^\[\s*([^\[\]]+?)\s*\]")
+_ARRAY_TABLE = re.compile(r"^\[\[\s*([^\[\]]+?)\s*\]\]")
+_KEY = re.compile(r"^([\"']?)([A-Za-z0-9_-]+)\1\s*=")
+
+
+def line_of(text: str, loc: tuple) -> int | None:
+    """The line of `text` (TOML) where the key at `loc` is written: a table's header or a `key =`
+    line in its table; None when it is not found there (an inline table, an environment override).
+
+    >>> line_of('[server]\\nport = 1\\n[[platforms]]\\nname = "a"\\n[[platforms]]\\nnme = "b"\\n', ("platforms", 1, "nme"))
+    6
+    >>> line_of('[servr]\\nport = 1\\n', ("servr",)), line_of('port = 1\\n', ("port",)), line_of('', ("x",))
+    (1, 1, None)
+    """
+    section: tuple = ()
+    seen: dict[tuple, int] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if match := _ARRAY_TABLE.match(stripped):
+            name = tuple(match.group(1).split("."))
+            section = (*name, seen.get(name, 0))
+            seen[name] = seen.get(name, 0) + 1
+            if name == loc:
+                return number
+        elif match := _TABLE.match(stripped):
+            section = tuple(match.group(1).split("."))
+            if section == loc:
+                return number
+        elif (match := _KEY.match(stripped)) and (*section, match.group(2)) == loc:
+            return number
+    return None
 
 
 def _apply_env(raw: dict, environ: dict[str, str]) -> dict:

@@ -1,12 +1,53 @@
-"""Logging setup: one line per record, key=value context in the message. Only this module configures handlers."""
+"""Logging setup: one line per record, key=value context in the message, or one JSON object per line
+(`--log-format json`). Times are ISO 8601 in the shop's time zone with its offset (UTC, with `Z`, until
+the configuration is read). Only this module configures handlers."""
 
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import logging.handlers
 import queue
 import sys
+from datetime import datetime, timezone, tzinfo
+
+FORMATS = ("text", "json")
+
+
+def timestamp(created: float, zone: tzinfo | None) -> str:
+    """A record's time: ISO 8601 with milliseconds and the offset; UTC is written `Z`.
+
+    >>> from zoneinfo import ZoneInfo
+    >>> timestamp(1780000000.5, ZoneInfo("Asia/Shanghai")), timestamp(1780000000.5, None)
+    ('2026-05-29T04:26:40.500+08:00', '2026-05-28T20:26:40.500Z')
+    """
+    at = datetime.fromtimestamp(created, zone or timezone.utc).isoformat(timespec="milliseconds")
+    return at.replace("+00:00", "Z") if zone is None else at
+
+
+class _Text(logging.Formatter):
+    def __init__(self, zone: tzinfo | None) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+        self._zone = zone
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return timestamp(record.created, self._zone)
+
+
+class _Json(logging.Formatter):
+    """One object per line: time, level, logger, message (and the traceback, when there is one)."""
+
+    def __init__(self, zone: tzinfo | None) -> None:
+        super().__init__()
+        self._zone = zone
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {"time": timestamp(record.created, self._zone), "level": record.levelname, "logger": record.name,
+                "message": record.getMessage()}
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
 
 
 class _Stderr(logging.StreamHandler):
@@ -30,10 +71,10 @@ def _stop() -> None:
         _listener.stop()  # writes out what is still queued
 
 
-def setup(level: str = "INFO") -> None:
+def setup(level: str = "INFO", *, format: str = "text", zone: tzinfo | None = None) -> None:
     global _listener
     handler = _Stderr()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(_Json(zone) if format == "json" else _Text(zone))
     # Records are formatted and written by a thread of their own: a line per push must not cost
     # the event loop a write to stderr each time.
     records: queue.SimpleQueue = queue.SimpleQueue()

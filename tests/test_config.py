@@ -50,7 +50,7 @@ def test_env_overrides_the_database_and_secrets(tmp_path):
     ("text", "key", "why"),
     [
         ("[server]\nport = 'eighty'\n", "server.port", "integer"),
-        ("[server]\nprot = 8080\n", "server.prot", "Extra inputs are not permitted"),
+        ("[server]\nprot = 8080\n", "server.prot", "unknown key 'prot' at line 2, did you mean 'port'?"),
         ("[database]\nurl = 'mysql://x'\n", "database.url", "sqlite:///"),
         ("[shop]\ntimezone = 'Mars/Olympus'\n", "shop.timezone", "unknown time zone"),
         ("[[platforms]]\nname = 'pinduoduo'\napp_key = 'a'\napp_secret = 'b'\n", "platforms.0.name", "wangwang"),

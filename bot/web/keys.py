@@ -17,6 +17,7 @@ from bot.metrics.period import PeriodFigures
 from bot.matching.engine import EngineHolder
 from bot.web.console_feed import ConsoleFeed
 from bot.web.prometheus import INSTRUMENTS_KEY
+from bot.web.push_summary import PushSummary
 from bot.outbox import OutboxSender
 from bot.reminders.job import ReminderJob
 from bot.reports.csat_job import CsatJob
@@ -41,6 +42,7 @@ CONSOLE_FEED = web.AppKey("console_feed", ConsoleFeed)  # live changes for the a
 CALLERS = web.AppKey("callers", dict)  # token -> auth.Caller
 TOKEN_GUESSES = web.AppKey("token_guesses", object)  # auth.GuessLimit: wrong tokens per client address
 READY = web.AppKey("ready", dict)  # part name -> bool; /healthz is ok when all are
+PUSH_SUMMARY = web.AppKey("push_summary", PushSummary)  # the webhook's INFO line, once a minute
 PUSH_COUNTS = web.AppKey("push_counts", Counter)  # (platform, outcome) -> n, for /metrics
 BOARD = web.AppKey("board", Board)  # the supervisor's live board and its SSE subscribers
 METRICS = web.AppKey("metrics", MetricsConsumer)  # feeds the board; tests call refresh()

@@ -52,7 +52,8 @@ async def receive(request: web.Request) -> web.Response:
     except (ConnectionResetError, asyncio.CancelledError) as e:
         # The client went away mid-request: nothing to answer, and the store is not to blame.
         request.app[keys.PUSH_COUNTS][(label, "client gone")] += 1
-        log.info("push abandoned by the client platform=%s push_id=%s", label, shown(push_id))
+        request.app[keys.PUSH_SUMMARY].note(label, "client gone")
+        log.debug("push abandoned by the client platform=%s push_id=%s", label, shown(push_id))
         if isinstance(e, asyncio.CancelledError):
             raise
         return answer(400, 40, "client gone")
@@ -62,7 +63,8 @@ async def receive(request: web.Request) -> web.Response:
     if response.status == 408:
         response.force_close()  # the rest of the body is not worth waiting for
     request.app[keys.PUSH_COUNTS][(label, outcome)] += 1
-    log.info("push platform=%s push_id=%s outcome=%s status=%d ms=%.1f",
+    request.app[keys.PUSH_SUMMARY].note(label, outcome)
+    log.debug("push platform=%s push_id=%s outcome=%s status=%d ms=%.1f",
              label, shown(push_id), shown(outcome), response.status, (time.monotonic() - started) * 1000)
     return response
 

@@ -138,7 +138,7 @@ async def test_duplicate_form_keys_are_refused(client):
 
 
 async def test_unknown_platforms_are_404_under_one_label_and_logged_escaped(client, caplog):
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG)
     for name in ("nosuch", "evil%0Aplatform", "x" * 300, 'quo"te'):
         resp = await client.post(f"/webhooks/{name}", data="a=1",
                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
@@ -152,7 +152,7 @@ async def test_unknown_platforms_are_404_under_one_label_and_logged_escaped(clie
 
 
 async def test_request_values_in_labels_and_logs_are_escaped_and_bounded(client, caplog):
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG)
     form = ww_form(id="a\nforged line=1")
     assert (await post_push(client, "wangwang", form))[0] == 200
     lines = [r.getMessage() for r in caplog.records if r.name == "bot.web.webhooks"]

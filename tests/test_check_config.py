@@ -1,0 +1,114 @@
+"""`csbot check-config` checks what `serve` would meet, and an unknown key is named with its line and
+the nearest known key (exit 2), by check-config and by serve alike. Real files, a real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PG_DSN, ROOT
+
+
+def csbot(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CSBOT_")}
+    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT, env=env)
+
+
+def write(folder: Path, text: str, *, knowledge: Path = ROOT / "knowledge") -> Path:
+    path = folder / "csbot.toml"
+    path.write_text(f'[knowledge]\npath = "{knowledge}"\n' + text, encoding="utf-8")
+    return path
+
+
+OWN = """
+[database]
+url = "sqlite:///{db}"
+[[platforms]]
+name = "wangwang"
+app_key = "shop-tb"
+app_secret = "a-real-secret-of-this-shop"
+[[tokens]]
+token = "a-real-supervisor-token-xyz"
+role = "supervisor"
+"""
+
+
+def test_a_config_of_its_own_is_ok(tmp_path):
+    result = csbot("check-config", "--config", str(write(tmp_path, OWN.format(db=tmp_path / "csbot.db"))))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "database: ok" in result.stdout and "knowledge base: ok" in result.stdout
+    assert result.stdout.rstrip().endswith(": ok") and result.stderr == ""  # no INFO noise
+    assert not (tmp_path / "csbot.db").exists()  # checking creates nothing
+
+
+def test_the_example_is_flagged_for_its_demo_secrets_and_tokens():
+    result = csbot("check-config", "--config", "config.example.toml")
+    assert result.returncode == 1
+    line = next(line for line in result.stdout.splitlines() if line.startswith("secrets:"))
+    assert "platforms.wangwang.app_secret" in line and "platforms.dongdong.app_secret" in line
+    assert "tokens.3 (admin)" in line
+    assert "not ready: secrets" in result.stdout
+
+
+def test_a_missing_database_folder_is_a_failed_check(tmp_path):
+    result = csbot("check-config", "--config", str(write(tmp_path, OWN.format(db=tmp_path / "nowhere" / "csbot.db"))))
+    assert result.returncode == 1
+    assert "database: " in result.stdout and "does not exist" in result.stdout
+
+
+def test_an_unreachable_postgresql_is_a_failed_check(tmp_path):
+    port = _closed_port()
+    text = OWN.replace('url = "sqlite:///{db}"', f'url = "postgresql://root@127.0.0.1:{port}/csbot"')
+    result = csbot("check-config", "--config", str(write(tmp_path, text)))
+    assert result.returncode == 1
+    assert "database: cannot connect" in result.stdout
+
+
+@pytest.mark.postgres
+def test_a_reachable_postgresql_and_a_missing_database_on_it(tmp_path):
+    if not PG_DSN:
+        pytest.skip("needs CSBOT_TEST_PG_DSN")
+    ok = csbot("check-config", "--config", str(write(tmp_path, OWN.replace('"sqlite:///{db}"', f'"{PG_DSN}"'))))
+    assert ok.returncode == 0 and "database: ok" in ok.stdout, ok.stdout + ok.stderr
+    missing = PG_DSN.rsplit("/", 1)[0] + "/csbot_no_such_database"
+    bad = csbot("check-config", "--config", str(write(tmp_path, OWN.replace('"sqlite:///{db}"', f'"{missing}"'))))
+    assert bad.returncode == 1 and "csbot_no_such_database" in bad.stdout
+
+
+def test_a_knowledge_base_that_does_not_load_is_a_failed_check(tmp_path):
+    knowledge = tmp_path / "knowledge"
+    shutil.copytree(ROOT / "knowledge", knowledge)
+    (knowledge / "intents" / "broken.toml").write_text('[[intent]]\nid = "a.b"\nquestions = [\n', encoding="utf-8")
+    result = csbot("check-config", "--config", str(write(tmp_path, OWN.format(db=tmp_path / "c.db"), knowledge=knowledge)))
+    assert result.returncode == 1
+    assert "knowledge base: " in result.stdout and "broken.toml" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["check-config", "serve"])
+def test_an_unknown_key_is_exit_2_with_its_line_and_the_nearest_key(tmp_path, command):
+    text = OWN.format(db=tmp_path / "c.db").replace('app_secret = "a-real', 'app_secrt = "a-real')
+    result = csbot(command, "--config", str(write(tmp_path, text)))
+    assert result.returncode == 2
+    # [knowledge] takes 2 lines, OWN starts with an empty one: app_secrt is on line 9.
+    assert "platforms.0.app_secrt: unknown key 'app_secrt' at line 9, did you mean 'app_secret'?" in result.stderr
+    assert "Extra inputs" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_unknown_section_is_named_with_its_line(tmp_path):
+    result = csbot("check-config", "--config", str(write(tmp_path, "[servr]\nport = 1\n")))
+    assert result.returncode == 2
+    assert "unknown key 'servr' at line 3, did you mean 'server'?" in result.stderr
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
