@@ -13,6 +13,7 @@ from bot.matching.engine import shop_values
 from bot.outbox import LABELS
 from bot.store import access, chat, outbox, suggestions
 from bot.store.tables import Buyer, Conversation, Message, ReplyFeedback
+from bot.metrics.board import iso
 from bot.web import keys
 from bot.web.auth import Caller, caller
 from bot.web.errors import ApiError
@@ -26,14 +27,14 @@ MAX_REPLY = 2000
 
 def _message_json(m: Message) -> dict:
     return {"id": m.id, "sender": m.sender, "agent": m.agent_account, "text": m.text,
-            "sent_at": m.sent_at.isoformat(), "client_msg_id": shown_key(m.client_msg_id)}
+            "sent_at": iso(m.sent_at), "client_msg_id": shown_key(m.client_msg_id)}
 
 
 def _conversation_json(c: Conversation, buyer: Buyer, latest: Message | None, now) -> dict:
     return {
         "id": c.id, "platform": c.platform, "buyer": buyer.nick, "agent": c.agent_account,
-        "started_at": c.started_at.isoformat(), "last_message_at": c.last_message_at.isoformat(),
-        "waiting_since": c.waiting_since.isoformat() if c.waiting_since else None,
+        "started_at": iso(c.started_at), "last_message_at": iso(c.last_message_at),
+        "waiting_since": iso(c.waiting_since) if c.waiting_since else None,
         "waiting_s": round((now - c.waiting_since).total_seconds()) if c.waiting_since else None,
         "latest": _message_json(latest) if latest else None,
     }
@@ -65,11 +66,11 @@ async def list_conversations(request: web.Request) -> web.Response:
         h = handed.get(c.id)
         item["handover"] = None if h is None else {
             "from": h.from_agent, "from_name": names.get(h.from_agent, h.from_agent), "to": h.to_agent,
-            "shift_change_at": h.shift_change_at.isoformat(), "waiting": h.waiting}
+            "shift_change_at": iso(h.shift_change_at), "waiting": h.waiting}
         t = transfers.get(c.id)
         item["transfer"] = transfer_json(t[-1], names) if t else None
         items.append(item)
-    return web.json_response({"items": items, "total": total, "now": now.isoformat(),
+    return web.json_response({"items": items, "total": total, "now": iso(now),
                               "thresholds_s": list(config.metrics.thresholds_s)})
 
 
@@ -196,7 +197,7 @@ def _outgoing_json(m) -> dict:
     return {"client_msg_id": shown_key(m.client_msg_id),
             "kind": m.kind, "sender": m.sender, "text": m.text, "state": m.state, "label": LABELS.get(m.state, m.state),
             "error": m.last_error if m.state != "sent" else None, "attempts": m.attempts,
-            "queued_at": m.created_at.isoformat(), "sent_at": m.sent_at.isoformat() if m.sent_at else None}
+            "queued_at": iso(m.created_at), "sent_at": iso(m.sent_at) if m.sent_at else None}
 
 
 def _outcome(text: str, intent: str | None, had_suggestions: bool, engine, platform: str, values: dict) -> str:

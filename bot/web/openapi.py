@@ -12,11 +12,13 @@ _ERROR = {
 }
 
 
-def _push_path(platform: str, summary: str) -> dict:
+def _push_path(summary: str) -> dict:
     return {
         "post": {
             "summary": summary,
             "security": [],
+            "parameters": [{"name": "platform", "in": "path", "required": True, "schema": {"type": "string"},
+                            "description": "wangwang or dongdong; any other: 404"}],
             "requestBody": {
                 "required": True,
                 "content": {"application/x-www-form-urlencoded": {"schema": {"type": "object", "additionalProperties": {"type": "string"}}}},
@@ -27,6 +29,8 @@ def _push_path(platform: str, summary: str) -> dict:
                     ("200", "stored (msg ok) or seen before (msg duplicate)"),
                     ("400", "malformed: missing field, bad JSON, unknown topic or method, bad time"),
                     ("401", "bad or missing signature, unknown app_key, timestamp out of window"),
+                    ("404", "no such platform is configured"),
+                    ("408", "the body did not arrive within server.body_timeout_seconds"),
                     ("413", "body over server.max_body_bytes"),
                     ("503", "overloaded or store unavailable; retry"),
                 ]
@@ -58,8 +62,7 @@ OPENAPI = {
         "/metrics": {
             "get": {"summary": "Prometheus text format", "security": [], "responses": {"200": {"description": "metrics"}}}
         },
-        "/webhooks/wangwang": _push_path("wangwang", "Wangwang push intake (TOP-style signed form)"),
-        "/webhooks/dongdong": _push_path("dongdong", "Dongdong push intake (JOS-style signed form)"),
+        "/webhooks/{platform}": _push_path("Push intake: wangwang (TOP-style signed form) or dongdong (JOS-style)"),
     },
 }
 
@@ -404,3 +407,119 @@ OPENAPI["paths"]["/api/scorecard/deductions"] = {
         },
     }
 }
+
+
+# Every timestamp the API writes is RFC 3339 with an offset (bot.web.params.iso: UTC, milliseconds, Z).
+OPENAPI["components"]["schemas"]["Timestamp"] = {"type": "string", "format": "date-time",
+                                                 "description": "RFC 3339, UTC with milliseconds: 2026-11-24T02:00:00.000Z"}
+_JSON_OBJECT = {"application/json": {"schema": {"type": "object"}}}
+_ID_PARAM = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_PAGING = [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}},
+           {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}}]
+_SUGGESTION = {"type": "object", "properties": {"intent": {"type": "string"}, "score": {"type": "number", "minimum": 0, "maximum": 1},
+                                                "question": {"type": "string"}, "reply": {"type": "string"}}}
+
+
+def _page(summary: str, content_type: str) -> dict:
+    return {"get": {"summary": summary, "security": [],
+                    "responses": {"200": {"description": content_type, "content": {content_type: {"schema": {"type": "string"}}}}}}}
+
+
+OPENAPI["paths"].update({
+    "/api/openapi.json": {"get": {"summary": "This document", "security": [],
+                                  "responses": {"200": {"description": "OpenAPI 3.1", "content": _JSON_OBJECT}}}},
+    "/api/suggest": {"post": {
+        "summary": "The top suggestions for a buyer's message (agent)",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["text"], "properties": {
+                "text": {"type": "string", "maxLength": 10000},
+                "limit": {"type": "integer", "minimum": 1, "maximum": 10, "default": 3},
+                "platform": {"enum": ["wangwang", "dongdong"]}}}}}},
+        "responses": {"200": {"description": "`{suggestions, complaint}`, best first; empty when nothing is confident",
+                              "content": {"application/json": {"schema": {"type": "object", "properties": {
+                                  "suggestions": {"type": "array", "items": _SUGGESTION},
+                                  "complaint": {"type": ["object", "null"]}}}}}},
+                      "400": {"description": "bad body"}, "401": {"description": "no or unknown token"}}}},
+    "/api/conversations": {"get": {
+        "summary": "Open conversations visible to the caller: buyer, platform, agent, waiting_since, the latest message",
+        "parameters": [*_PAGING, {"name": "waiting", "in": "query", "schema": {"enum": ["true", "false"]}}],
+        "responses": {"200": {"description": "`{items, total, now, handovers}`", "content": _JSON_OBJECT},
+                      "400": {"description": "bad paging"}, "401": {"description": "no or unknown token"}}}},
+    "/api/conversations/{id}": {"get": {
+        "summary": "A conversation's messages in event-time order, its outgoing messages (`deliveries`) and the "
+                   "suggestions for the latest buyer message",
+        "parameters": [_ID_PARAM],
+        "responses": {"200": {"description": "the conversation", "content": _JSON_OBJECT},
+                      "401": {"description": "no or unknown token"}, "403": {"description": "not routed to the caller"},
+                      "404": {"description": "no such conversation"}}}},
+    "/api/conversations/{id}/reply": {"post": {
+        "summary": "Send a reply through the gateway, after the compliance rules; `client_msg_id` makes it idempotent",
+        "parameters": [_ID_PARAM],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["text"], "properties": {
+                "text": {"type": "string", "minLength": 1, "maxLength": 2000},
+                "intent": {"type": ["string", "null"], "description": "the id of the suggestion used"},
+                "client_msg_id": {"type": "string", "maxLength": 80}}}}}},
+        "responses": {"202": {"description": "`{client_msg_id, queued, state, warnings}`: queued (queued false: "
+                                             "the same key again, nothing sent twice)", "content": _JSON_OBJECT},
+                      "400": {"description": "bad body, unknown intent"}, "401": {"description": "no or unknown token"},
+                      "403": {"description": "not routed to the caller, or no account on its platform"},
+                      "404": {"description": "no such conversation"},
+                      "422": {"description": "`blocked` with `rule`, `reason`, `span`: nothing was sent"}}}},
+    "/api/console/stream": {"get": {
+        "summary": "The agent's console as Server-Sent Events (Bearer, or `?token=`)",
+        "parameters": [{"name": "token", "in": "query", "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "text/event-stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                      "401": {"description": "no or unknown token"}}}},
+    "/api/kb/intents": {
+        "get": {"summary": "The knowledge base in service (admin)",
+                "responses": {"200": {"description": "`{items, total, ...}`", "content": _JSON_OBJECT},
+                              "401": {"description": "no or unknown token"}, "403": {"description": "not an admin"}}},
+        "post": OPENAPI["paths"]["/api/kb/intents"]["post"]},
+    "/api/kb/reload": {"post": {
+        "summary": "Reload knowledge/; the old base keeps serving when the new one does not validate (admin)",
+        "responses": {"200": {"description": "reloaded", "content": _JSON_OBJECT},
+                      "401": {"description": "no or unknown token"}, "403": {"description": "not an admin"},
+                      "422": {"description": "the files do not validate: the old base is kept"}}}},
+    "/console": _page("The agent's console page", "text/html"),
+    "/kb": _page("The knowledge base editor page", "text/html"),
+    "/reports": _page("The supervisor's reports page", "text/html"),
+    "/board/board.js": _page("The board's script", "text/javascript"),
+    "/board/board.css": _page("The board's style sheet", "text/css"),
+    "/reports/reports.js": _page("The reports page's script", "text/javascript"),
+    "/reports/reports.css": _page("The reports page's style sheet", "text/css"),
+    "/static/{filename}": {"get": {
+        "summary": "The pages' scripts and style sheets", "security": [],
+        "parameters": [{"name": "filename", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "the file", "content": {"*/*": {"schema": {"type": "string"}}}},
+                      "403": {"description": "outside the folder"}, "404": {"description": "no such file"}}}},
+})
+
+
+def _completed(document: dict) -> None:
+    """Every response has a content schema: errors are the Error object, the rest JSON objects unless
+    described otherwise; every operation under /api/ says 401 for a missing token."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for path, item in document["paths"].items():
+        for method, op in item.items():
+            responses = op["responses"]
+            if path.startswith("/api/") and op.get("security") != [] and "401" not in responses:
+                responses["401"] = {"description": "no or unknown token"}
+            for status, response in responses.items():
+                if response.get("content"):
+                    continue
+                if int(status) >= 400:
+                    response["content"] = error
+                elif path == "/board":
+                    response["content"] = {"text/html": {"schema": {"type": "string"}}}
+                elif path == "/api/board/stream":
+                    response["content"] = {"text/event-stream": {"schema": {"type": "string"}}}
+                elif path == "/metrics":
+                    response["content"] = {"text/plain": {"schema": {"type": "string"}}}
+                else:
+                    response["content"] = _JSON_OBJECT
+
+
+OPENAPI["paths"]["/metrics"]["get"]["responses"]["401"] = {
+    "description": "server.metrics_token is set and the request does not bring it as a bearer token"}
+_completed(OPENAPI)

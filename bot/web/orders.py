@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bot.reminders.report import figures, period, summary
 from bot.store import reminders
+from bot.metrics.board import iso
 from bot.web import keys
 from bot.web.auth import caller
 from bot.web.errors import ApiError
@@ -20,7 +21,7 @@ NO_CREATION = "unknown order: its payment or close came before (or without) its 
 
 
 def _time(at: datetime | None) -> str | None:
-    return None if at is None else at.isoformat().replace("+00:00", "Z")
+    return None if at is None else iso(at)
 
 
 async def list_orders(request: web.Request) -> web.Response:

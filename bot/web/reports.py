@@ -13,6 +13,7 @@ from bot.reports import export, monthly, scorecard
 from bot.store import daily_reports as daily_reports_store
 from bot.store import reports as reports_store
 from bot.reports.figures import period_report
+from bot.metrics.board import iso
 from bot.web import keys
 from bot.web.auth import caller
 from bot.web.errors import ApiError
@@ -117,7 +118,7 @@ async def add_deduction(request: web.Request) -> web.Response:
                                                 points=float(points), reason=reason.strip(), created_by=who.role,
                                                 now=request.app[keys.CLOCK].now())
         entry = {"id": row.id, "agent": row.agent, "month": row.month, "points": row.points, "reason": row.reason,
-                 "created_by": row.created_by, "created_at": row.created_at.isoformat()}
+                 "created_by": row.created_by, "created_at": iso(row.created_at)}
     return web.json_response(entry, status=201)
 
 

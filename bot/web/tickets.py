@@ -14,6 +14,7 @@ from bot.store import tickets as store
 from bot.store.tables import Ticket, TicketHistory
 from bot.tickets import actions, workflow
 from bot.tickets.detect import SEVERITIES, Complaint
+from bot.metrics.board import iso
 from bot.web import keys
 from bot.web.auth import Caller, caller
 from bot.web.errors import ApiError
@@ -23,7 +24,7 @@ from bot.web.params import is_row_id, paging
 
 
 def _at(value) -> str | None:
-    return None if value is None else value.isoformat()
+    return None if value is None else iso(value)
 
 
 def public(ticket: Ticket, *, now) -> dict:

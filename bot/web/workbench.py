@@ -17,6 +17,7 @@ from bot.metrics.shifts import agents_on_shift
 from bot.store import access, agent_status, changes, phrases, reminders
 from bot.store.tables import Buyer, Conversation, Message, Order, OutboxMessage, Ticket
 from bot.store.outbox import shown_key
+from bot.metrics.board import iso
 from bot.web import keys
 from bot.web.auth import Caller, caller
 from bot.web.errors import ApiError
@@ -30,7 +31,7 @@ HEARTBEAT_S = 30  # how often the console beats; offline after agent_status.OFFL
 
 
 def _iso(at: datetime | None) -> str | None:
-    return None if at is None else at.isoformat().replace("+00:00", "Z")
+    return None if at is None else iso(at)
 
 
 def actor(who: Caller) -> str:

@@ -1,0 +1,47 @@
+"""The OpenAPI document describes every route the app serves, each method, with its responses; a route
+added without being described fails here."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.web.openapi import OPENAPI
+
+METHODS = {"GET", "POST", "PUT", "DELETE", "PATCH"}
+
+
+def served(app: web.Application) -> set[tuple[str, str]]:
+    routes = set()
+    for resource in app.router.resources():
+        path = resource.canonical
+        if isinstance(resource, web.StaticResource):
+            path += "/{filename}"
+        for route in resource:
+            if route.method in METHODS:
+                routes.add((route.method.lower(), path))
+    return routes
+
+
+def described() -> set[tuple[str, str]]:
+    return {(method, path) for path, item in OPENAPI["paths"].items() for method in item if method in
+            {m.lower() for m in METHODS}}
+
+
+def test_every_served_route_is_described_and_nothing_else(config, clock, make_app):
+    app = make_app(config, clock)
+    missing = served(app) - described()
+    assert not missing, f"served but not in bot/web/openapi.py: {sorted(missing)}"
+    stale = described() - served(app)
+    assert not stale, f"described but not served: {sorted(stale)}"
+
+
+def test_every_operation_has_json_schemas_for_its_bodies_and_statuses():
+    for path, item in OPENAPI["paths"].items():
+        for method, op in item.items():
+            assert op["responses"], (method, path)
+            for status, response in op["responses"].items():
+                assert status.isdigit(), (method, path, status)
+                assert response.get("content"), f"{method} {path} {status}: no content schema"
+            body = op.get("requestBody")
+            if body:
+                assert all("schema" in c for c in body["content"].values()), (method, path)
