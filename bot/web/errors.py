@@ -30,8 +30,12 @@ async def json_errors(request: web.Request, handler) -> web.StreamResponse:
         if e.status < 400:
             raise
         if request.path.startswith("/webhooks/"):
-            return web.json_response({"code": 40 if e.status < 500 else 50, "msg": e.reason}, status=e.status)
-        return api_error(e.status, e.reason.lower().replace(" ", "_"), e.text or e.reason)
+            response = web.json_response({"code": 40 if e.status < 500 else 50, "msg": e.reason}, status=e.status)
+        else:
+            response = api_error(e.status, e.reason.lower().replace(" ", "_"), e.text or e.reason)
+        if "Allow" in e.headers:  # a 405 says which methods the path takes
+            response.headers["Allow"] = e.headers["Allow"]
+        return response
     except Exception:
         log.exception("unhandled error path=%s", request.path)
         return api_error(500, "internal", "internal error; it has been logged")

@@ -1,5 +1,7 @@
 """The OpenAPI description of the bot's HTTP interface, served at /api/openapi.json."""
 
+import re
+
 _PUSH_ANSWER = {
     "type": "object",
     "properties": {"code": {"type": "integer"}, "msg": {"type": "string"}},
@@ -503,8 +505,15 @@ def _completed(document: dict) -> None:
     for path, item in document["paths"].items():
         for method, op in item.items():
             responses = op["responses"]
-            if path.startswith("/api/") and op.get("security") != [] and "401" not in responses:
-                responses["401"] = {"description": "no or unknown token"}
+            declared = {p["name"] for p in op.get("parameters", []) if p.get("in") == "path"}
+            for name in re.findall(r"\{(\w+)\}", path):
+                if name not in declared:
+                    op.setdefault("parameters", []).append(
+                        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}})
+            if path.startswith("/api/") and op.get("security") != []:
+                responses.setdefault("401", {"description": "no or unknown token"})
+                responses.setdefault("429", {"description": "too many wrong tokens from this address "
+                                                            "(server.token_failures_per_minute)"})
             for status, response in responses.items():
                 if response.get("content"):
                     continue

@@ -101,7 +101,7 @@ async def add_deduction(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_request", "the body must be a JSON object")
     config = request.app[keys.CONFIG]
     agent = body.get("agent")
-    if agent not in {a.id for a in config.agents}:
+    if not isinstance(agent, str) or agent not in {a.id for a in config.agents}:  # a dict is unhashable: 400, not 500
         raise ApiError(400, "bad_request", f"agent must be one of the configured agents, not {str(agent)[:40]!r}")
     first, _ = _month(request, body.get("month") if isinstance(body.get("month"), str) else None)
     points = body.get("points")

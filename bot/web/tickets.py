@@ -117,7 +117,7 @@ async def transition(request: web.Request) -> web.Response:
     if resolution is not None and not isinstance(resolution, str):
         raise ApiError(400, "bad_request", "resolution must be a string")
     config = request.app[keys.CONFIG]
-    if owner is not None and owner not in {a.id for a in config.agents}:
+    if owner is not None and (not isinstance(owner, str) or owner not in {a.id for a in config.agents}):
         raise ApiError(400, "bad_request", "owner must be an agent id")
     if to == "assigned" and owner is None and who.role == "agent":
         owner = who.agent  # an agent takes the ticket

@@ -45,3 +45,16 @@ def test_every_operation_has_json_schemas_for_its_bodies_and_statuses():
             body = op.get("requestBody")
             if body:
                 assert all("schema" in c for c in body["content"].values()), (method, path)
+
+
+async def test_what_schemathesis_found_stays_fixed(client):
+    """scripts/schemathesis found these: a non-string agent or owner was a 500, and a 405 had no Allow."""
+    supervisor = {"Authorization": "Bearer supervisor-token"}
+    resp = await client.post("/api/scorecard/deductions", headers=supervisor,
+                             json={"agent": {}, "month": "", "points": 0, "reason": ""})
+    assert resp.status == 400
+    resp = await client.post("/api/tickets/1/transition", headers=supervisor, json={"to": "assigned", "owner": {}})
+    assert resp.status in (400, 404)
+    for method, path in (("DELETE", "/webhooks/wangwang"), ("PUT", "/api/tickets")):
+        resp = await client.request(method, path, headers=supervisor)
+        assert resp.status == 405 and {"GET", "POST"} & set(resp.headers["Allow"].split(",")), (method, path)
