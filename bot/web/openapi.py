@@ -486,9 +486,9 @@ OPENAPI["paths"].update({
     "/console": _page("The agent's console page", "text/html"),
     "/kb": _page("The knowledge base editor page", "text/html"),
     "/reports": _page("The supervisor's reports page", "text/html"),
-    "/board/board.js": _page("The board's script", "text/javascript"),
+    "/board/board.js": _page("The board's script", "application/javascript"),
     "/board/board.css": _page("The board's style sheet", "text/css"),
-    "/reports/reports.js": _page("The reports page's script", "text/javascript"),
+    "/reports/reports.js": _page("The reports page's script", "application/javascript"),
     "/reports/reports.css": _page("The reports page's style sheet", "text/css"),
     "/static/{filename}": {"get": {
         "summary": "The pages' scripts and style sheets", "security": [],
@@ -514,6 +514,10 @@ def _completed(document: dict) -> None:
                 responses.setdefault("401", {"description": "no or unknown token"})
                 responses.setdefault("429", {"description": "too many wrong tokens from this address "
                                                             "(server.token_failures_per_minute)"})
+                if op.get("parameters") or op.get("requestBody"):  # every parameter and body is checked
+                    responses.setdefault("400", {"description": "a parameter or the body is refused (`bad_request`, ...)"})
+                if "{" in path:
+                    responses.setdefault("404", {"description": "no such item"})
             for status, response in responses.items():
                 if response.get("content"):
                     continue
