@@ -75,7 +75,7 @@ OPENAPI["paths"]["/api/orders"] = {
             {"name": "status", "in": "query", "schema": {"enum": ["unpaid", "paid", "closed", "unknown", "all"], "default": "all"}},
             {"name": "platform", "in": "query", "schema": {"enum": ["wangwang", "dongdong"]}},
             {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}},
-            {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+            {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 1_000_000_000, "default": 0}},
         ],
         "responses": {
             "200": {"description": "`{\"items\": [order with \"reminders\": [{slot, state, reason, scheduled_at, due_at, decided_at, client_msg_id}]], \"total\": N}`; "
@@ -93,7 +93,7 @@ _PERIOD_PARAMS = [
     {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"},
      "description": "last day, inclusive (default: `from`); at most a year after `from`"},
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}},
-    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 1_000_000_000, "default": 0}},
 ]
 _AGENT_FIGURES = {
     "type": "object",
@@ -193,7 +193,7 @@ OPENAPI["paths"]["/api/tickets"] = {
             {"name": "overdue", "in": "query", "schema": {"enum": ["true", "false"]},
              "description": "true: only open tickets past their first-response or resolution SLA (the board's list)"},
             {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}},
-            {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+            {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 1_000_000_000, "default": 0}},
         ],
         "responses": {
             "200": {"description": "`{\"items\": [Ticket], \"total\": N}`, most severe then oldest first",
@@ -385,7 +385,7 @@ OPENAPI["paths"]["/api/scorecard"] = {
     "get": {
         "summary": "The monthly 10-point scorecard (10分制) per agent (supervisor): score, status, flagged, deductions "
                    "with rule, points and evidence (ticket, shift, entry, each with a url), sales and commission",
-        "parameters": [{"name": "month", "in": "query", "required": True, "schema": {"type": "string", "pattern": "^\\d{4}-\\d{2}$"}}],
+        "parameters": [{"name": "month", "in": "query", "required": True, "schema": {"type": "string", "pattern": "^\\d{4}-(0[1-9]|1[0-2])$"}}],
         "responses": {
             "200": {"description": "`{\"month\", \"timezone\", \"items\": [{agent, name, month, score, status, flagged, previous, "
                                    "deductions, sales, commission}]}`"},
@@ -417,7 +417,7 @@ OPENAPI["components"]["schemas"]["Timestamp"] = {"type": "string", "format": "da
 _JSON_OBJECT = {"application/json": {"schema": {"type": "object"}}}
 _ID_PARAM = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
 _PAGING = [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}},
-           {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}}]
+           {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 1_000_000_000, "default": 0}}]
 _SUGGESTION = {"type": "object", "properties": {"intent": {"type": "string"}, "score": {"type": "number", "minimum": 0, "maximum": 1},
                                                 "question": {"type": "string"}, "reply": {"type": "string"}}}
 

@@ -24,8 +24,9 @@ PATHS = {
     "/api/conversations/{id}/context": {"get": {
         "summary": "The buyer's orders on this shop (each with order_id, status, title, amount, created_at, paid_at, "
                    "closes_at, reminders), their tickets, and their earlier conversations newest first (`limit` default 10, `offset`)",
-        "parameters": [_ID, {"name": "limit", "in": "query", "schema": {"type": "integer"}},
-                       {"name": "offset", "in": "query", "schema": {"type": "integer"}}],
+        "parameters": [_ID, {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                       {"name": "offset", "in": "query",
+                        "schema": {"type": "integer", "minimum": 0, "maximum": 1_000_000_000}}],
         "responses": _r(s200="`{\"orders\", \"tickets\", \"earlier\": {\"items\", \"total\"}}`", s400="bad paging",
                         s403=_NOT_ROUTED, s404="no such conversation")}},
     "/api/conversations/{id}/transfer": {"post": {
