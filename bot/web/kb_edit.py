@@ -26,7 +26,7 @@ from bot.web.auth import Caller, caller
 from bot.web.errors import ApiError
 from bot.web.kb_api import json_body
 from bot.web.pages import STATIC
-from bot.web.params import paging, path_id
+from bot.web.params import is_row_id, paging, path_id
 
 log = logging.getLogger(__name__)
 EDITOR_ROLE = "supervisor"
@@ -328,7 +328,7 @@ async def learn_accept(request: web.Request) -> web.Response:
     who = caller(request, role=LEARN_ROLE)
     body = await json_body(request)
     ids = body.get("message_ids")
-    if not isinstance(ids, list) or not ids or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+    if not isinstance(ids, list) or not ids or not all(is_row_id(i) for i in ids):  # a 40-digit id was a 500
         raise ApiError(400, "bad_request", "message_ids must be a non-empty list of message ids")
     action = body.get("action")
     if action not in ("intent", "new_intent", "off_topic"):

@@ -307,7 +307,8 @@ def _kb_edit_paths() -> dict:
         "/api/kb/intents/{id}": {"put": {**write("Edit an intent's title, questions and replies", table)["post"]}},
         "/api/kb/topics/{id}": {"put": {**write("Edit an off-topic subject's title and questions", table)["post"]}},
         "/api/kb/intents": write("Add an intent (`id` group.name: intents/<group>.toml)",
-                                 {**table, "properties": {**table["properties"], "id": {"type": "string"}}}),
+                                 {**table, "required": ["id"], "properties": {**table["properties"], "id": {
+                                     "type": "string", "pattern": "^[a-z0-9_]+\\.[a-z0-9_]+$"}}}),
         "/api/kb/topics": write("Add an off-topic subject", {**table, "properties": {**table["properties"],
                                                                                      "id": {"type": "string"}}}),
         "/api/kb/intents/{id}/retire": write("Retire an intent (it leaves its file; undo brings it back)",
@@ -316,7 +317,7 @@ def _kb_edit_paths() -> dict:
                                             {"type": "object", "properties": {**common, "text": {"type": "string"},
                                                                               "platform": reply["properties"]["platform"]}}),
         "/api/kb/questions/move": write("Move a sample question to another intent or subject", {
-            "type": "object", "properties": {**common, "question": {"type": "string"}, "from": {"type": "string"},
+            "type": "object", "required": ["question"], "properties": {**common, "question": {"type": "string", "minLength": 1}, "from": {"type": "string"},
                                              "to": {"type": "string"}}}),
         "/api/kb/changes": {"get": {"summary": "The history of changes, newest first, each with who, when, what and "
                                                "the figures before and after (supervisor)",
@@ -337,7 +338,7 @@ def _kb_edit_paths() -> dict:
             "`title`, `reply`, more `questions`), off_topic (`intent`: a subject; `new_topic: true` makes it). "
             "Messages since deleted are listed in `gone`; all gone answers `applied: false`",
             {"type": "object", "required": ["message_ids", "action"], "properties": {
-                **common, "message_ids": {"type": "array", "items": {"type": "integer"}},
+                **common, "message_ids": {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 0, "maximum": 2**53 - 1}},
                 "action": {"enum": ["intent", "new_intent", "off_topic"]}, "intent": {"type": "string"}}},
             role="admin"),
     }

@@ -34,7 +34,7 @@ PATHS = {
                    "an online member); the receiver may see and answer it, the sender no longer (a supervisor may transfer any). "
                    "`version` (optional): the conversation's `version` the caller saw",
         "parameters": [_ID],
-        "requestBody": _body({"to": {"type": "string"}, "note": {"type": "string", "maxLength": 500},
+        "requestBody": _body({"to": {"type": "string", "minLength": 1}, "note": {"type": "string", "maxLength": 500},
                               "version": {"type": "integer"}}, ["to"]),
         "responses": _r(s200="the transfer: `{conversation_id, seq, from, from_name, to, to_name, group, note, at, buyer, version}`",
                         s400="`unknown_agent`, `transfer_to_self`, `unknown_group`, `no_account_on_platform`, `bad_request`",
@@ -65,7 +65,7 @@ PATHS = {
         "get": {"summary": "Quick phrases (快捷短语) visible to me: the team's and my own",
                 "responses": _r(s200="`{items: [{id, code, text, scope, owner, created_by, created_at}], total}`")},
         "post": {"summary": "Add a phrase; team phrases by supervisors only; checked by the compliance guard",
-                 "requestBody": _body({"code": {"type": "string", "maxLength": 20}, "text": {"type": "string", "maxLength": 500},
+                 "requestBody": _body({"code": {"type": "string", "pattern": "^\\S{1,20}$"}, "text": {"type": "string", "minLength": 1, "maxLength": 500},
                                        "scope": {"enum": ["personal", "team"]}}, ["code", "text"]),
                  "responses": _r(s201="the phrase", s400="`bad_phrase_code`, `bad_phrase_text`, `bad_request`",
                                  s403="`team_phrases_supervisor_only`",

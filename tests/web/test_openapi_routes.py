@@ -58,3 +58,10 @@ async def test_what_schemathesis_found_stays_fixed(client):
     for method, path in (("DELETE", "/webhooks/wangwang"), ("PUT", "/api/tickets")):
         resp = await client.request(method, path, headers=supervisor)
         assert resp.status == 405 and {"GET", "POST"} & set(resp.headers["Allow"].split(",")), (method, path)
+
+
+async def test_a_huge_message_id_to_learn_from_is_400(client):
+    """Found by scripts/schemathesis: an id beyond a database integer reached the query (500)."""
+    resp = await client.post("/api/kb/learn/accept", headers={"Authorization": "Bearer admin-token-12"},
+                             json={"message_ids": [1, -4 * 10**34], "action": "intent", "intent": "order.status"})
+    assert resp.status == 400 and (await resp.json())["error"] == "bad_request"
