@@ -112,7 +112,7 @@ async def _database(app: web.Application, *, background: bool = True) -> AsyncIt
     # Intake's, the processor's and the board's many small statements: on SQLite, on the event loop's thread
     # (store.inline_sqlite); reads that can be long keep `engine`.
     writing = create_engine(url, sqlite_synchronous=config.database.sqlite_synchronous, inline=True) \
-        if is_sqlite(engine) else engine
+        if is_sqlite(engine) and config.database.sqlite_inline else engine
     app[keys.METRICS] = MetricsConsumer(db, board=app[keys.BOARD], clock=clock, config=config,
                                         small_reads=sessionmaker(writing))
     # SQLite has one writer at a time: intake and processing take turns through one first-come gate.

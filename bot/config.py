@@ -41,6 +41,10 @@ class DatabaseConfig(_Section):
     url: str = "sqlite:///var/csbot.db"
     # FULL: a commit is on disk before the push is answered 200, even if the machine loses power.
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "FULL"
+    # Intake's and processing's many small SQLite statements run on the event loop's thread
+    # (store.inline_sqlite); false sends each to aiosqlite's thread, as other reads do. Kept as a
+    # switch so `scripts/bench process --sqlite-threaded` can show what the in-loop driver buys.
+    sqlite_inline: bool = True
 
     @field_validator("url")
     @classmethod
