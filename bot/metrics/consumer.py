@@ -21,6 +21,7 @@ from bot.events import Event
 from bot.metrics.board import Board, RosterEntry, iso
 from bot.metrics.report import BuyerActivity, BuyerFigures, OrderFact, Rules, buyer_figures
 from bot.metrics.shifts import agents_on_shift, handover_plan, shift_changes
+from bot.store import conversation_end
 from bot.store import csat as csat_store
 from bot.store import daily_reports as daily_reports_store
 from bot.store import metrics as store
@@ -250,6 +251,7 @@ class MetricsConsumer:
             daily_failures = await daily_reports_store.failures(session, since=self._board.day - timedelta(days=7))
             ratings = [*await csat_store.ratings(session, start=start, end=end),
                        *await reports_store.ratings(session, start=start, end=end)]
+            ended = await conversation_end.ended_counts(session, start=start, end=end)
         except Exception:
             # Another part's tables: a problem there must not stop the board.
             log.exception("board extras failed")
@@ -265,6 +267,7 @@ class MetricsConsumer:
             "tickets_overdue": overdue, "reminders_sent": len(sent), "reminded_orders": len(last_sent),
             "reminders_recovered": len(recovered), "recovered_fen": sum(d.paid_fen or 0 for d in recovered),
             "daily_report_failures": daily_failures, "csat": _csat_today(ratings, self._rules),
+            "ended": [{"agent": by, "platform": platform, "ended": n} for (by, platform), n in sorted(ended.items())],
         })
 
     def _roster(self, now: datetime) -> None:

@@ -126,6 +126,10 @@ class Conversation(SQLModel, table=True):
     agent_account: str = ""  # the agent the buyer is routed to, or who last answered
     waiting_since: datetime | None = _at(nullable=True, index=True)
     last_buyer_text: str = ""
+    # An agent (or a supervisor) ended it (结束会话); a buyer message after `ended_at` makes it live again.
+    # Conversations themselves still follow metrics.md's gap (`bot.store.conversation_end`).
+    ended_at: datetime | None = _at(nullable=True, index=True)
+    ended_by: str | None = None
 
 
 class Message(SQLModel, table=True):
@@ -447,6 +451,18 @@ class AgentStatus(SQLModel, table=True):
     status: str = "online"  # online (在线), busy (忙碌), away (挂起)
     changed_at: datetime = _at()
     heartbeat_at: datetime | None = _at(nullable=True)
+
+
+class AgentPresence(SQLModel, table=True):
+    """A stretch of time an agent's console was open (heartbeats no more than two minutes apart) with
+    the agent online or busy: the history the scorecard's "online in a shift" reads."""
+
+    __tablename__ = "agent_presence"
+    __table_args__ = (sa.Index("ix_agent_presence_agent_until", "agent_id", "until"),)
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: str
+    since: datetime = _at()
+    until: datetime = _at()
 
 
 class Phrase(SQLModel, table=True):

@@ -19,6 +19,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/conversations", conversations.list_conversations)
     app.router.add_get("/api/conversations/{id}", conversations.get_conversation)
     app.router.add_post("/api/conversations/{id}/reply", conversations.reply)
+    app.router.add_post("/api/conversations/{id}/end", conversations.end)
     app.router.add_get("/api/me", workbench.me)
     app.router.add_put("/api/me/status", workbench.put_status)
     app.router.add_post("/api/me/heartbeat", workbench.heartbeat)

@@ -58,7 +58,7 @@ def populate(db_path) -> None:
 @pytest.mark.parametrize("args, fragment", [
     (["--from", "2026-11-25", "--to", "2026-11-24"], "after"),
     (["--from", "24/11/2026"], "from must be a date"),
-    (["--from", "2025-01-01", "--to", "2026-01-01"], "more than a year"),
+    (["--from", "2025-01-01", "--to", "2026-01-02"], "367 days, more than a year"),
 ])
 def test_bad_dates_exit_2_with_a_message(config_file, capsys, args, fragment):
     assert main(["report", "--config", str(config_file), *args]) == 2

@@ -383,6 +383,7 @@
     const rows = [...state.agents.values()];
     const shiftOf = new Map(state.roster.map((a) => [a.id, a.shift]));
     const csat = new Map(((state.shop || {}).csat || []).map((c) => [c.agent + "|" + c.platform, c]));
+    const ended = new Map(((state.shop || {}).ended || []).map((e) => [e.agent + "|" + e.platform, e.ended]));
     const load = new Map();  // buyers waiting on each agent now, per platform (已致谢 ones left out)
     for (const w of state.waiting.values()) {
       if (w.closing) continue;
@@ -413,6 +414,7 @@
       st.dataset.status = s ? s.status : "";
       cell(tr, shift ? shift : shift === null ? "off 休" : "–", shift ? "on-shift" : "off-shift");
       cell(tr, String(load.get(r.agent + "|" + r.platform) || 0), "num load");
+      cell(tr, String(ended.get(r.agent + "|" + r.platform) || 0), "num ended");
       cell(tr, r.platform || "–");
       if (r.idle) { for (let i = 0; i < 13; i++) cell(tr, "–", "num"); body.appendChild(tr); continue; }
       cell(tr, r.consulting_buyers, "num");
