@@ -345,6 +345,10 @@ from bot.web.workbench_openapi import PATHS as _WORKBENCH  # noqa: E402
 
 OPENAPI["paths"].update(_WORKBENCH)
 
+from bot.web.send_failures import OPENAPI_PATHS as _SEND_FAILURES  # noqa: E402
+
+OPENAPI["paths"].update(_SEND_FAILURES)
+
 
 _SUPERVISOR_ERRORS = {
     "401": {"description": "no or unknown token"},
