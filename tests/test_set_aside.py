@@ -1,5 +1,5 @@
 """Pushes set aside (issue 14's dead-letter list): a push that cannot be parsed is set aside with its
-reason, counted in /metrics and listed by `csbot pushes failed`; once what was wrong is fixed,
+reason, counted in /metrics and listed for admins (`csbot pushes failed`, GET /api/pushes/failed); once what was wrong is fixed,
 `csbot pushes retry` puts it back and it is processed like any other."""
 
 from __future__ import annotations
@@ -38,6 +38,10 @@ async def test_a_push_set_aside_is_listed_counted_and_replayed(db_url, aiohttp_c
     await client.app[keys.PROCESSOR].process_all()
     assert await metric(client, "csbot_pushes_set_aside") == "1"
 
+    resp = await client.get("/api/pushes/failed", headers={"Authorization": "Bearer admin-token-12"})
+    listed = await resp.json()
+    assert (resp.status, listed["total"], [i["push_id"] for i in listed["items"]]) == (200, 1, ["broken"])
+    assert (await client.get("/api/pushes/failed", headers={"Authorization": "Bearer supervisor-token"})).status == 403
     status, out = await csbot(config, capsys, "failed", "--json")
     [item] = json.loads(out)["items"]
     assert status == 0 and (item["push_id"], item["attempts"]) == ("broken", 5)
