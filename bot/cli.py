@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.reminders import commands as reminder_commands
 
     reminder_commands.add_parser(sub, _config_arg)
+    from bot import pushes_commands
+
+    pushes_commands.add_parser(sub, _config_arg)
 
     demo = sub.add_parser("demo", help="the bot, the simulator and the demo shop together, on SQLite")
     _config_arg(demo)
@@ -122,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
             from bot.reminders import commands as reminder_commands
 
             return reminder_commands.preview(args, config, render=reminder_render(config))
+        if args.command == "pushes":
+            from bot import pushes_commands
+
+            return pushes_commands.run(args, config)
         if args.command == "report" and args.subject == "scorecard":
             from bot.reports import commands as report_commands
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.store import outbox as outbox_store
-from bot.store import pushes
+from bot.store import pushes, set_aside
 from bot.store import tickets as tickets_store
 from bot.web import board, keys
 from bot.web.openapi import OPENAPI
@@ -25,11 +25,15 @@ async def prometheus(request: web.Request) -> web.Response:
         lines.append(f'csbot_pushes_total{{platform="{label(platform)}",outcome="{label(outcome)}"}} {n}')
     async with request.app[keys.DB]() as session:
         pending = await pushes.count_pending(session)
+        set_aside_n = await set_aside.count(session)
     backlog, processor, leases = request.app[keys.BACKLOG], request.app[keys.PROCESSOR], request.app[keys.LEASES]
     lines += [
         "# HELP csbot_pushes_pending Stored pushes not processed yet (by any process).",
         "# TYPE csbot_pushes_pending gauge",
         f"csbot_pushes_pending {pending}",
+        "# HELP csbot_pushes_set_aside Pushes set aside as failed (csbot pushes failed lists them, retry replays them).",
+        "# TYPE csbot_pushes_set_aside gauge",
+        f"csbot_pushes_set_aside {set_aside_n}",
         "# HELP csbot_processing_lag_seconds Age of the oldest unprocessed push (by any process).",
         "# TYPE csbot_processing_lag_seconds gauge",
         f"csbot_processing_lag_seconds {backlog.lag_s():.3f}",

@@ -345,6 +345,14 @@ from bot.web.workbench_openapi import PATHS as _WORKBENCH  # noqa: E402
 
 OPENAPI["paths"].update(_WORKBENCH)
 
+from bot.web.send_failures import OPENAPI_PATHS as _SEND_FAILURES  # noqa: E402
+
+OPENAPI["paths"].update(_SEND_FAILURES)
+
+from bot.web.pushes_failed import OPENAPI_PATHS as _PUSHES_FAILED  # noqa: E402
+
+OPENAPI["paths"].update(_PUSHES_FAILED)
+
 
 _SUPERVISOR_ERRORS = {
     "401": {"description": "no or unknown token"},

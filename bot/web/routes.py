@@ -3,8 +3,8 @@
 from aiohttp import web
 
 from bot.web import (
-    api, board, console_feed, conversations, health, kb_api, kb_edit, orders, pages, reports, tickets, webhooks,
-    workbench,
+    api, board, console_feed, conversations, health, kb_api, kb_edit, orders, pages, pushes_failed, reports, send_failures,
+    tickets, webhooks, workbench,
 )
 
 
@@ -60,6 +60,8 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/metrics/agents", board.agent_metrics)
     app.router.add_get("/api/handovers", board.handovers)
     app.router.add_get("/api/board/stream", board.stream)
+    app.router.add_get("/api/board/outbox", send_failures.send_failures)
+    app.router.add_get("/api/pushes/failed", pushes_failed.failed_pushes)
     app.router.add_get("/board", board.board_page)
     app.router.add_get("/board/board.js", board.board_js)
     app.router.add_get("/board/board.css", board.board_css)

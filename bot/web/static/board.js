@@ -124,6 +124,7 @@
     render();
     loadTickets();
     loadStatuses();
+    loadSendFailures();
   }
 
   function update(u) {
@@ -316,6 +317,27 @@
   }
   $("#tickets-refresh").addEventListener("click", loadTickets);
   setInterval(() => { if (source) loadTickets(); }, 30000);
+
+  // --- sends that are failing (GET /api/board/outbox): retrying 发送中 with the last error, or given up 发送失败 ---
+  const KINDS = { reply: "回复", reminder: "催付", notice: "工单回访" };
+  async function loadSendFailures() {
+    let resp;
+    try { resp = await authed("/api/board/outbox"); } catch (e) { return; }
+    if (!resp.ok) return;
+    const body = await resp.json();
+    const ul = $("#send-failures");
+    ul.replaceChildren();
+    for (const m of body.items) {
+      const li = document.createElement("li");
+      li.dataset.state = m.state;
+      li.dataset.key = m.client_msg_id;
+      const kind = m.kind === "reply" && m.sender === "bot" ? "自动回复" : KINDS[m.kind] || m.kind;
+      li.textContent = `${kind} → ${m.buyer} (${m.platform}): ${m.state_name}`
+        + ` after ${m.attempts} attempt(s)` + (m.error ? `: ${m.error}` : "");
+      ul.appendChild(li);
+    }
+  }
+  setInterval(() => { if (source) loadSendFailures(); }, 10000);
 
   function renderKpis() {
     const shop = state.shop || { consulting_buyers: 0, responses: 0, effective: [] };
