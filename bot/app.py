@@ -36,6 +36,7 @@ from bot.reminders.job import ReminderJob
 from bot.reminders.policy import Rules as ReminderRules
 from bot.store import agents as agents_store
 from bot.store import settings
+from bot.store import sealed
 from bot.store.db import StatementCount, async_url, create_engine, is_sqlite, migrate, sessionmaker
 from bot.tickets import detect as ticket_detect
 from bot.tickets import job as ticket_job
@@ -99,6 +100,9 @@ async def _database(app: web.Application, *, background: bool = True) -> AsyncIt
     config, clock = app[keys.CONFIG], app[keys.CLOCK]
     url = async_url(config.database.url, base=config_dir(config))
     engine = create_engine(url, sqlite_synchronous=config.database.sqlite_synchronous)
+    # Before anything is changed: a database whose buyer text this process's key cannot read is refused.
+    async with engine.connect() as conn:
+        await sealed.check_keys(conn, sealed.current())
     await migrate(engine)
     db = sessionmaker(engine)
     async with db() as session, session.begin():
@@ -108,6 +112,7 @@ async def _database(app: web.Application, *, background: bool = True) -> AsyncIt
             await session.execute(sa.text("SELECT pg_advisory_xact_lock(7312002)"))
         await agents_store.sync_from_config(session, config)
         await settings.ensure_partitions(session, partitions=config.processing.partitions)
+        await sealed.register_current(await session.connection(), sealed.current())
     app[keys.ENGINE], app[keys.DB] = engine, db
     # Intake's, the processor's and the board's many small statements: on SQLite, on the event loop's thread
     # (store.inline_sqlite); reads that can be long keep `engine`.

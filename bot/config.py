@@ -41,6 +41,8 @@ class DatabaseConfig(_Section):
     url: str = "sqlite:///var/csbot.db"
     # FULL: a commit is on disk before the push is answered 200, even if the machine loses power.
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "FULL"
+    # Chat text and raw push forms older than this many days are blanked (0: kept); figures stay.
+    retention_days: int = Field(0, ge=0)
 
     @field_validator("url")
     @classmethod
@@ -359,6 +361,14 @@ class ProcessingConfig(_Section):
     lease_heartbeat_seconds: float = Field(1.0, gt=0, le=30)  # PostgreSQL: how often leases are rebalanced
 
 
+class PrivacyConfig(_Section):
+    """Who sees buyers' phone numbers, ID numbers and addresses in full (bot/privacy.py masks them)."""
+
+    # The agents who serve the buyer (as 千牛 shows the receiving agent); supervisors, admins, the
+    # exports, the logs and /metrics always see them masked.
+    agents_see_full: bool = True
+
+
 class Config(_Section):
     source: str = "<defaults>"
     server: ServerConfig = ServerConfig()
@@ -379,6 +389,7 @@ class Config(_Section):
     scorecard: ScorecardConfig = ScorecardConfig()
     daily_report: DailyReportConfig = DailyReportConfig()
     csat: CsatConfig = CsatConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:
