@@ -89,6 +89,7 @@ def create_app(
     app.cleanup_ctx.append(_push_writer)
     app.cleanup_ctx.append(functools.partial(_daily_report, background=background))
     app.cleanup_ctx.append(functools.partial(_csat, background=background))
+    app.cleanup_ctx.append(functools.partial(_retention, background=background))
     if background:
         app.cleanup_ctx.append(_background_tasks)
         app.cleanup_ctx.append(_ticket_sla)
@@ -352,6 +353,40 @@ async def _daily_report(app: web.Application, *, background: bool) -> AsyncItera
                 yield
         else:
             yield
+
+
+async def _retention(app: web.Application, *, background: bool) -> AsyncIterator[None]:
+    """Chat text and raw forms older than [database] retention_days blanked (bot/store/retention.py),
+    hourly with `background`; tests call app[keys.RETENTION](now=...)."""
+    from bot.store import retention
+
+    config, clock, engine = app[keys.CONFIG], app[keys.CLOCK], app[keys.ENGINE]
+    days = config.database.retention_days
+
+    async def run(*, now) -> dict[str, int]:
+        if not days:
+            return {}
+        done = await retention.blank_older_than(engine, now=now, days=days)
+        if any(done.values()):
+            log.info("retention blanked text older than %d days: %s", days,
+                     " ".join(f"{k}={n}" for k, n in done.items() if n))
+        return done
+
+    app[keys.RETENTION] = run
+
+    async def scan() -> None:
+        while True:
+            try:
+                await run(now=clock.now())
+            except Exception:
+                log.exception("retention run failed; the next one retries")
+            await asyncio.sleep(3600)
+
+    if background and days:
+        async with _running(scan(), name="retention"):
+            yield
+    else:
+        yield
 
 
 async def _csat(app: web.Application, *, background: bool) -> AsyncIterator[None]:

@@ -17,10 +17,6 @@ from __future__ import annotations
 import logging
 import re
 
-import sqlalchemy as sa
-from sqlalchemy.types import TypeDecorator
-from sqlmodel.sql.sqltypes import AutoString
-
 # 18-character resident ID: 6 region digits, birth date 19xx/20xx, 3 digits, a check digit or X.
 _ID = re.compile(r"(?<![0-9A-Za-z])([1-9]\d{2})\d{3}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}([0-9Xx]{1})(?![0-9A-Za-z])")
 # Mainland mobile: 1[3-9] and 9 more digits, maybe written 138 1234 5678 or 138-1234-5678 or +86.
@@ -41,13 +37,22 @@ _DETAIL = (
 _ADDRESS = re.compile(rf"({_ADMIN})({_DETAIL})")
 
 
+# Cheap tests first: most text (every log line, most messages) has neither a long number nor a house
+# number, and the full patterns cost about a hundred µs a line where these cost one.
+_NUMBER_HINT = re.compile(r"\d{3}[ -]?\d{4}")
+_ADDRESS_HINT = re.compile(r"[号栋幢座室户]|单元|[0-9]楼")
+
+
 def mask(text: str) -> str:
     """`text` with every phone number, ID number and street address masked."""
     if not text:
         return text
-    text = _ID.sub(lambda m: m[1] + "*" * 11 + m[0][-4:], text)
-    text = _MOBILE.sub(lambda m: m[1] + "****" + m[2], text)
-    return _ADDRESS.sub(lambda m: m[1] + "****", text)
+    if _NUMBER_HINT.search(text):
+        text = _ID.sub(lambda m: m[1] + "*" * 11 + m[0][-4:], text)
+        text = _MOBILE.sub(lambda m: m[1] + "****" + m[2], text)
+    if _ADDRESS_HINT.search(text):
+        text = _ADDRESS.sub(lambda m: m[1] + "****", text)
+    return text
 
 
 def scrub_error(text: str) -> str:
@@ -58,14 +63,20 @@ def scrub_error(text: str) -> str:
     return mask(text if cut < 0 else text[:cut] + "[parameters hidden]")
 
 
-class Masked(TypeDecorator):
-    """A text column whose values are masked (and errors scrubbed) before they are stored."""
+BUYER_TEXT_FIELDS = frozenset({"text", "summary", "last_buyer_text", "resolution_note", "note"})
 
-    impl = AutoString
-    cache_ok = True
 
-    def process_bind_param(self, value: str | None, dialect: sa.Dialect) -> str | None:
-        return None if value is None else scrub_error(value)
+def mask_fields(value):
+    """A JSON-like value with every string under a buyer-text key masked.
+
+    >>> mask_fields({"items": [{"id": 1, "text": "13812345678"}], "buyer": "tb_1"})
+    {'items': [{'id': 1, 'text': '138****5678'}], 'buyer': 'tb_1'}
+    """
+    if isinstance(value, dict):
+        return {k: mask(v) if k in BUYER_TEXT_FIELDS and isinstance(v, str) else mask_fields(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_fields(v) for v in value]
+    return value
 
 
 class MaskingFilter(logging.Filter):

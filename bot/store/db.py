@@ -85,7 +85,12 @@ def owner_only(path: Path) -> None:
     """The SQLite file created readable by its owner alone (0600), and an existing one made so: SQLite
     gives its -wal and -shm files the database file's mode."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))  # an empty file is an empty database
+    # Only a file that is not there is opened here: closing a descriptor of an open database would drop
+    # the POSIX locks of this process's connections to it (SQLite's "how to corrupt" page, 2.2).
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600))  # an empty file is an empty database
+    except FileExistsError:
+        pass
     for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         try:
             if file.stat().st_mode & 0o077:

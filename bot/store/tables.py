@@ -7,8 +7,9 @@ from datetime import date, datetime, timezone
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+from sqlmodel.sql.sqltypes import AutoString
 
-from bot.privacy import Masked
+from bot.privacy import scrub_error
 from bot.store.sealed import Sealed
 
 
@@ -27,6 +28,16 @@ class UtcDateTime(TypeDecorator):
 
     def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class Masked(TypeDecorator):
+    """Text masked (bot/privacy.py: phone numbers, ID numbers, addresses, SQL parameters) before it is stored."""
+
+    impl = AutoString
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: sa.Dialect) -> str | None:
+        return None if value is None else scrub_error(value)
 
 
 def _at(*, nullable: bool = False, index: bool = False):
