@@ -156,3 +156,11 @@ def test_the_database_files_are_created_owner_only(backup_file):
     for suffix in ("-wal", "-shm"):
         assert oct(os.stat(f"{db}{suffix}").st_mode & 0o777) == "0o600"
     conn.close()
+
+
+def test_on_postgresql_backup_points_to_pg_dump(tmp_path, monkeypatch):
+    monkeypatch.setenv("CSBOT_DATABASE_URL", "postgresql://root@127.0.0.1:5432/test")
+    config = write_config(tmp_path, free_port())
+    for command in ("backup", "restore"):
+        done = csbot("db", command, str(tmp_path / "x.dump"), "--config", str(config))
+        assert done.returncode == 1 and "pg_dump --format=custom" in done.stderr, done.stderr

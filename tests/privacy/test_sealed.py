@@ -108,3 +108,33 @@ async def test_a_start_without_the_key_or_with_another_is_refused_and_changes_no
         assert _dump(db) == before and db.read_bytes() == before_bytes
     stored = json.loads(json.dumps(_dump(db)))
     assert any("data_key_ids" in line for line in stored)
+
+
+async def test_a_start_with_another_key_is_refused_on_postgresql_too(key_a, aiohttp_client, clock, make_app):
+    from tests.conftest import pg_database
+
+    async with pg_database() as url:
+        client = await aiohttp_client(make_app(make_config(url), clock))
+        await push_and_process(client, buyer_message(text=TEXT))
+        await client.close()
+        sealed.use(sealed.Keyring(base64.b64decode(KEY_B)))
+        with pytest.raises(sealed.DataKeyError, match="wrong key"):
+            await aiohttp_client(make_app(make_config(url), clock))
+
+
+async def test_a_failed_statement_never_quotes_its_parameters(db_url):
+    engine = create_engine(async_url(db_url))
+    try:
+        from bot.store.db import migrate
+
+        await migrate(engine)
+        row = dict(platform="wangwang", push_id="dup", kind="k", shop="s", buyer="b", partition=0, attempts=0,
+                   event_at=sa.func.now(), received_at=sa.func.now(), form=TEXT)
+        async with engine.begin() as conn:
+            await conn.execute(sa.insert(RawPush.__table__).values(**row))
+        with pytest.raises(sa.exc.IntegrityError) as caught:
+            async with engine.begin() as conn:
+                await conn.execute(sa.insert(RawPush.__table__).values(**{**row, "form": f"again {PHONE}"}))
+        assert PHONE not in str(caught.value) and "parameters hidden" in str(caught.value)
+    finally:
+        await engine.dispose()
