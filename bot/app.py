@@ -36,6 +36,7 @@ from bot.reminders.job import ReminderJob
 from bot.reminders.policy import Rules as ReminderRules
 from bot.store import agents as agents_store
 from bot.store import settings
+from bot.store import sealed
 from bot.store.db import StatementCount, async_url, create_engine, is_sqlite, migrate, sessionmaker
 from bot.tickets import detect as ticket_detect
 from bot.tickets import job as ticket_job
@@ -88,6 +89,7 @@ def create_app(
     app.cleanup_ctx.append(_push_writer)
     app.cleanup_ctx.append(functools.partial(_daily_report, background=background))
     app.cleanup_ctx.append(functools.partial(_csat, background=background))
+    app.cleanup_ctx.append(functools.partial(_retention, background=background))
     if background:
         app.cleanup_ctx.append(_background_tasks)
         app.cleanup_ctx.append(_ticket_sla)
@@ -99,6 +101,9 @@ async def _database(app: web.Application, *, background: bool = True) -> AsyncIt
     config, clock = app[keys.CONFIG], app[keys.CLOCK]
     url = async_url(config.database.url, base=config_dir(config))
     engine = create_engine(url, sqlite_synchronous=config.database.sqlite_synchronous)
+    # Before anything is changed: a database whose buyer text this process's key cannot read is refused.
+    async with engine.connect() as conn:
+        await sealed.check_keys(conn, sealed.current())
     await migrate(engine)
     db = sessionmaker(engine)
     async with db() as session, session.begin():
@@ -108,6 +113,7 @@ async def _database(app: web.Application, *, background: bool = True) -> AsyncIt
             await session.execute(sa.text("SELECT pg_advisory_xact_lock(7312002)"))
         await agents_store.sync_from_config(session, config)
         await settings.ensure_partitions(session, partitions=config.processing.partitions)
+        await sealed.register_current(await session.connection(), sealed.current())
     app[keys.ENGINE], app[keys.DB] = engine, db
     # Intake's, the processor's and the board's many small statements: on SQLite, on the event loop's thread
     # (store.inline_sqlite); reads that can be long keep `engine`.
@@ -347,6 +353,40 @@ async def _daily_report(app: web.Application, *, background: bool) -> AsyncItera
                 yield
         else:
             yield
+
+
+async def _retention(app: web.Application, *, background: bool) -> AsyncIterator[None]:
+    """Chat text and raw forms older than [database] retention_days blanked (bot/store/retention.py),
+    hourly with `background`; tests call app[keys.RETENTION](now=...)."""
+    from bot.store import retention
+
+    config, clock, engine = app[keys.CONFIG], app[keys.CLOCK], app[keys.ENGINE]
+    days = config.database.retention_days
+
+    async def run(*, now) -> dict[str, int]:
+        if not days:
+            return {}
+        done = await retention.blank_older_than(engine, now=now, days=days)
+        if any(done.values()):
+            log.info("retention blanked text older than %d days: %s", days,
+                     " ".join(f"{k}={n}" for k, n in done.items() if n))
+        return done
+
+    app[keys.RETENTION] = run
+
+    async def scan() -> None:
+        while True:
+            try:
+                await run(now=clock.now())
+            except Exception:
+                log.exception("retention run failed; the next one retries")
+            await asyncio.sleep(3600)
+
+    if background and days:
+        async with _running(scan(), name="retention"):
+            yield
+    else:
+        yield
 
 
 async def _csat(app: web.Application, *, background: bool) -> AsyncIterator[None]:

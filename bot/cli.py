@@ -34,10 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a configuration file and exit")
     _config_arg(check)
 
-    db = sub.add_parser("db", help="database maintenance")
-    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
-    upgrade = db_sub.add_parser("upgrade", help="apply the schema migrations (serve also does this at start)")
-    _config_arg(upgrade)
+    from bot.store import commands as db_commands
+
+    db_commands.add_parser(sub, _config_arg)
 
     kb = sub.add_parser("kb", help="the knowledge base: lint, try a message")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True, metavar="KB_COMMAND")
@@ -109,6 +108,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"csbot: configuration error: {e.file}: {e.key}: {e.why}", file=sys.stderr)
         return 2
+    from bot.store import sealed
+
+    try:  # every command that reads or writes buyer text uses the key from the environment
+        sealed.use(sealed.Keyring.from_environ(os.environ))
+    except sealed.DataKeyError as e:
+        print(f"csbot: {e}", file=sys.stderr)
+        return 2
     try:
         if args.command == "check-config":
             print(f"{config.source}: ok")
@@ -116,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             return serve(config)
         if args.command == "db":
-            return asyncio.run(_db_upgrade(config))
+            from bot.store import commands as db_commands
+
+            return db_commands.run(args, config)
         if args.command == "report" and args.subject == "reminders":
             from bot.reminders import commands as reminder_commands
 
@@ -199,6 +207,7 @@ def serve(config: Config) -> int:
     except (KnowledgeBaseError, RulesError) as e:
         print(f"csbot: the knowledge base cannot be used:\n{e}", file=sys.stderr)
         return 2
+    from bot.store.sealed import DataKeyError
     from bot.store.settings import PartitionMismatch
     from bot.web.serving import serve_forever
 
@@ -207,18 +216,8 @@ def serve(config: Config) -> int:
 
     try:
         asyncio.run(serve_forever(app, config.server, on_started=started))
-    except PartitionMismatch as e:
+    except (PartitionMismatch, DataKeyError) as e:
         print(f"csbot: cannot start: {e}", file=sys.stderr)
         return 2
     return 0
 
-
-async def _db_upgrade(config: Config) -> int:
-    from bot.config import config_dir
-    from bot.store.db import async_url, create_engine, migrate
-
-    engine = create_engine(async_url(config.database.url, base=config_dir(config)))
-    await migrate(engine)
-    await engine.dispose()
-    print("schema up to date")
-    return 0

@@ -43,8 +43,10 @@ class DatabaseConfig(_Section):
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "FULL"
     # Intake's and processing's many small SQLite statements run on the event loop's thread
     # (store.inline_sqlite); false sends each to aiosqlite's thread, as other reads do. Kept as a
-    # switch so `scripts/bench process --sqlite-threaded` can show what the in-loop driver buys.
+    # switch so `scripts/bench process` (its sqlite-threaded setup) can show what the in-loop driver buys.
     sqlite_inline: bool = True
+    # Chat text and raw push forms older than this many days are blanked (0: kept); figures stay.
+    retention_days: int = Field(0, ge=0)
 
     @field_validator("url")
     @classmethod
@@ -363,6 +365,14 @@ class ProcessingConfig(_Section):
     lease_heartbeat_seconds: float = Field(1.0, gt=0, le=30)  # PostgreSQL: how often leases are rebalanced
 
 
+class PrivacyConfig(_Section):
+    """Who sees buyers' phone numbers, ID numbers and addresses in full (bot/privacy.py masks them)."""
+
+    # The agents who serve the buyer (as 千牛 shows the receiving agent); supervisors, admins, the
+    # exports, the logs and /metrics always see them masked.
+    agents_see_full: bool = True
+
+
 class Config(_Section):
     source: str = "<defaults>"
     server: ServerConfig = ServerConfig()
@@ -383,6 +393,7 @@ class Config(_Section):
     scorecard: ScorecardConfig = ScorecardConfig()
     daily_report: DailyReportConfig = DailyReportConfig()
     csat: CsatConfig = CsatConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:

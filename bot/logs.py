@@ -8,6 +8,8 @@ import logging.handlers
 import queue
 import sys
 
+from bot.privacy import MaskingFilter
+
 
 class _Stderr(logging.StreamHandler):
     """Writes to sys.stderr as it is when a record is written: a caller that swaps it (the tests'
@@ -34,6 +36,7 @@ def setup(level: str = "INFO") -> None:
     global _listener
     handler = _Stderr()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.addFilter(MaskingFilter())  # buyers' phone numbers, ID numbers and addresses masked (bot/privacy.py)
     # Records are formatted and written by a thread of their own: a line per push must not cost
     # the event loop a write to stderr each time.
     records: queue.SimpleQueue = queue.SimpleQueue()

@@ -134,9 +134,10 @@ def metric(text: str, name: str) -> float:
 
 
 async def store_rows(db_url: str, rows: list[dict]) -> None:
-    from bot.store import pushes
+    from bot.store import pushes, sealed
     from bot.store.db import async_url, create_engine
 
+    sealed.use(sealed.Keyring.from_environ(os.environ))  # stored as intake would, under $CSBOT_DATA_KEY if set
     engine = create_engine(async_url(db_url))
     async with engine.begin() as conn:
         for i in range(0, len(rows), 1000):

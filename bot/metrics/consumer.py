@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.config import Config
+from bot.privacy import mask
 from bot.events import Event
 from bot.metrics.board import Board, RosterEntry, iso
 from bot.metrics.report import BuyerActivity, BuyerFigures, OrderFact, Rules, buyer_figures
@@ -74,13 +75,13 @@ def _csat_today(ratings, rules: Rules) -> list[dict]:
 def waiting_row(w: store.Waiting, rules: Rules) -> dict:
     agent, _ = rules.agent(w.platform, w.agent_account) if w.agent_account else ("", w.platform)
     return {"conversation_id": w.conversation_id, "buyer_id": w.buyer_id, "buyer": w.buyer, "platform": w.platform,
-            "agent": agent, "waiting_since": iso(w.waiting_since), "last_buyer_text": w.last_buyer_text[:200],
+            "agent": agent, "waiting_since": iso(w.waiting_since), "last_buyer_text": mask(w.last_buyer_text[:200]),
             "closing": closing(w.last_buyer_text, w.last_buyer_intent)}
 
 
 def handover_row(h: dict) -> dict:
     return {**h, "shift_change_at": iso(h["shift_change_at"]), "waiting_since": iso(h["waiting_since"]),
-            "last_buyer_text": h["last_buyer_text"][:200]}
+            "last_buyer_text": mask(h["last_buyer_text"][:200])}  # the board is the supervisors': masked
 
 
 class MetricsConsumer:

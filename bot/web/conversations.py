@@ -14,6 +14,7 @@ from bot.outbox import LABELS
 from bot.store import access, chat, conversation_end, outbox, suggestions
 from bot.store.tables import Buyer, Conversation, Message, ReplyFeedback
 from bot.web import keys
+from bot.web.buyer_text import json_for
 from bot.web.auth import Caller, caller
 from bot.web.errors import ApiError
 from bot.web.kb_api import json_body
@@ -71,7 +72,7 @@ async def list_conversations(request: web.Request) -> web.Response:
         t = transfers.get(c.id)
         item["transfer"] = transfer_json(t[-1], names) if t else None
         items.append(item)
-    return web.json_response({"items": items, "total": total, "now": now.isoformat(),
+    return json_for(request, who, {"items": items, "total": total, "now": now.isoformat(),
                               "thresholds_s": list(config.metrics.thresholds_s)})
 
 
@@ -118,7 +119,7 @@ async def get_conversation(request: web.Request) -> web.Response:
                 deliveries=deliveries, transfers=[transfer_json(t, names) for t in transfers],
                 version=transfers[-1].seq if transfers else 0,
                 outgoing=[_outgoing_json(m) for m in reversed(outgoing)])
-    return web.json_response(body)
+    return json_for(request, who, body)
 
 
 def _sender_account(who: Caller, conversation: Conversation) -> str:

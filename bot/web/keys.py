@@ -54,3 +54,4 @@ TICKET_ANNOUNCERS = web.AppKey("ticket_announcers", list)  # async callables giv
 KB_EDITOR = web.AppKey("kb_editor", object)  # bot.web.kb_edit.KbEditor: /kb changes, one at a time, with their figures
 DAILY_REPORT = web.AppKey("daily_report", DailyReportJob)  # the daily report to the team; tests call run(now=...)
 CSAT = web.AppKey("csat", CsatJob)  # satisfaction invitations and ratings; tests call run(now=...)
+RETENTION = web.AppKey("retention", object)  # async (now=) -> blanked per column: [database] retention_days

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import bisect
 
+from bot.privacy import mask
+
 BUCKETS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
 
@@ -32,5 +34,5 @@ class Histogram:
 
 
 def label(value: str, *, limit: int = 100) -> str:
-    """A label value in the text format: escaped as the format says, and cut short."""
-    return value[:limit].replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    """A label value in the text format: masked (bot/privacy.py), escaped as the format says, and cut short."""
+    return mask(value)[:limit].replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

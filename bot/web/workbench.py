@@ -18,6 +18,7 @@ from bot.store import access, agent_status, changes, phrases, reminders
 from bot.store.tables import Buyer, Conversation, Message, Order, OutboxMessage, Ticket
 from bot.store.outbox import shown_key
 from bot.web import keys
+from bot.web.buyer_text import json_for
 from bot.web.auth import Caller, caller
 from bot.web.errors import ApiError
 from bot.web.kb_api import json_body
@@ -101,7 +102,7 @@ async def context(request: web.Request) -> web.Response:
             for m in (await session.scalars(sa.select(Message).where(
                     Message.conversation_id.in_([c.id for c in earlier])).order_by(Message.sent_at, Message.id))).all():
                 messages.setdefault(m.conversation_id, []).append(m)
-    return web.json_response({
+    return json_for(request, who, {
         "buyer": buyer.nick, "platform": conversation.platform,
         "orders": [order_json(o, history.get(o.id, [])) for o in orders],
         "tickets": [ticket_json(t) for t in tickets],
