@@ -43,11 +43,13 @@ from bot.tickets.actions import Assignment
 from bot.tickets.consumer import TicketConsumer
 from bot.web import keys
 from bot.web.prometheus import Histogram
-from bot.web.auth import GuessLimit, callers
+from bot.web.auth import GuessLimit, callers, identify
 from bot.web.console_feed import ConsoleFeed
 from bot.web.errors import json_errors
 from bot.web.kb_edit import KbEditor
+from bot.web.roster import Roster
 from bot.web.routes import setup_routes
+from bot.web.sse import SessionStreams
 from bot.web.security import security_headers
 
 log = logging.getLogger(__name__)
@@ -62,7 +64,7 @@ def create_app(
     them step by step (`app[keys.PROCESSOR].process_all()`). `engine` is a matching engine built
     before (tests share one instead of loading jieba for every app).
     """
-    app = web.Application(client_max_size=config.server.max_body_bytes, middlewares=[json_errors])
+    app = web.Application(client_max_size=config.server.max_body_bytes, middlewares=[json_errors, identify])
     app[keys.CONFIG] = config
     app.on_response_prepare.append(security_headers)
     app[keys.CLOCK] = clock or SystemClock()
@@ -70,6 +72,7 @@ def create_app(
     app[keys.PUSH_COUNTS] = Counter()
     app[keys.CALLERS] = callers(config)
     app[keys.TOKEN_GUESSES] = GuessLimit(config.server.token_failures_per_minute)
+    app[keys.SESSION_STREAMS] = SessionStreams()
     app[keys.SUGGEST_LATENCY] = Histogram()
     app[keys.BOARD] = Board(Rules.from_config(config), thresholds_s=config.metrics.thresholds_s,
                             agent_names={a.id: a.name or a.id for a in config.agents})
@@ -81,6 +84,7 @@ def create_app(
     app[keys.KB_EDITOR] = KbEditor.from_config(config)
     app[keys.TICKET_ASSIGNMENT] = Assignment.from_config(config)
     app[keys.TICKET_ANNOUNCERS] = [functools.partial(_escalations_to_board, app)]
+    app[keys.ROSTER] = Roster(app, config)
     app.cleanup_ctx.append(functools.partial(_knowledge, engine=engine))
     app.cleanup_ctx.append(functools.partial(_database, background=background))
     app.cleanup_ctx.append(_gateway_client)
@@ -107,6 +111,7 @@ async def _database(app: web.Application, *, background: bool = True) -> AsyncIt
             # the others then find them (and compare the count).
             await session.execute(sa.text("SELECT pg_advisory_xact_lock(7312002)"))
         await agents_store.sync_from_config(session, config)
+        await app[keys.ROSTER].start(session)  # the first admin, and the agents and shifts added on /admin
         await settings.ensure_partitions(session, partitions=config.processing.partitions)
     app[keys.ENGINE], app[keys.DB] = engine, db
     # Intake's, the processor's and the board's many small statements: on SQLite, on the event loop's thread

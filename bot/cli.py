@@ -23,13 +23,23 @@ def _config_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _required_config_arg(parser: argparse.ArgumentParser) -> None:
+    """`serve` never falls back to the demo file, whose secrets and tokens are public."""
+    parser.add_argument("--config", default=os.environ.get("CSBOT_CONFIG"),
+                        help="TOML configuration file (default: $CSBOT_CONFIG; required)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="csbot", description="Customer-service assistant bot for Wangwang and Dongdong shops.")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the bot alone (webhooks, API, pages)")
-    _config_arg(serve)
+    _required_config_arg(serve)
+
+    hash_password = sub.add_parser("hash-password", help="read a password (twice, not echoed) and print its Argon2 "
+                                                         "hash, for staff.first_admin_password_hash")
+    hash_password.add_argument("--stdin", action="store_true", help="read the password from the first line of stdin")
 
     check = sub.add_parser("check-config", help="validate a configuration file and exit")
     _config_arg(check)
@@ -101,6 +111,12 @@ def _traffic_args(parser: argparse.ArgumentParser, *, rate: float, duration: flo
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logs.setup(args.log_level.upper())
+    if args.command == "hash-password":
+        return hash_password(stdin=args.stdin)
+    if args.config is None:
+        print(f"csbot: {args.command} needs a configuration: --config FILE or CSBOT_CONFIG=FILE "
+              f"({DEFAULT_CONFIG} is the demo's, with public secrets and tokens: copy and edit it)", file=sys.stderr)
+        return 2
     try:
         config = load_config(args.config)
     except ConfigError as e:
@@ -158,6 +174,26 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     return 2
+
+
+def hash_password(*, stdin: bool) -> int:
+    import getpass
+
+    from bot.staff.passwords import hash_password as argon2_hash
+
+    if stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            print("csbot: the two passwords differ", file=sys.stderr)
+            return 2
+    try:
+        print(argon2_hash(password))
+    except ValueError as e:
+        print(f"csbot: {e}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def reminder_render(config: Config):

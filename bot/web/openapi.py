@@ -345,6 +345,12 @@ from bot.web.workbench_openapi import PATHS as _WORKBENCH  # noqa: E402
 
 OPENAPI["paths"].update(_WORKBENCH)
 
+from bot.web.accounts_openapi import PATHS as _ACCOUNTS, SESSION as _SESSION  # noqa: E402
+
+OPENAPI["paths"].update(_ACCOUNTS)
+OPENAPI["components"]["securitySchemes"]["session"] = _SESSION
+OPENAPI["security"].append({"session": []})
+
 
 _SUPERVISOR_ERRORS = {
     "401": {"description": "no or unknown token"},

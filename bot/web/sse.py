@@ -19,6 +19,31 @@ log = logging.getLogger(__name__)
 KEEPALIVE_S = 15.0
 WRITE_TIMEOUT_S = 10.0  # a viewer whose socket takes no data for this long is dropped
 RETRY_MS = 1000  # how soon EventSource reconnects after the stream ends
+class SessionStreams:
+    """The open streams of each login session, so that a logout or a disabled account ends them at once."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, set[Subscriber]] = {}
+
+    def add(self, session: str, viewer: Subscriber) -> None:
+        self._open.setdefault(session, set()).add(viewer)
+
+    def remove(self, session: str, viewer: Subscriber) -> None:
+        viewers = self._open.get(session, set())
+        viewers.discard(viewer)
+        if not viewers:
+            self._open.pop(session, None)
+
+    def close(self, sessions: list[str]) -> int:
+        """End the streams of these sessions; how many were open."""
+        ended = 0
+        for session in sessions:
+            for viewer in self._open.pop(session, set()):
+                viewer.offer(CLOSE)
+                ended += 1
+        return ended
+
+
 HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -28,6 +53,25 @@ async def serve(
 ) -> web.StreamResponse:
     """Send `first()`, then the viewer's queued messages (`snapshot()` in place of a RESNAPSHOT,
     `keepalive()` after KEEPALIVE_S of quiet) until CLOSE or the socket gives up."""
+    from bot.web import keys
+    from bot.web.auth import CALLER
+
+    who = request.get(CALLER)
+    session = who.session if who is not None else None
+    streams = request.app[keys.SESSION_STREAMS]
+    if session:
+        streams.add(session, viewer)
+    try:
+        return await _serve(request, viewer, first=first, snapshot=snapshot, keepalive=keepalive, name=name)
+    finally:
+        if session:
+            streams.remove(session, viewer)
+
+
+async def _serve(
+    request: web.Request, viewer: Subscriber, *, first: Callable[[], str], snapshot: Callable[[], str],
+    keepalive: Callable[[], str], name: str,
+) -> web.StreamResponse:
     response = web.StreamResponse(headers=HEADERS)
     await response.prepare(request)
     try:
