@@ -394,7 +394,8 @@ async def _background_tasks(app: web.Application) -> AsyncIterator[None]:
             await stack.enter_async_context(_running(leases.run(), name="leases"))
         for name, coro in (("processor", app[keys.PROCESSOR].run()), ("outbox", app[keys.OUTBOX].run()),
                            ("board-feed", app[keys.METRICS].run()), ("metric-facts", app[keys.PERIOD].run()),
-                           ("backlog", app[keys.BACKLOG].run()), ("change-log", app[keys.CHANGE_TAIL].run())):
+                           ("backlog", app[keys.BACKLOG].run()), ("change-log", app[keys.CHANGE_TAIL].run()),
+                           ("staff-roster", app[keys.ROSTER].run())):
             await stack.enter_async_context(_running(coro, name=name))
         yield
 

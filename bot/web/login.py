@@ -38,11 +38,15 @@ def lockout_rule(request: web.Request) -> Lockout:
 
 async def login(request: web.Request) -> web.Response:
     """POST /api/login {"user", "password", "next"?}: the session cookies, the role and where to go."""
+    if request.content_type != "application/json":  # a cross-site form cannot send this without asking
+        raise ApiError(400, "bad_request", "send JSON {\"user\": ..., \"password\": ...}")
     try:
         body = await request.json()
     except ValueError:
         raise ApiError(400, "bad_request", "send JSON {\"user\": ..., \"password\": ...}") from None
-    username, password = (body or {}).get("user"), (body or {}).get("password")
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "send JSON {\"user\": ..., \"password\": ...}")
+    username, password = body.get("user"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str) or not username or len(username) > 100:
         raise ApiError(400, "bad_request", "send JSON {\"user\": ..., \"password\": ...}")
     app, rule = request.app, lockout_rule(request)

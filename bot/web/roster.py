@@ -3,13 +3,15 @@
 The configuration object is shared by every part of the bot; a change on /admin replaces its `agents`
 and `shifts` in place (and refreshes the few objects that took them once at start: the tokens' callers,
 the board's names, the ticket assignment), so each part sees the change at its next use. The file's own
-declarations win (bot/staff/roster.py). Which account belongs to which agent in the period figures is
+declarations win (bot/staff/roster.py). Other processes on the same database take the change up within
+`Roster.POLL_S`. Which account belongs to which agent in the period figures is
 taken at start (the stored facts are rebuilt when it changed), so a moved platform account counts for
 its new agent in the figures after the next start.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 
@@ -30,6 +32,8 @@ log = logging.getLogger(__name__)
 
 
 class Roster:
+    POLL_S = 5.0  # how soon a change made through another process is in service here
+
     def __init__(self, app: web.Application, config: Config) -> None:
         self._app = app
         self.file = config.model_copy()  # what the file declares, before any page change is applied
@@ -53,6 +57,25 @@ class Roster:
         """After a change on /admin, in its transaction."""
         self._apply(await self.merged(session))
         await agents_store.sync_from_config(session, self._app[keys.CONFIG])
+
+    async def run(self) -> None:
+        """Takes up the changes other processes made on /admin (each process applies its own at once)."""
+        while True:
+            await asyncio.sleep(self.POLL_S)
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("reading the staff roster failed; the next poll retries")
+
+    async def refresh(self) -> bool:
+        """Apply the stored roster if it differs from the one in service; whether it did."""
+        async with self._app[keys.DB]() as session:
+            merged = await self.merged(session)
+        live = self._app[keys.CONFIG]
+        if (merged.agents, merged.shifts) == (live.agents, live.shifts):
+            return False
+        self._apply(merged)
+        return True
 
     def declared(self) -> dict:
         """What the file declares, which the page shows read-only."""

@@ -259,3 +259,38 @@ def test_hash_password_prints_an_argon2_hash_that_checks():
     short = subprocess.run([sys.executable, "-m", "bot", "hash-password", "--stdin"], input="short\n",
                            capture_output=True, text=True, timeout=60)
     assert short.returncode == 2
+
+
+async def test_another_process_ends_the_stream_and_takes_up_the_roster(aiohttp_client, make_app, clock, db_url,
+                                                                       monkeypatch):
+    """Two bots on one database: a logout through one ends the session's stream on the other at its next
+    keepalive, and an agent added through one is in service on the other after its poll."""
+    from bot.web import sse
+
+    monkeypatch.setattr(sse, "KEEPALIVE_S", 0.1)  # the keepalive, not the clock, paces this check
+    first = await aiohttp_client(make_app(staff_config(db_url), clock))
+    second = await aiohttp_client(make_app(staff_config(db_url), clock))
+    await login(first, "boss", ADMIN_PASSWORD)
+    cookie = first.session.cookie_jar.filter_cookies(first.make_url("/"))["csbot_session"].value
+    stream = await second.get("/api/board/stream", cookies={"csbot_session": cookie})
+    assert stream.status == 200
+    await add_agent(first)
+    assert await second.app[keys.ROSTER].refresh()
+    assert "xiaoli" in {a.id for a in second.app[keys.CONFIG].agents}
+    assert not await second.app[keys.ROSTER].refresh()  # nothing new since
+    assert (await first.post("/api/logout", headers=csrf(first))).status == 200
+    async with asyncio.timeout(5):
+        await stream.read()
+
+
+@pytest.mark.parametrize("send", [
+    {"data": "user=boss&password=x"},  # a form, as another site could post
+    {"data": '{"user": "boss", "password": "x"}'},  # JSON, not sent as JSON
+    {"json": {"user": "", "password": "x"}},
+    {"json": {"user": "boss"}},
+    {"json": ["boss", "x"]},
+])
+async def test_malformed_logins_are_refused(aiohttp_client, make_app, clock, sqlite_url, send):
+    bot = await aiohttp_client(make_app(staff_config(sqlite_url), clock))
+    resp = await bot.post("/api/login", **send)
+    assert (resp.status, (await resp.json())["error"]) == (400, "bad_request")
