@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from playwright.async_api import expect
 
+from tests.web.conftest import ARTIFACTS
 from tests.web.test_staff_accounts import ADMIN_PASSWORD, staff_config
 
 CHANGE_WITHOUT_CSRF = """async () => (await fetch('/api/admin/tokens', {method: 'POST',
@@ -29,8 +30,13 @@ async def test_staff_log_in_work_and_log_out(page, tmp_path, aiohttp_client, mak
     await log_in(page, base, "boss", ADMIN_PASSWORD)
     await expect(page).to_have_url(base + "/admin")
     await expect(page.locator("#users tbody tr[data-user=boss]")).to_be_visible()
-    # The file's agents are listed as the file declares them.
-    await expect(page.locator("#shifts")).to_be_visible()
+    # The file's agents are listed as the file declares them, read-only, and can be given a login.
+    await expect(page.locator("#agents tbody tr[data-agent=xiaomei]")).to_contain_text("配置文件（只读）")
+    await page.locator("#agents tbody tr[data-agent=aqiang] button").click()
+    await expect(page.locator("#new-user")).to_have_value("aqiang")
+    await page.fill("#new-password", "aqiang-pw-1")
+    await page.click("#add-user button[type=submit]")
+    await expect(page.locator("#agents tbody tr[data-agent=aqiang]")).to_contain_text("已开通")
     await page.fill("#new-user", "xiaoli")
     await page.fill("#new-name", "小丽")
     await page.fill("#new-accounts", "wangwang:小店:小丽")
@@ -42,6 +48,8 @@ async def test_staff_log_in_work_and_log_out(page, tmp_path, aiohttp_client, mak
     await page.fill("#new-password", "zhuguan-pw-1")
     await page.click("#add-user button[type=submit]")
     await expect(page.locator("#users tbody tr[data-user=zhuguan]")).to_be_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "admin.png"), full_page=True)
     # The cookie alone does not make a change: the CSRF token is missing.
     assert await page.evaluate(CHANGE_WITHOUT_CSRF) == 403
     await page.click("#logout")

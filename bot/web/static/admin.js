@@ -62,6 +62,20 @@ async function load() {
     }));
     tbody.appendChild(tr);
   }
+  const agents = $("agents").tBodies[0];
+  agents.replaceChildren();
+  const logins = new Set(data.users.map((u) => u.user));
+  for (const a of data.agents) {
+    const tr = document.createElement("tr");
+    tr.dataset.agent = a.id;
+    cell(tr, a.id); cell(tr, a.name); cell(tr, a.accounts.join(", ")); cell(tr, a.groups.join(", "));
+    cell(tr, a.declared_in_file ? "配置文件（只读）" : "本页添加");
+    if (logins.has(a.id)) cell(tr, "已开通");
+    else cell(tr, button("开通登录", () => {  // a user with the agent's id logs in as that agent
+      $("new-user").value = a.id; $("new-role").value = "agent"; $("new-password").focus();
+    }));
+    agents.appendChild(tr);
+  }
   const shifts = $("shifts").tBodies[0];
   shifts.replaceChildren();
   for (const s of data.shifts) {
