@@ -141,6 +141,10 @@ async def change_user(request: web.Request) -> web.Response:
     declared = set(request.app[keys.ROSTER].declared()["agents"])
     if username in declared and any(k in body for k in DECLARED_FIELDS):
         raise ApiError(409, "declared_in_file", f"{username}'s name, accounts and groups come from the configuration file")
+    if "role" in body and body["role"] not in RANK:
+        raise ApiError(400, "bad_request", "role must be agent, supervisor or admin")
+    if "disabled" in body and not isinstance(body["disabled"], bool):
+        raise ApiError(400, "bad_request", "disabled must be true or false")
     if username == me.user and (body.get("disabled") or body.get("role", "admin") != "admin"):
         raise ApiError(409, "own_account", "an admin cannot disable or demote their own account")
     now = request.app[keys.CLOCK].now()
@@ -150,8 +154,6 @@ async def change_user(request: web.Request) -> web.Response:
         if user is None:
             raise ApiError(404, "not_found", f"no user {username}")
         if "role" in body:
-            if body["role"] not in RANK:
-                raise ApiError(400, "bad_request", "role must be agent, supervisor or admin")
             user.role = body["role"]
         if "name" in body:
             if not isinstance(body["name"], str) or len(body["name"]) > 100:
@@ -163,8 +165,6 @@ async def change_user(request: web.Request) -> web.Response:
         if "password" in body:
             user.password_hash = _hash(body["password"])
         if "disabled" in body:
-            if not isinstance(body["disabled"], bool):
-                raise ApiError(400, "bad_request", "disabled must be true or false")
             user.disabled = body["disabled"]
         if user.disabled or "role" in body or "password" in body:
             # A disabled user, a new role or a new password: their open sessions end now.

@@ -294,3 +294,58 @@ async def test_malformed_logins_are_refused(aiohttp_client, make_app, clock, sql
     bot = await aiohttp_client(make_app(staff_config(sqlite_url), clock))
     resp = await bot.post("/api/login", **send)
     assert (resp.status, (await resp.json())["error"]) == (400, "bad_request")
+
+
+async def test_a_session_expires_and_a_new_password_ends_it(bot, clock):
+    await login(bot, "boss", ADMIN_PASSWORD)
+    await add_agent(bot)
+    bot_jar = bot.session.cookie_jar
+    bot_jar.clear()
+    assert (await login(bot, "xiaoli", "xiaoli-pw-1"))[0] == 200
+    agent_cookie = bot_jar.filter_cookies(bot.make_url("/"))["csbot_session"].value
+    clock.advance(hours=11, minutes=59)
+    assert (await bot.get("/api/me")).status == 200
+    clock.advance(minutes=2)  # staff.session_hours = 12
+    resp = await bot.get("/api/me")
+    assert (resp.status, (await resp.json())["message"]) == (401, REFUSED)
+    # A new password set by an admin ends the sessions made with the old one.
+    assert (await login(bot, "xiaoli", "xiaoli-pw-1"))[0] == 200
+    bot_jar.clear()
+    await login(bot, "boss", ADMIN_PASSWORD)
+    resp = await bot.put("/api/admin/users/xiaoli", json={"password": "xiaoli-pw-2"}, headers=csrf(bot))
+    assert resp.status == 200
+    bot_jar.clear()
+    assert (await bot.get("/api/me", cookies={"csbot_session": agent_cookie})).status == 401
+    assert (await login(bot, "xiaoli", "xiaoli-pw-1"))[0] == 401
+    assert (await login(bot, "xiaoli", "xiaoli-pw-2"))[0] == 200
+
+
+@pytest.mark.parametrize("change, status, error", [
+    ({"disabled": True}, 409, "own_account"),
+    ({"role": "agent"}, 409, "own_account"),
+    ({"password": "short"}, 400, "weak_password"),
+    ({"disabled": "yes"}, 400, "bad_request"),
+    ({"role": "root"}, 400, "bad_request"),
+])
+async def test_bad_user_changes_are_refused(aiohttp_client, make_app, clock, sqlite_url, change, status, error):
+    bot = await aiohttp_client(make_app(staff_config(sqlite_url), clock))
+    await login(bot, "boss", ADMIN_PASSWORD)
+    resp = await bot.put("/api/admin/users/boss", json=change, headers=csrf(bot))
+    assert (resp.status, (await resp.json())["error"]) == (status, error)
+    assert (await bot.get("/api/me")).status == 200  # still the admin, still logged in
+
+
+@pytest.mark.parametrize("body, status, error", [
+    ({"user": "has space", "password": "long-enough"}, 400, "bad_request"),
+    ({"user": "newbie", "password": "short"}, 400, "weak_password"),
+    ({"user": "newbie", "password": "long-enough", "accounts": ["taobao:x"]}, 422, "invalid_roster"),
+    ({"user": "newbie", "password": "long-enough", "accounts": ["wangwang:小店:小美"]}, 422, "invalid_roster"),
+    ({"user": "boss", "password": "long-enough"}, 409, "user_exists"),
+])
+async def test_bad_new_users_are_refused(aiohttp_client, make_app, clock, sqlite_url, body, status, error):
+    bot = await aiohttp_client(make_app(staff_config(sqlite_url), clock))
+    await login(bot, "boss", ADMIN_PASSWORD)
+    resp = await bot.post("/api/admin/users", json=body, headers=csrf(bot))
+    assert (resp.status, (await resp.json())["error"]) == (status, error)
+    staff = await (await bot.get("/api/admin/staff")).json()
+    assert [u["user"] for u in staff["users"]] == ["boss"]
