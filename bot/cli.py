@@ -130,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
             return serve(config)
         if args.command == "db":
             return asyncio.run(_db_upgrade(config))
+        if args.command in ("report", "metrics"):
+            # The figures count the agents added on /admin as the server does.
+            config = asyncio.run(_roster_in_service(config))
         if args.command == "report" and args.subject == "reminders":
             from bot.reminders import commands as reminder_commands
 
@@ -240,6 +243,20 @@ def serve(config: Config) -> int:
         print(f"csbot: cannot start: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+async def _roster_in_service(config: Config) -> Config:
+    from bot.config import config_dir
+    from bot.store import staff as staff_store
+    from bot.store.db import async_url, create_engine, migrate, sessionmaker
+
+    engine = create_engine(async_url(config.database.url, base=config_dir(config)))
+    try:
+        await migrate(engine)
+        async with sessionmaker(engine)() as session:
+            return await staff_store.roster_of(session, config)
+    finally:
+        await engine.dispose()
 
 
 async def _db_upgrade(config: Config) -> int:

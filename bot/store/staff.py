@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.config import Config
+from bot.staff import roster
 from bot.staff.roster import PageShift, PageUser
 from bot.store.tables import ApiToken, LoginFailure, StaffSession, StaffShift, StaffUser
 
@@ -125,3 +127,8 @@ async def failures(session: AsyncSession, *, username: str, address: str, since:
 async def forget_failures(session: AsyncSession, *, username: str) -> None:
     """A successful login: the user name's failures no longer count (the address's still do)."""
     await session.execute(sa.delete(LoginFailure).where(LoginFailure.username == username))
+
+
+async def roster_of(session: AsyncSession, file: Config) -> Config:
+    """The configuration with the agents and shifts added on /admin, as `csbot serve` puts them in service."""
+    return roster.merged(file, [page_user(u) for u in await users(session)], await page_shifts(session))
