@@ -9,6 +9,7 @@ SHA-256 is stored.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import timedelta
 
@@ -104,7 +105,7 @@ async def add_user(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_request", "user must be 1-40 letters, digits, _ . or -")
     if role not in RANK:
         raise ApiError(400, "bad_request", "role must be agent, supervisor or admin")
-    hashed = _hash(password)
+    hashed = await _hash(password)
     accounts, groups = _strings(body, "accounts") or (), _strings(body, "groups") or ()
     name = body.get("name", "")
     if not isinstance(name, str) or len(name) > 100:
@@ -124,11 +125,11 @@ async def add_user(request: web.Request) -> web.Response:
     return web.json_response(body, status=201)
 
 
-def _hash(password: object) -> str:
+async def _hash(password: object) -> str:
     if not isinstance(password, str):
         raise ApiError(400, "bad_request", "password must be a string")
-    try:
-        return passwords.hash_password(password)
+    try:  # in a thread: Argon2 is slow on purpose, and the event loop serves the webhooks meanwhile
+        return await asyncio.to_thread(passwords.hash_password, password)
     except ValueError as e:
         raise ApiError(400, "weak_password", str(e)) from None
 
@@ -163,7 +164,7 @@ async def change_user(request: web.Request) -> web.Response:
             if key in body:
                 setattr(user, key, ",".join(_strings(body, key) or ()))
         if "password" in body:
-            user.password_hash = _hash(body["password"])
+            user.password_hash = await _hash(body["password"])
         if "disabled" in body:
             user.disabled = body["disabled"]
         if user.disabled or "role" in body or "password" in body:

@@ -9,6 +9,7 @@ is that old. A wrong password, an unknown user and a disabled account get the sa
 
 from __future__ import annotations
 
+import asyncio
 import math
 from datetime import timedelta
 
@@ -61,8 +62,10 @@ async def login(request: web.Request) -> web.Response:
                            headers={"Retry-After": str(seconds)})
         user = await staff_store.user(session, username)
         usable = user is not None and not user.disabled
-        # Always one Argon2 check, so an unknown or disabled user takes as long as a wrong password.
-        if not (passwords.verify(user.password_hash if usable else "", password) and usable):
+        # Always one Argon2 check, so an unknown or disabled user takes as long as a wrong password; in a
+        # thread (argon2 releases the GIL), as it takes 0.1-1 s of CPU the event loop must not wait for.
+        matches = await asyncio.to_thread(passwords.verify, user.password_hash if usable else "", password)
+        if not (matches and usable):
             await staff_store.add_failure(session, username=username, address=address, now=now,
                                           forget_before=rule.since(now))
             failed = True
