@@ -84,7 +84,9 @@ async def identify(request: web.Request, handler):
         token = _bearer(request) or request.query.get("token")
         cookie = request.cookies.get(SESSION_COOKIE)
         now = request.app[keys.CLOCK].now()
-        if token and token not in request.app[keys.CALLERS]:
+        guesses = request.app[keys.TOKEN_GUESSES]
+        if token and token not in request.app[keys.CALLERS] and not guesses.blocked(request.remote or "-", now):
+            # (an address answered 429 for its guesses costs no database read)
             async with request.app[keys.DB]() as session:
                 found = await staff_store.live_token(session, secrets.digest(token), now=now)
             if found is not None:
