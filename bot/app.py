@@ -44,11 +44,13 @@ from bot.tickets.actions import Assignment
 from bot.tickets.consumer import TicketConsumer
 from bot.web import keys
 from bot.web.prometheus import Histogram
-from bot.web.auth import GuessLimit, callers
+from bot.web.auth import GuessLimit, callers, identify
 from bot.web.console_feed import ConsoleFeed
 from bot.web.errors import json_errors
 from bot.web.kb_edit import KbEditor
+from bot.web.roster import Roster
 from bot.web.routes import setup_routes
+from bot.web.sse import SessionStreams
 from bot.web.security import security_headers
 
 log = logging.getLogger(__name__)
@@ -63,7 +65,7 @@ def create_app(
     them step by step (`app[keys.PROCESSOR].process_all()`). `engine` is a matching engine built
     before (tests share one instead of loading jieba for every app).
     """
-    app = web.Application(client_max_size=config.server.max_body_bytes, middlewares=[json_errors])
+    app = web.Application(client_max_size=config.server.max_body_bytes, middlewares=[json_errors, identify])
     app[keys.CONFIG] = config
     app.on_response_prepare.append(security_headers)
     app[keys.CLOCK] = clock or SystemClock()
@@ -71,6 +73,7 @@ def create_app(
     app[keys.PUSH_COUNTS] = Counter()
     app[keys.CALLERS] = callers(config)
     app[keys.TOKEN_GUESSES] = GuessLimit(config.server.token_failures_per_minute)
+    app[keys.SESSION_STREAMS] = SessionStreams()
     app[keys.SUGGEST_LATENCY] = Histogram()
     app[keys.BOARD] = Board(Rules.from_config(config), thresholds_s=config.metrics.thresholds_s,
                             agent_names={a.id: a.name or a.id for a in config.agents})
@@ -82,6 +85,7 @@ def create_app(
     app[keys.KB_EDITOR] = KbEditor.from_config(config)
     app[keys.TICKET_ASSIGNMENT] = Assignment.from_config(config)
     app[keys.TICKET_ANNOUNCERS] = [functools.partial(_escalations_to_board, app)]
+    app[keys.ROSTER] = Roster(app, config)
     app.cleanup_ctx.append(functools.partial(_knowledge, engine=engine))
     app.cleanup_ctx.append(functools.partial(_database, background=background))
     app.cleanup_ctx.append(_gateway_client)
@@ -112,6 +116,7 @@ async def _database(app: web.Application, *, background: bool = True) -> AsyncIt
             # the others then find them (and compare the count).
             await session.execute(sa.text("SELECT pg_advisory_xact_lock(7312002)"))
         await agents_store.sync_from_config(session, config)
+        await app[keys.ROSTER].start(session)  # the first admin, and the agents and shifts added on /admin
         await settings.ensure_partitions(session, partitions=config.processing.partitions)
         await sealed.register_current(await session.connection(), sealed.current())
     app[keys.ENGINE], app[keys.DB] = engine, db
@@ -429,7 +434,8 @@ async def _background_tasks(app: web.Application) -> AsyncIterator[None]:
             await stack.enter_async_context(_running(leases.run(), name="leases"))
         for name, coro in (("processor", app[keys.PROCESSOR].run()), ("outbox", app[keys.OUTBOX].run()),
                            ("board-feed", app[keys.METRICS].run()), ("metric-facts", app[keys.PERIOD].run()),
-                           ("backlog", app[keys.BACKLOG].run()), ("change-log", app[keys.CHANGE_TAIL].run())):
+                           ("backlog", app[keys.BACKLOG].run()), ("change-log", app[keys.CHANGE_TAIL].run()),
+                           ("staff-roster", app[keys.ROSTER].run())):
             await stack.enter_async_context(_running(coro, name=name))
         yield
 

@@ -23,13 +23,23 @@ def _config_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _required_config_arg(parser: argparse.ArgumentParser) -> None:
+    """`serve` never falls back to the demo file, whose secrets and tokens are public."""
+    parser.add_argument("--config", default=os.environ.get("CSBOT_CONFIG"),
+                        help="TOML configuration file (default: $CSBOT_CONFIG; required)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="csbot", description="Customer-service assistant bot for Wangwang and Dongdong shops.")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the bot alone (webhooks, API, pages)")
-    _config_arg(serve)
+    _required_config_arg(serve)
+
+    hash_password = sub.add_parser("hash-password", help="read a password (twice, not echoed) and print its Argon2 "
+                                                         "hash, for staff.first_admin_password_hash")
+    hash_password.add_argument("--stdin", action="store_true", help="read the password from the first line of stdin")
 
     check = sub.add_parser("check-config", help="validate a configuration file and exit")
     _config_arg(check)
@@ -103,6 +113,12 @@ def _traffic_args(parser: argparse.ArgumentParser, *, rate: float, duration: flo
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logs.setup(args.log_level.upper())
+    if args.command == "hash-password":
+        return hash_password(stdin=args.stdin)
+    if args.config is None:
+        print(f"csbot: {args.command} needs a configuration: --config FILE or CSBOT_CONFIG=FILE "
+              f"({DEFAULT_CONFIG} is the demo's, with public secrets and tokens: copy and edit it)", file=sys.stderr)
+        return 2
     try:
         config = load_config(args.config)
     except ConfigError as e:
@@ -125,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
             from bot.store import commands as db_commands
 
             return db_commands.run(args, config)
+        if args.command in ("report", "metrics"):
+            # The figures count the agents added on /admin as the server does.
+            config = asyncio.run(_roster_in_service(config))
         if args.command == "report" and args.subject == "reminders":
             from bot.reminders import commands as reminder_commands
 
@@ -175,6 +194,26 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def hash_password(*, stdin: bool) -> int:
+    import getpass
+
+    from bot.staff.passwords import hash_password as argon2_hash
+
+    if stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            print("csbot: the two passwords differ", file=sys.stderr)
+            return 2
+    try:
+        print(argon2_hash(password))
+    except ValueError as e:
+        print(f"csbot: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def reminder_render(config: Config):
     """The reminder templates of the knowledge base, filled and checked by the compliance guard."""
     from bot.config import resolve_path
@@ -220,4 +259,18 @@ def serve(config: Config) -> int:
         print(f"csbot: cannot start: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+async def _roster_in_service(config: Config) -> Config:
+    from bot.config import config_dir
+    from bot.store import staff as staff_store
+    from bot.store.db import async_url, create_engine, migrate, sessionmaker
+
+    engine = create_engine(async_url(config.database.url, base=config_dir(config)))
+    try:
+        await migrate(engine)
+        async with sessionmaker(engine)() as session:
+            return await staff_store.roster_of(session, config)
+    finally:
+        await engine.dispose()
 

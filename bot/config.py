@@ -353,6 +353,25 @@ class AutoReplyConfig(_Section):
     max_age_minutes: int = Field(5, ge=1)  # older buyer messages (catching up after downtime) get none
 
 
+class StaffConfig(_Section):
+    """Staff accounts (bot/staff/): the first admin, sessions, and the lockout after failed logins."""
+
+    first_admin: str = Field("admin", min_length=1)  # created at start when no admin account exists yet...
+    first_admin_password_hash: str = ""  # ...with this hash (`csbot hash-password`; or CSBOT_FIRST_ADMIN_PASSWORD_HASH)
+    session_hours: float = Field(12, gt=0)  # a login lasts this long
+    cookie_secure: bool = False  # true behind TLS: the session cookie is then sent over https only
+    failures_per_account: int = Field(5, ge=1)  # failed logins for one user name before it is locked...
+    failures_per_address: int = Field(20, ge=1)  # ...or from one client address
+    lockout_minutes: float = Field(15, gt=0)  # failures older than this no longer count: the lockout ends
+
+    @field_validator("first_admin_password_hash")
+    @classmethod
+    def _argon2(cls, value: str) -> str:
+        if value and not value.startswith("$argon2"):
+            raise ValueError("must be an Argon2 hash from `csbot hash-password`, never the password itself")
+        return value
+
+
 class ProcessingConfig(_Section):
     """How stored pushes are processed; see docs/scaling.md."""
 
@@ -394,6 +413,7 @@ class Config(_Section):
     daily_report: DailyReportConfig = DailyReportConfig()
     csat: CsatConfig = CsatConfig()
     privacy: PrivacyConfig = PrivacyConfig()
+    staff: StaffConfig = StaffConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:
@@ -449,6 +469,8 @@ def _apply_env(raw: dict, environ: dict[str, str]) -> dict:
     raw = dict(raw)
     if url := environ.get("CSBOT_DATABASE_URL"):
         raw["database"] = {**raw.get("database", {}), "url": url}
+    if admin_hash := environ.get("CSBOT_FIRST_ADMIN_PASSWORD_HASH"):
+        raw["staff"] = {**raw.get("staff", {}), "first_admin_password_hash": admin_hash}
     platforms = []
     for p in raw.get("platforms", []):
         if isinstance(p, dict) and (secret := environ.get(f"CSBOT_{str(p.get('name', '')).upper()}_APP_SECRET")):

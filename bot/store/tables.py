@@ -546,3 +546,66 @@ class CsatInvitation(SQLModel, table=True):
     state: str = "open"
     rating: int | None = None
     answered_at: datetime | None = _at(nullable=True)
+
+
+class StaffUser(SQLModel, table=True):
+    """A person who logs in to the pages (bot/staff/). `accounts` ("platform:account", comma-separated)
+    and `groups` (presale, aftersale, ...) make them an agent of the roster; [[agents]] of the file win
+    over these for the ids the file declares."""
+
+    __tablename__ = "staff_users"
+    username: str = Field(primary_key=True)
+    name: str = ""
+    password_hash: str = ""  # Argon2id; empty: cannot log in until an admin sets a password
+    role: str = "agent"  # agent, supervisor, admin
+    disabled: bool = False
+    accounts: str = ""
+    groups: str = ""
+    created_at: datetime = _at()
+    changed_at: datetime = _at()
+
+
+class StaffShift(SQLModel, table=True):
+    """A shift (班次) added on /admin; [[shifts]] of the file with the same name win."""
+
+    __tablename__ = "staff_shifts"
+    name: str = Field(primary_key=True)
+    start: str
+    end: str
+    agents: str = ""  # comma-separated user names
+
+
+class StaffSession(SQLModel, table=True):
+    """A login: the cookie's value is never stored, only its SHA-256."""
+
+    __tablename__ = "staff_sessions"
+    digest: str = Field(primary_key=True)
+    username: str = Field(index=True)
+    created_at: datetime = _at()
+    expires_at: datetime = _at()
+    ended_at: datetime | None = _at(nullable=True)
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for a program, made on /admin and shown once: only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+    id: int | None = Field(default=None, primary_key=True)
+    digest: str = Field(unique=True)
+    label: str = ""
+    role: str
+    agent: str | None = None
+    created_by: str = ""
+    created_at: datetime = _at()
+    expires_at: datetime = _at()
+    revoked_at: datetime | None = _at(nullable=True)
+
+
+class LoginFailure(SQLModel, table=True):
+    """A failed login, counted per user name and per client address for the lockout."""
+
+    __tablename__ = "login_failures"
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(index=True)
+    address: str = Field(index=True)
+    at: datetime = _at(index=True)

@@ -3,8 +3,8 @@
 from aiohttp import web
 
 from bot.web import (
-    api, board, console_feed, conversations, health, kb_api, kb_edit, orders, pages, pushes_failed, reports, send_failures,
-    tickets, webhooks, workbench,
+    admin, api, board, console_feed, conversations, health, kb_api, kb_edit, login, orders, pages, pushes_failed, reports,
+    send_failures, tickets, webhooks, workbench,
 )
 
 
@@ -33,6 +33,18 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_delete("/api/phrases/{id}", workbench.delete_phrase)
     app.router.add_post("/api/outbox/{id}/retry", workbench.retry_delivery)
     app.router.add_post("/api/guard/check", workbench.check_text)
+    app.router.add_get("/login", login.login_page)
+    app.router.add_post("/api/login", login.login)
+    app.router.add_post("/api/logout", login.logout)
+    app.router.add_get("/admin", admin.admin_page)
+    app.router.add_get("/api/admin/staff", admin.staff)
+    app.router.add_post("/api/admin/users", admin.add_user)
+    app.router.add_put("/api/admin/users/{user}", admin.change_user)
+    app.router.add_put("/api/admin/shifts/{name}", admin.put_shift)
+    app.router.add_delete("/api/admin/shifts/{name}", admin.delete_shift)
+    app.router.add_get("/api/admin/tokens", admin.list_tokens)
+    app.router.add_post("/api/admin/tokens", admin.add_token)
+    app.router.add_post("/api/admin/tokens/{id}/revoke", admin.revoke_token)
     app.router.add_get("/console", pages.console)
     app.router.add_get("/api/console/stream", console_feed.stream)
     app.router.add_static("/static", pages.STATIC, append_version=False)

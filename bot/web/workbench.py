@@ -208,7 +208,7 @@ async def me(request: web.Request) -> web.Response:
     who = caller(request)
     config = request.app[keys.CONFIG]
     names = {a.id: a.name for a in config.agents}
-    body = {"role": who.role, "agent": who.agent, "name": names.get(who.agent or "", ""),
+    body = {"role": who.role, "agent": who.agent, "user": who.user, "name": names.get(who.agent or "", ""),
             "accounts": sorted(who.accounts), "timezone": config.shop.timezone,
             "heartbeat_s": HEARTBEAT_S, "status": None}
     if who.agent:

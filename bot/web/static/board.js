@@ -58,13 +58,16 @@
   async function connect() {
     clearTimeout(retryTimer);
     const t = token();
-    if (!t) { askToken(""); return; }
-    if (!(await checkToken(t))) return;
+    if (!t) {  // no pasted token: the login session, if there is one
+      const me = await csbotSession.me();
+      if (!me) { askToken(""); return; }
+      if (me.role === "agent") { askToken("看板需要主管账号 — the board needs a supervisor's login"); return; }
+    } else if (!(await checkToken(t))) return;
     if (source) source.close();
     // A new EventSource cannot send Last-Event-ID: where the board was goes in the URL, so that the
     // server (any process) sends what changed since, not everything again.
     const since = state.lastEventId ? "&last_event_id=" + encodeURIComponent(state.lastEventId) : "";
-    source = new EventSource("/api/board/stream?token=" + encodeURIComponent(t) + since);
+    source = new EventSource("/api/board/stream?" + (t ? "token=" + encodeURIComponent(t) : "") + since);
     source.onopen = () => { state.connections += 1; setStatus("live", "live"); alive(); };
     source.onerror = () => {
       setStatus("reconnecting", "reconnecting…");
@@ -193,7 +196,7 @@
   let chatId = null, chatVersion = 0;
   async function authed(path, options = {}) {
     const t = sessionStorage.getItem("csbot-board-token");
-    return fetch(path, { ...options, headers: { ...(options.headers || {}), Authorization: "Bearer " + t } });
+    return fetch(path, { ...options, headers: { ...(options.headers || {}), ...csbotSession.headers(t) } });
   }
   async function openChat(id) {
     chatId = id;

@@ -9,6 +9,8 @@ const state = {
   earlierShown: 0, usedIntent: null, ticket: null, skewMs: 0, timezone: "Asia/Shanghai", thresholds: [30, 60, 100],
   timers: [], items: [], phrases: [], popup: [], popupIndex: 0, seen: null, unread: new Set(),
   pendingSend: null, confirmed: false,
+  session: false,  // working from the login session (/login) rather than a pasted token
+  generation: 0,  // bumped at each logout: the live feed of the previous user stops
 };
 const $ = (id) => document.getElementById(id);
 
@@ -47,7 +49,7 @@ function errorText(status, data) {
 
 async function api(method, path, body) {
   const response = await fetch(path, {
-    method, headers: { "Authorization": "Bearer " + state.token, ...(body ? { "Content-Type": "application/json" } : {}) },
+    method, headers: { ...csbotSession.headers(state.token), ...(body ? { "Content-Type": "application/json" } : {}) },
     body: body ? JSON.stringify(body) : undefined,
   });
   let data = null;
@@ -723,8 +725,10 @@ async function loadFigures() {
 // --- login, start, the live feed -----------------------------------------------------------------
 
 function logout(message) {
+  if (state.session) { state.session = false; csbotSession.logout(); }
   sessionStorage.removeItem("csbot.token");
   state.token = "";
+  state.generation += 1;
   state.timers.forEach(clearInterval);
   state.timers = [];
   // Nothing of the previous user stays on screen.
@@ -773,10 +777,10 @@ async function start() {
 
 // Server-Sent Events read with fetch(), so that the token travels in the Authorization header.
 async function follow() {
-  const token = state.token;
-  while (state.token && state.token === token) {
+  const token = state.token, generation = state.generation;
+  while ((state.token || state.session) && state.generation === generation) {
     try {
-      const response = await fetch("/api/console/stream", { headers: { "Authorization": "Bearer " + token } });
+      const response = await fetch("/api/console/stream", { headers: csbotSession.headers(token) });
       if (response.status === 401) { logout(ERRORS.unauthorized); return; }
       $("live").className = "live on";
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -903,4 +907,5 @@ $("search").addEventListener("keydown", (e) => { if (e.key === "Enter") search($
 window.addEventListener("focus", () => {
   if (state.selected && state.unread.delete(state.selected)) showUnread();
 });
-if (state.token) start(); else logout();
+if (state.token) start();
+else csbotSession.me().then((me) => { if (me) { state.session = true; start(); } else logout(); });
