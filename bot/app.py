@@ -36,6 +36,7 @@ from bot.reminders.job import ReminderJob
 from bot.reminders.policy import Rules as ReminderRules
 from bot.store import agents as agents_store
 from bot.store import settings
+from bot.store import sealed
 from bot.store.db import StatementCount, async_url, create_engine, is_sqlite, migrate, sessionmaker
 from bot.tickets import detect as ticket_detect
 from bot.tickets import job as ticket_job
@@ -45,11 +46,13 @@ from bot.web import keys
 from bot.partitions import partition_of
 from bot.web.prometheus import Instruments, timed
 from bot.web.push_summary import PushSummary
-from bot.web.auth import GuessLimit, callers
+from bot.web.auth import GuessLimit, callers, identify
 from bot.web.console_feed import ConsoleFeed
 from bot.web.errors import json_errors
 from bot.web.kb_edit import KbEditor
+from bot.web.roster import Roster
 from bot.web.routes import setup_routes
+from bot.web.sse import SessionStreams
 from bot.web.security import security_headers
 
 log = logging.getLogger(__name__)
@@ -64,7 +67,7 @@ def create_app(
     them step by step (`app[keys.PROCESSOR].process_all()`). `engine` is a matching engine built
     before (tests share one instead of loading jieba for every app).
     """
-    app = web.Application(client_max_size=config.server.max_body_bytes, middlewares=[timed, json_errors])
+    app = web.Application(client_max_size=config.server.max_body_bytes, middlewares=[timed, json_errors, identify])
     app[keys.CONFIG] = config
     app.on_response_prepare.append(security_headers)
     app[keys.CLOCK] = clock or SystemClock()
@@ -75,6 +78,7 @@ def create_app(
     app[keys.CALLERS] = callers(config)
     app[keys.TOKEN_GUESSES] = GuessLimit(config.server.token_failures_per_minute)
     app[keys.INSTRUMENTS] = Instruments(response_bounds_s=config.metrics.thresholds_s)
+    app[keys.SESSION_STREAMS] = SessionStreams()
     app[keys.BOARD] = Board(Rules.from_config(config), thresholds_s=config.metrics.thresholds_s,
                             agent_names={a.id: a.name or a.id for a in config.agents})
     app.on_shutdown.append(_end_board_streams)
@@ -85,6 +89,7 @@ def create_app(
     app[keys.KB_EDITOR] = KbEditor.from_config(config)
     app[keys.TICKET_ASSIGNMENT] = Assignment.from_config(config)
     app[keys.TICKET_ANNOUNCERS] = [functools.partial(_escalations_to_board, app)]
+    app[keys.ROSTER] = Roster(app, config)
     app.cleanup_ctx.append(functools.partial(_knowledge, engine=engine))
     app.cleanup_ctx.append(functools.partial(_database, background=background))
     app.cleanup_ctx.append(_gateway_client)
@@ -92,6 +97,7 @@ def create_app(
     app.cleanup_ctx.append(_push_writer)
     app.cleanup_ctx.append(functools.partial(_daily_report, background=background))
     app.cleanup_ctx.append(functools.partial(_csat, background=background))
+    app.cleanup_ctx.append(functools.partial(_retention, background=background))
     if background:
         app.cleanup_ctx.append(_background_tasks)
         app.cleanup_ctx.append(_ticket_sla)
@@ -103,6 +109,9 @@ async def _database(app: web.Application, *, background: bool = True) -> AsyncIt
     config, clock = app[keys.CONFIG], app[keys.CLOCK]
     url = async_url(config.database.url, base=config_dir(config))
     engine = create_engine(url, sqlite_synchronous=config.database.sqlite_synchronous)
+    # Before anything is changed: a database whose buyer text this process's key cannot read is refused.
+    async with engine.connect() as conn:
+        await sealed.check_keys(conn, sealed.current())
     await migrate(engine)
     db = sessionmaker(engine)
     async with db() as session, session.begin():
@@ -111,12 +120,14 @@ async def _database(app: web.Application, *, background: bool = True) -> AsyncIt
             # the others then find them (and compare the count).
             await session.execute(sa.text("SELECT pg_advisory_xact_lock(7312002)"))
         await agents_store.sync_from_config(session, config)
+        await app[keys.ROSTER].start(session)  # the first admin, and the agents and shifts added on /admin
         await settings.ensure_partitions(session, partitions=config.processing.partitions)
+        await sealed.register_current(await session.connection(), sealed.current())
     app[keys.ENGINE], app[keys.DB] = engine, db
     # Intake's, the processor's and the board's many small statements: on SQLite, on the event loop's thread
     # (store.inline_sqlite); reads that can be long keep `engine`.
     writing = create_engine(url, sqlite_synchronous=config.database.sqlite_synchronous, inline=True) \
-        if is_sqlite(engine) else engine
+        if is_sqlite(engine) and config.database.sqlite_inline else engine
     app[keys.METRICS] = MetricsConsumer(db, board=app[keys.BOARD], clock=clock, config=config,
                                         small_reads=sessionmaker(writing))
     # SQLite has one writer at a time: intake and processing take turns through one first-come gate.
@@ -363,6 +374,40 @@ async def _daily_report(app: web.Application, *, background: bool) -> AsyncItera
             yield
 
 
+async def _retention(app: web.Application, *, background: bool) -> AsyncIterator[None]:
+    """Chat text and raw forms older than [database] retention_days blanked (bot/store/retention.py),
+    hourly with `background`; tests call app[keys.RETENTION](now=...)."""
+    from bot.store import retention
+
+    config, clock, engine = app[keys.CONFIG], app[keys.CLOCK], app[keys.ENGINE]
+    days = config.database.retention_days
+
+    async def run(*, now) -> dict[str, int]:
+        if not days:
+            return {}
+        done = await retention.blank_older_than(engine, now=now, days=days)
+        if any(done.values()):
+            log.info("retention blanked text older than %d days: %s", days,
+                     " ".join(f"{k}={n}" for k, n in done.items() if n))
+        return done
+
+    app[keys.RETENTION] = run
+
+    async def scan() -> None:
+        while True:
+            try:
+                await run(now=clock.now())
+            except Exception:
+                log.exception("retention run failed; the next one retries")
+            await asyncio.sleep(3600)
+
+    if background and days:
+        async with _running(scan(), name="retention"):
+            yield
+    else:
+        yield
+
+
 async def _csat(app: web.Application, *, background: bool) -> AsyncIterator[None]:
     """Satisfaction invitations and ratings (bot/reports/csat_job.py); with `background` and enabled, a scan
     every scan_seconds. The unique invitation per conversation and per buyer and day keeps it to one."""
@@ -403,7 +448,8 @@ async def _background_tasks(app: web.Application) -> AsyncIterator[None]:
             await stack.enter_async_context(_running(leases.run(), name="leases"))
         for name, coro in (("processor", app[keys.PROCESSOR].run()), ("outbox", app[keys.OUTBOX].run()),
                            ("board-feed", app[keys.METRICS].run()), ("metric-facts", app[keys.PERIOD].run()),
-                           ("backlog", app[keys.BACKLOG].run()), ("change-log", app[keys.CHANGE_TAIL].run())):
+                           ("backlog", app[keys.BACKLOG].run()), ("change-log", app[keys.CHANGE_TAIL].run()),
+                           ("staff-roster", app[keys.ROSTER].run())):
             await stack.enter_async_context(_running(coro, name=name))
         yield
 

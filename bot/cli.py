@@ -37,21 +37,31 @@ def _log_args(parser: argparse.ArgumentParser, *, default) -> None:
                         help="text (default) or json: one JSON object per line")
 
 
+def _required_config_arg(parser: argparse.ArgumentParser) -> None:
+    """`serve` never falls back to the demo file, whose secrets and tokens are public."""
+    parser.add_argument("--config", default=os.environ.get("CSBOT_CONFIG"),
+                        help="TOML configuration file (default: $CSBOT_CONFIG; required)")
+    _log_args(parser, default=argparse.SUPPRESS)  # after the subcommand: overrides one given before it
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="csbot", description="Customer-service assistant bot for Wangwang and Dongdong shops.")
     _log_args(parser, default=None)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the bot alone (webhooks, API, pages)")
-    _config_arg(serve)
+    _required_config_arg(serve)
+
+    hash_password = sub.add_parser("hash-password", help="read a password (twice, not echoed) and print its Argon2 "
+                                                         "hash, for staff.first_admin_password_hash")
+    hash_password.add_argument("--stdin", action="store_true", help="read the password from the first line of stdin")
 
     check = sub.add_parser("check-config", help="validate a configuration file and exit")
     _config_arg(check)
 
-    db = sub.add_parser("db", help="database maintenance")
-    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
-    upgrade = db_sub.add_parser("upgrade", help="apply the schema migrations (serve also does this at start)")
-    _config_arg(upgrade)
+    from bot.store import commands as db_commands
+
+    db_commands.add_parser(sub, _config_arg)
 
     kb = sub.add_parser("kb", help="the knowledge base: lint, try a message")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True, metavar="KB_COMMAND")
@@ -98,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.reminders import commands as reminder_commands
 
     reminder_commands.add_parser(sub, _config_arg)
+    from bot import pushes_commands
+
+    pushes_commands.add_parser(sub, _config_arg)
 
     demo = sub.add_parser("demo", help="the bot, the simulator and the demo shop together, on SQLite")
     _config_arg(demo)
@@ -117,12 +130,25 @@ def main(argv: list[str] | None = None) -> int:
     level = args.log_level or ("INFO" if args.command in SERVICES else "WARNING")
     log_format = args.log_format or "text"
     logs.setup(level, format=log_format)
+    if args.command == "hash-password":
+        return hash_password(stdin=args.stdin)
+    if args.config is None:
+        print(f"csbot: {args.command} needs a configuration: --config FILE or CSBOT_CONFIG=FILE "
+              f"({DEFAULT_CONFIG} is the demo's, with public secrets and tokens: copy and edit it)", file=sys.stderr)
+        return 2
     try:
         config = load_config(args.config)
     except ConfigError as e:
         print(f"csbot: configuration error: {e.file}: {e.key}: {e.why}", file=sys.stderr)
         return 2
     logs.setup(level, format=log_format, zone=ZoneInfo(config.shop.timezone))  # times in the shop's zone from here
+    from bot.store import sealed
+
+    try:  # every command that reads or writes buyer text uses the key from the environment
+        sealed.use(sealed.Keyring.from_environ(os.environ))
+    except sealed.DataKeyError as e:
+        print(f"csbot: {e}", file=sys.stderr)
+        return 2
     try:
         if args.command == "check-config":
             from bot.check import check_config
@@ -131,7 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             return serve(config)
         if args.command == "db":
-            return asyncio.run(_db_upgrade(config))
+            from bot.store import commands as db_commands
+
+            return db_commands.run(args, config)
+        if args.command in ("report", "metrics"):
+            # The figures count the agents added on /admin as the server does.
+            config = asyncio.run(_roster_in_service(config))
         if args.command == "report" and args.subject == "reminders":
             from bot.reminders import commands as reminder_commands
 
@@ -140,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
             from bot.reminders import commands as reminder_commands
 
             return reminder_commands.preview(args, config, render=reminder_render(config))
+        if args.command == "pushes":
+            from bot import pushes_commands
+
+            return pushes_commands.run(args, config)
         if args.command == "report" and args.subject == "scorecard":
             from bot.reports import commands as report_commands
 
@@ -178,6 +213,26 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def hash_password(*, stdin: bool) -> int:
+    import getpass
+
+    from bot.staff.passwords import hash_password as argon2_hash
+
+    if stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            print("csbot: the two passwords differ", file=sys.stderr)
+            return 2
+    try:
+        print(argon2_hash(password))
+    except ValueError as e:
+        print(f"csbot: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def reminder_render(config: Config):
     """The reminder templates of the knowledge base, filled and checked by the compliance guard."""
     from bot.config import resolve_path
@@ -210,6 +265,7 @@ def serve(config: Config) -> int:
     except (KnowledgeBaseError, RulesError) as e:
         print(f"csbot: the knowledge base cannot be used:\n{e}", file=sys.stderr)
         return 2
+    from bot.store.sealed import DataKeyError
     from bot.store.settings import PartitionMismatch
     from bot.web.serving import serve_forever
 
@@ -218,18 +274,22 @@ def serve(config: Config) -> int:
 
     try:
         asyncio.run(serve_forever(app, config.server, on_started=started))
-    except PartitionMismatch as e:
+    except (PartitionMismatch, DataKeyError) as e:
         print(f"csbot: cannot start: {e}", file=sys.stderr)
         return 2
     return 0
 
 
-async def _db_upgrade(config: Config) -> int:
+async def _roster_in_service(config: Config) -> Config:
     from bot.config import config_dir
-    from bot.store.db import async_url, create_engine, migrate
+    from bot.store import staff as staff_store
+    from bot.store.db import async_url, create_engine, migrate, sessionmaker
 
     engine = create_engine(async_url(config.database.url, base=config_dir(config)))
-    await migrate(engine)
-    await engine.dispose()
-    print("schema up to date")
-    return 0
+    try:
+        await migrate(engine)
+        async with sessionmaker(engine)() as session:
+            return await staff_store.roster_of(session, config)
+    finally:
+        await engine.dispose()
+

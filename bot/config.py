@@ -44,6 +44,12 @@ class DatabaseConfig(_Section):
     url: str = "sqlite:///var/csbot.db"
     # FULL: a commit is on disk before the push is answered 200, even if the machine loses power.
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "FULL"
+    # Intake's and processing's many small SQLite statements run on the event loop's thread
+    # (store.inline_sqlite); false sends each to aiosqlite's thread, as other reads do. Kept as a
+    # switch so `scripts/bench process` (its sqlite-threaded setup) can show what the in-loop driver buys.
+    sqlite_inline: bool = True
+    # Chat text and raw push forms older than this many days are blanked (0: kept); figures stay.
+    retention_days: int = Field(0, ge=0)
 
     @field_validator("url")
     @classmethod
@@ -350,6 +356,25 @@ class AutoReplyConfig(_Section):
     max_age_minutes: int = Field(5, ge=1)  # older buyer messages (catching up after downtime) get none
 
 
+class StaffConfig(_Section):
+    """Staff accounts (bot/staff/): the first admin, sessions, and the lockout after failed logins."""
+
+    first_admin: str = Field("admin", min_length=1)  # created at start when no admin account exists yet...
+    first_admin_password_hash: str = ""  # ...with this hash (`csbot hash-password`; or CSBOT_FIRST_ADMIN_PASSWORD_HASH)
+    session_hours: float = Field(12, gt=0)  # a login lasts this long
+    cookie_secure: bool = False  # true behind TLS: the session cookie is then sent over https only
+    failures_per_account: int = Field(5, ge=1)  # failed logins for one user name before it is locked...
+    failures_per_address: int = Field(20, ge=1)  # ...or from one client address
+    lockout_minutes: float = Field(15, gt=0)  # failures older than this no longer count: the lockout ends
+
+    @field_validator("first_admin_password_hash")
+    @classmethod
+    def _argon2(cls, value: str) -> str:
+        if value and not value.startswith("$argon2"):
+            raise ValueError("must be an Argon2 hash from `csbot hash-password`, never the password itself")
+        return value
+
+
 class ProcessingConfig(_Section):
     """How stored pushes are processed; see docs/scaling.md."""
 
@@ -360,6 +385,14 @@ class ProcessingConfig(_Section):
     max_backlog: int = Field(200_000, ge=1)  # unprocessed pushes over this: new pushes are answered 503
     behind_seconds: float = Field(60.0, gt=0)  # /healthz says "behind" (503) when the oldest waits longer
     lease_heartbeat_seconds: float = Field(1.0, gt=0, le=30)  # PostgreSQL: how often leases are rebalanced
+
+
+class PrivacyConfig(_Section):
+    """Who sees buyers' phone numbers, ID numbers and addresses in full (bot/privacy.py masks them)."""
+
+    # The agents who serve the buyer (as 千牛 shows the receiving agent); supervisors, admins, the
+    # exports, the logs and /metrics always see them masked.
+    agents_see_full: bool = True
 
 
 class Config(_Section):
@@ -382,6 +415,8 @@ class Config(_Section):
     scorecard: ScorecardConfig = ScorecardConfig()
     daily_report: DailyReportConfig = DailyReportConfig()
     csat: CsatConfig = CsatConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
+    staff: StaffConfig = StaffConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:
@@ -513,6 +548,8 @@ def _apply_env(raw: dict, environ: dict[str, str]) -> dict:
         raw["database"] = {**raw.get("database", {}), "url": url}
     if token := environ.get("CSBOT_METRICS_TOKEN"):
         raw["server"] = {**raw.get("server", {}), "metrics_token": token}
+    if admin_hash := environ.get("CSBOT_FIRST_ADMIN_PASSWORD_HASH"):
+        raw["staff"] = {**raw.get("staff", {}), "first_admin_password_hash": admin_hash}
     platforms = []
     for p in raw.get("platforms", []):
         if isinstance(p, dict) and (secret := environ.get(f"CSBOT_{str(p.get('name', '')).upper()}_APP_SECRET")):

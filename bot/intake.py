@@ -274,6 +274,8 @@ class Processor:
         self._partition_lock_ns = partition_lock_ns
         self.processed_total = 0  # pushes this process processed (/metrics)
         self.on_delay: Callable[[float], None] = lambda seconds: None  # each push's arrival → processing (/metrics)
+        # (since when, the last error) while processing fails on the store's errors; None once a batch commits.
+        self.store_failing: tuple[datetime, str] | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -298,11 +300,18 @@ class Processor:
             await asyncio.sleep(0.002)
         # Small batches under the shared gate: the push writer, waiting in the gate's queue, gets
         # the database between two of them, so answers stay fast while a backlog is processed.
-        async with self._gate, self._db() as session:
-            async with session.begin():
-                session.info[chat.COMMITTED_BUYERS] = self._buyers
-                handled = await self._process(session, processed)
-            self._remember_buyers(session.info.get(chat.BUYERS, {}))
+        try:
+            async with self._gate, self._db() as session:
+                async with session.begin():
+                    session.info[chat.COMMITTED_BUYERS] = self._buyers
+                    handled = await self._process(session, processed)
+                self._remember_buyers(session.info.get(chat.BUYERS, {}))
+        except Exception as e:
+            if transient(e):  # /healthz says so while it lasts
+                since = self.store_failing[0] if self.store_failing else self._clock.now()
+                self.store_failing = (since, _brief(e.__cause__ if isinstance(e, ConsumerFailed) else e))
+            raise
+        self.store_failing = None
         if processed:
             self._on_processed(processed)
         return handled
@@ -443,5 +452,7 @@ class Processor:
             try:
                 async with session.begin_nested():
                     await consumer.handle(session, event)
-            except Exception:
+            except Exception as e:
+                if transient(e):
+                    raise  # the store's fault, not this consumer's: the push waits, whole, for a retry
                 log.exception("consumer failed consumer=%s push_id=%s", consumer.name, event.push_id)

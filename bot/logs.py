@@ -12,6 +12,8 @@ import queue
 import sys
 from datetime import datetime, timezone, tzinfo
 
+from bot.privacy import MaskingFilter
+
 FORMATS = ("text", "json")
 
 
@@ -75,6 +77,7 @@ def setup(level: str = "INFO", *, format: str = "text", zone: tzinfo | None = No
     global _listener
     handler = _Stderr()
     handler.setFormatter(_Json(zone) if format == "json" else _Text(zone))
+    handler.addFilter(MaskingFilter())  # buyers' phone numbers, ID numbers and addresses masked (bot/privacy.py)
     # Records are formatted and written by a thread of their own: a line per push must not cost
     # the event loop a write to stderr each time.
     records: queue.SimpleQueue = queue.SimpleQueue()

@@ -5,10 +5,11 @@ Part 1, live: starts the real bot (`csbot serve`, fresh SQLite, free ports) and 
 probe pushes (a new buyer each, 5 a second). For each probe: the delay from the push's 200 answer to
 the moment its buyer appears as waiting on *every* viewer (p50/p99; target p99 < 1 s), and per viewer.
 
-Part 2, report: writes 30 days of history (1,000,000 messages by default, and orders) straight into a
+Part 2, report: writes 30 days (`--days`) of history (1,000,000 messages by default, and orders) straight into a
 fresh SQLite file (synchronous FULL as shipped; no ANALYZE, which the bot never runs), builds the per-buyer facts the report sums with `csbot metrics rebuild` (timed apart), then
 times GET /api/metrics/agents for those 30 days on the real bot, cold (the first request after
-its start) and warm apart (target < 2 s), and prints SQLite's
+its start) and warm apart (target < 2 s), then the reports page's per-day report for the period
+(GET /api/reports/agents?by=day), and prints SQLite's
 query plan for each of the report's queries. Baseline, in the same run on the same file: the same
 period recomputed from every raw message, as the report did before the stored facts.
 
@@ -286,14 +287,27 @@ def recompute(config: Path, *, first_day: datetime, days: int) -> tuple[float, i
     return asyncio.run(run())
 
 
+def _get(url: str) -> tuple[float, dict]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"})
+    t = time.monotonic()
+    with urllib.request.urlopen(request, timeout=600) as r:
+        body = json.loads(r.read())
+    return time.monotonic() - t, body
+
+
 def report(args, folder: Path) -> dict:
     db = folder / "history.db"
     port, gateway_port = free_port(), free_port()
     config = write_config(folder, port=port, gateway_port=gateway_port, db=db, synchronous="FULL")  # as shipped
     subprocess.run([str(CSBOT), "--log-level", "WARNING", "db", "upgrade", "--config", str(config)], check=True, stdout=subprocess.DEVNULL)
-    first_day = datetime(2026, 10, 1, tzinfo=timezone(timedelta(hours=8))).astimezone(timezone.utc)
+    shop = timezone(timedelta(hours=8))
+    # 1-30 October 2026 as always for 30 days; a longer period ends before today (a period may not end later).
+    first_day = min(datetime(2026, 10, 1, tzinfo=shop),
+                    datetime.combine(datetime.now(shop).date() - timedelta(days=args.days + 1), datetime.min.time(), shop))
+    first_day = first_day.astimezone(timezone.utc)
+    days = args.days
     t = time.monotonic()
-    written, orders = make_history(db, messages=args.messages, days=30, first_day=first_day)
+    written, orders = make_history(db, messages=args.messages, days=days, first_day=first_day)
     print(f"  wrote {written:,} messages and {orders:,} orders in {time.monotonic() - t:.1f} s", flush=True)
     # The facts the report sums, built by the bot's own rebuild (what it also does in the background
     # after an upgrade): the triggers marked every buyer written above as stale.
@@ -301,27 +315,29 @@ def report(args, folder: Path) -> dict:
     built = subprocess.run([str(CSBOT), "--log-level", "WARNING", "metrics", "rebuild", "--config", str(config)],
                            check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
     print(f"  {built} (csbot metrics rebuild, {time.monotonic() - t:.1f} s with its start)", flush=True)
+    first = first_day.astimezone(shop).date()
+    period = f"from={first.isoformat()}&to={(first + timedelta(days=days - 1)).isoformat()}"
     bot = subprocess.Popen([str(CSBOT), "--log-level", "WARNING", "serve", "--config", str(config)],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, bot)
-        timings = []
+        timings, per_day = [], []
         for _ in range(3):
-            request = urllib.request.Request(f"{url}/api/metrics/agents?from=2026-10-01&to=2026-10-30",
-                                             headers={"Authorization": f"Bearer {TOKEN}"})
-            t = time.monotonic()
-            with urllib.request.urlopen(request, timeout=300) as r:
-                body = json.loads(r.read())
-            timings.append(time.monotonic() - t)
+            seconds, body = _get(f"{url}/api/metrics/agents?{period}")
+            timings.append(seconds)
+        for _ in range(2):  # the reports page's request: every figure per agent and per day of the period
+            seconds, daily = _get(f"{url}/api/reports/agents?{period}&by=day")
+            per_day.append(seconds)
     finally:
         bot.terminate()
         bot.wait(10)
-    baseline_s, baseline_responses = recompute(config, first_day=first_day, days=30)
-    return {"messages": written, "seconds": timings, "agents": body["total"],
+    baseline_s, baseline_responses = (None, None) if args.skip_baseline else recompute(config, first_day=first_day, days=days)
+    return {"messages": written, "seconds": timings, "agents": body["total"], "per_day_seconds": per_day,
+            "per_day_rows": len(daily["items"]) + len(daily["daily_totals"]),
             "baseline_s": baseline_s, "baseline_responses": baseline_responses,
             "responses": sum(i["responses"] for i in body["items"]),
-            "plans": query_plans(db, config, first_day=first_day, days=30)}
+            "plans": query_plans(db, config, first_day=first_day, days=days)}
 
 
 def main() -> int:
@@ -333,6 +349,8 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=1_000_000, help="messages of history for the report (default 1,000,000)")
     parser.add_argument("--skip-live", action="store_true")
     parser.add_argument("--skip-report", action="store_true")
+    parser.add_argument("--days", type=int, default=30, help="days of history and of the report's period (default 30, at most 366)")
+    parser.add_argument("--skip-baseline", action="store_true", help="do not recompute the period from raw messages")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="csbot-bench-board-") as tmp:
         folder = Path(tmp)
@@ -353,14 +371,17 @@ def main() -> int:
             print(f"  push answered -> on every viewer: p50 {r['every_p50_ms']:.0f} ms, p99 {r['every_p99_ms']:.0f} ms (target p99 < 1000 ms)")
             print(f"  push answered -> on one viewer:   p50 {r['each_p50_ms']:.0f} ms, p99 {r['each_p99_ms']:.0f} ms")
         if not args.skip_report:
-            print(f"report: GET /api/metrics/agents for 30 days over {args.messages:,} messages on SQLite ...", flush=True)
+            print(f"report: GET /api/metrics/agents for {args.days} days over {args.messages:,} messages on SQLite ...", flush=True)
             r = report(args, folder)
             cold, *warm = r["seconds"]
             print(f"  {r['messages']:,} messages, {r['responses']:,} responses, {r['agents']} agents (SQLite "
                   f"synchronous=FULL, as shipped): cold (the first request after the start) {cold:.2f} s wall, "
                   f"warm {', '.join(f'{s:.2f}' for s in warm)} s wall (target < 2 s)")
-            print(f"  baseline, the same period recomputed from every raw message (the reference the tests check "
-                  f"the facts against): {r['baseline_s']:.2f} s wall, {r['baseline_responses']:,} responses")
+            print(f"  per-day report (GET /api/reports/agents?by=day, {r['per_day_rows']:,} rows): "
+                  f"{', '.join(f'{s:.2f}' for s in r['per_day_seconds'])} s wall")
+            if r["baseline_s"] is not None:
+                print(f"  baseline, the same period recomputed from every raw message (the reference the tests check "
+                      f"the facts against): {r['baseline_s']:.2f} s wall, {r['baseline_responses']:,} responses")
             for name, plan in r["plans"]:
                 print(f"  query plan, {name}: " + " | ".join(plan))
     print("command: scripts/bench board " + " ".join(sys.argv[1:]))

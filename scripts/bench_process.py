@@ -23,6 +23,7 @@ import itertools
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -47,8 +48,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_config(folder: Path, *, port: int, db_url: str, partitions: int, name: str, gateway_port: int = 9) -> Path:
+def write_config(folder: Path, *, port: int, db_url: str, partitions: int, name: str, gateway_port: int = 9,
+                 sqlite_inline: bool = True) -> Path:
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    if not sqlite_inline:
+        text = re.sub(r"(?m)^sqlite_inline = true", "sqlite_inline = false", text, count=1)
     text = re.sub(r"(?m)^port = \d+", f"port = {port}", text, count=1)
     text = text.replace('url = "sqlite:///var/csbot.db"', f'url = "{db_url}"')
     text = text.replace('path = "knowledge"', f'path = "{ROOT / "knowledge"}"')
@@ -130,9 +134,10 @@ def metric(text: str, name: str) -> float:
 
 
 async def store_rows(db_url: str, rows: list[dict]) -> None:
-    from bot.store import pushes
+    from bot.store import pushes, sealed
     from bot.store.db import async_url, create_engine
 
+    sealed.use(sealed.Keyring.from_environ(os.environ))  # stored as intake would, under $CSBOT_DATA_KEY if set
     engine = create_engine(async_url(db_url))
     async with engine.begin() as conn:
         for i in range(0, len(rows), 1000):
@@ -227,7 +232,8 @@ def live_setup(name: str, db_url: str, processes: int, *, partitions: int, folde
 def run_setup(name: str, db_url: str, processes: int, rows: list[dict], *, partitions: int, folder: Path,
               timeout_s: float, profile: Path | None = None) -> dict:
     ports = [free_port() for _ in range(processes)]
-    configs = [write_config(folder, port=p, db_url=db_url, partitions=partitions, name=f"{name}-{i}")
+    configs = [write_config(folder, port=p, db_url=db_url, partitions=partitions, name=f"{name}-{i}",
+                            sqlite_inline=name != "sqlite-threaded")
                for i, p in enumerate(ports)]
     procs = []
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
@@ -323,7 +329,7 @@ def main() -> int:
     parser.add_argument("--profile", type=Path, metavar="FILE",
                         help="sample the first setup's (first) process with py-spy over the drain; stacks to FILE")
     args = parser.parse_args()
-    print("command: scripts/bench process " + " ".join(sys.argv[1:]), flush=True)
+    print("command: scripts/bench process " + shlex.join(sys.argv[1:]), flush=True)
     print(f"machine: {os.cpu_count()} cores (shared by the bot processes, PostgreSQL and this script)")
     rows = plan_rows(args.pushes, seed=args.seed, partitions=args.partitions)
     kinds: dict[str, int] = {}
@@ -333,7 +339,10 @@ def main() -> int:
     results, outcomes, cleanup = [], {}, []
     with tempfile.TemporaryDirectory(prefix="csbot-bench-process-") as tmp:
         folder = Path(tmp)
-        setups = [] if args.skip_sqlite or not rows else [("sqlite-1", f"sqlite:///{folder / 'bench.db'}", 1)]
+        # sqlite-threaded: the same process with `database.sqlite_inline = false`, to show what the
+        # in-loop SQLite driver (bot/store/inline_sqlite.py) buys
+        setups = [] if args.skip_sqlite or not rows else [("sqlite-1", f"sqlite:///{folder / 'bench.db'}", 1),
+                                                          ("sqlite-threaded", f"sqlite:///{folder / 'threaded.db'}", 1)]
         if args.pg and rows:
             for n in (int(x) for x in args.processes.split(",") if x):
                 setups.append((f"postgresql-{n}", None, n))
@@ -352,7 +361,7 @@ def main() -> int:
                 outcomes[name] = asyncio.run(outcome(url))
                 if profile:
                     print_profile(profile)
-                print(f"{name:14} {result['rate']:8.0f} pushes/s  {result['cpu_ms_per_push']:6.2f} CPU ms/push  "
+                print(f"{name:16} {result['rate']:8.0f} pushes/s  {result['cpu_ms_per_push']:6.2f} CPU ms/push  "
                       f"{result['statements_per_push']:5.1f} statements/push  {result['wall_s']:6.1f} s  "
                       f"left {result['left']}  per process {result['per_process']}", flush=True)
         finally:
@@ -363,16 +372,17 @@ def main() -> int:
     for r in results:
         store = r["name"].split("-")[0]
         base.setdefault(store, r)
-        print(f"{r['name']:14} speed-up over {base[store]['name']}: {r['rate'] / base[store]['rate']:.2f}x")
+        print(f"{r['name']:16} speed-up over {base[store]['name']}: {r['rate'] / base[store]['rate']:.2f}x, "
+              f"CPU per push {r['cpu_ms_per_push'] / base[store]['cpu_ms_per_push']:.2f}x")
     if outcomes:
         first, reference = next(iter(outcomes.items()))
         for name, found in outcomes.items():
             differ = [k for k in reference if found.get(k) != reference[k]]
             for k in differ[:3]:
                 extra = sorted(set(found.get(k) or []) ^ set(reference[k]))[:2]
-                print(f"{name:14} {k} differs, e.g. {extra}")
+                print(f"{name:16} {k} differs, e.g. {extra}")
             sizes = {k: len(v) if isinstance(v, list) else v for k, v in found.items()}
-            print(f"{name:14} outcome {'identical to ' + first if not differ else 'DIFFERS from ' + first + ' in ' + ', '.join(differ)} {sizes}")
+            print(f"{name:16} outcome {'identical to ' + first if not differ else 'DIFFERS from ' + first + ' in ' + ', '.join(differ)} {sizes}")
     if args.live_duration > 0:
         print()
         lives = [] if args.skip_sqlite else [("sqlite-1", None, 1)]
@@ -389,7 +399,7 @@ def main() -> int:
                         asyncio.run(drop_pg(args.pg, url))
                 where = "viewers on the process that received the pushes" if n == 1 else \
                     "viewers on the other process"
-                print(f"{name:14} push answered -> on every one of {args.viewers} viewers ({where}): "
+                print(f"{name:16} push answered -> on every one of {args.viewers} viewers ({where}): "
                       f"p50 {r['every_p50_ms']:.0f} ms, p99 {r['every_p99_ms']:.0f} ms over {r['probes']} probes "
                       f"(missing {r['missing']}); simulator asked {args.live_rate:g}/s, accepted {r['accepted_per_s']:.0f}/s",
                       flush=True)

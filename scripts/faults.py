@@ -15,7 +15,12 @@ Scenarios (the fast versions of each are tests; see README "Under faults"):
   gateway-stall  the gateway delivers but answers after the bot's timeout, for --stall seconds
   slow-clients   --slow sockets trickle headers and bodies at the bot while pushes arrive
   bad-pushes     concurrent pushes, some with lone surrogates and NULs in nicknames and texts
-  full-disk      SQLite on a small tmpfs (or a size-capped loop image) filled up while pushes arrive
+  full-disk      SQLite on a small tmpfs (or a size-capped loop image) filled up while pushes arrive;
+                 PostgreSQL: a throwaway cluster of its own (initdb) whose data directory is on one
+  messages-away  pushes at --rate/s; the messages table renamed away for --away seconds, then back
+  tickets-away   the same with the tickets table, every third push a complaint from its own buyer
+  privilege-revoked  PostgreSQL: INSERT on tickets revoked for --away s from the non-superuser role
+                 the bot runs as (SQLite has no privileges: skipped)
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -32,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -50,6 +57,7 @@ from bot.events import BuyerMessage  # noqa: E402
 from bot.gateway import PLATFORMS  # noqa: E402
 from bot.sim.gateway import STATE, create_gateway_app  # noqa: E402
 from bot.store.db import async_url, create_engine  # noqa: E402
+from tests import small_disk  # noqa: E402
 
 APP_KEYS = {"wangwang": "faults-tb", "dongdong": "faults-jd"}
 SECRETS = {"wangwang": "faults-tb-secret", "dongdong": "faults-jd-secret"}
@@ -70,6 +78,7 @@ class Tally:
     queued: set[str] = field(default_factory=set)
     delivered: int = 0
     delivered_twice: int = 0
+    work_lost: int = 0  # work an accepted push should have led to and did not (a complaint's ticket)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -102,12 +111,14 @@ class Bot:
     """One `csbot serve` process with its own database."""
 
     def __init__(self, folder: Path, *, store: str, pg: str | None, gateway: Gateway, extra: str = "",
-                 db_folder: Path | None = None) -> None:
+                 db_folder: Path | None = None, role: str | None = None) -> None:
         self.folder, self.port, self.extra = folder, free_port(), extra
-        self.pg_admin, self.pg_name = pg, None
+        self.pg_admin, self.pg_name, self.role = pg, None, role
         if store == "postgres":
             self.pg_name = f"csbot_faults_{uuid.uuid4().hex[:10]}"
-            self.url = pg.rsplit("/", 1)[0] + "/" + self.pg_name
+            # The database as the admin (a superuser); the bot runs as `role` (not one) when given.
+            self.admin_url = pg.rsplit("/", 1)[0] + "/" + self.pg_name
+            self.url = self.admin_url.replace("://root@", f"://{role}@") if role else self.admin_url
         else:
             self.url = f"sqlite:///{(db_folder or folder) / 'bot.db'}"
         self.gateway_url = f"http://127.0.0.1:{gateway.port}"
@@ -130,7 +141,9 @@ class Bot:
         if self.pg_name:
             import asyncpg
             admin = await asyncpg.connect(self.pg_admin)
-            await admin.execute(f'CREATE DATABASE "{self.pg_name}"')
+            if self.role:  # it owns the database and the tables it migrates, and is no superuser
+                await admin.execute(f'CREATE ROLE "{self.role}" LOGIN')
+            await admin.execute(f'CREATE DATABASE "{self.pg_name}"' + (f' OWNER "{self.role}"' if self.role else ""))
             await admin.close()
         config = self.write_config()
         log = open(self.folder / "bot.log", "ab")
@@ -160,7 +173,18 @@ class Bot:
             import asyncpg
             admin = await asyncpg.connect(self.pg_admin)
             await admin.execute(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
+            if self.role:
+                await admin.execute(f'DROP ROLE IF EXISTS "{self.role}"')
             await admin.close()
+
+    async def execute(self, sql: str) -> None:
+        """A statement on the bot's database from outside the bot (PostgreSQL: as the superuser)."""
+        engine = create_engine(async_url(self.admin_url if self.pg_name else self.url))
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(sa.text(sql))
+        finally:
+            await engine.dispose()
 
     async def query(self, sql: str) -> list[tuple]:
         engine = create_engine(async_url(self.url))
@@ -171,13 +195,19 @@ class Bot:
             await engine.dispose()
 
 
-def push_forms(n: int, *, prefix: str, bad_every: int = 0) -> list[tuple[str, str, dict[str, str]]]:
-    """`n` signed buyer-message pushes; with `bad_every`, every such one carries a lone surrogate or a NUL."""
+COMPLAINT = "客服态度太差了，我要投诉"
+
+
+def push_forms(n: int, *, prefix: str, bad_every: int = 0, complaint_every: int = 0) -> list[tuple[str, str, dict[str, str]]]:
+    """`n` signed buyer-message pushes; with `bad_every`, every such one carries a lone surrogate or a NUL;
+    with `complaint_every`, every such one is a complaint from a buyer of its own (one ticket each)."""
     now = SystemClock().now()
     out = []
     for i in range(n):
         platform = "wangwang" if i % 2 else "dongdong"
         buyer, text = f"buyer{i % 23}", f"第{i}条：有货吗"
+        if complaint_every and i % complaint_every == 0:
+            buyer, text = f"{prefix}-complainer{i}", COMPLAINT
         if bad_every and i % bad_every == 0:
             buyer, text = (f"坏SURROGATE昵称{i}", "在吗") if i % (2 * bad_every) == 0 else (f"nul{i}", "在NUL吗")
         event = BuyerMessage(platform=platform, shop=APP_KEYS[platform], buyer=buyer, push_id=f"{prefix}{i}",
@@ -193,12 +223,16 @@ def push_forms(n: int, *, prefix: str, bad_every: int = 0) -> list[tuple[str, st
     return out
 
 
-async def deliver(bot: Bot, forms, tally: Tally, *, concurrency: int = 32, retry_for_s: float = 60.0) -> Counter:
-    """POST every push as the gateway does: concurrently, retrying a 5xx or no answer until answered."""
+async def deliver(bot: Bot, forms, tally: Tally, *, concurrency: int = 32, retry_for_s: float = 60.0,
+                  rate: float = 0) -> Counter:
+    """POST every push as the gateway does: concurrently (or, with `rate`, that many a second),
+    retrying a 5xx or no answer until answered."""
     statuses: Counter = Counter()
     sem = asyncio.Semaphore(concurrency)
+    start = time.monotonic()
 
-    async def one(session, platform, push_id, form):
+    async def one(session, platform, push_id, form, *, at: float = 0):
+        await asyncio.sleep(max(0.0, start + at - time.monotonic()))
         deadline, wait = time.monotonic() + retry_for_s, 0.5
         while True:
             async with sem:
@@ -218,7 +252,7 @@ async def deliver(bot: Bot, forms, tally: Tally, *, concurrency: int = 32, retry
             wait = min(wait * 2, 8)
 
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        await asyncio.gather(*(one(session, *f) for f in forms))
+        await asyncio.gather(*(one(session, *f, at=i / rate if rate else 0) for i, f in enumerate(forms)))
     return statuses
 
 
@@ -378,63 +412,109 @@ async def bad_pushes(store: str, args, folder: Path) -> Tally:
     return tally
 
 
-def small_filesystem(folder: Path, mb: int) -> tuple[Path, list[list[str]]] | None:
-    """A small mounted file system: tmpfs if this machine lets us mount one, else a loop image."""
-    mount = folder / "small"
-    mount.mkdir()
-    tries = [(["mount", "-t", "tmpfs", "-o", f"size={mb}m", "tmpfs", str(mount)], [["umount", str(mount)]])]
-    image = folder / "small.img"
-    tries.append(([["truncate", "-s", f"{mb}M", str(image)], ["mkfs.ext4", "-q", str(image)],
-                   ["mount", "-o", "loop", str(image), str(mount)]], [["umount", str(mount)]]))
-    for commands, undo in tries:
-        commands = commands if isinstance(commands[0], list) else [commands]
-        if all(subprocess.run(c, capture_output=True).returncode == 0 for c in commands):
-            return mount, undo
-    return None
+async def healthz(bot: Bot) -> str:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        try:
+            async with session.get(f"{bot.base}/healthz") as resp:
+                body = await resp.json()
+                return f"{resp.status} {'; '.join(body.get('reasons', []))[:200]}".replace("\n", " ").strip()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+            return f"no answer ({type(e).__name__})"
 
 
 async def full_disk(store: str, args, folder: Path) -> Tally | str:
-    if store != "sqlite":
-        return "skipped: a full disk is the PostgreSQL server's own (its disk is not this process's)"
-    small = small_filesystem(folder, 40)
-    if small is None:
-        return "skipped: this machine allows neither a tmpfs nor a loop mount"
-    mount, undo = small
-    tally = Tally()
-    try:
+    """SQLite: the database file on a small file system. PostgreSQL: a throwaway cluster whose data
+    directory is on one (tests/small_disk.py). Filled to the last block while pushes arrive, freed
+    after --full seconds; the pushes refused meanwhile are retried by the driver, as the gateway would."""
+    with contextlib.ExitStack() as stack:
+        if store == "sqlite":
+            mount = stack.enter_context(small_disk.small_filesystem(folder, 40))
+            if mount is None:
+                return "skipped: this machine allows neither a tmpfs nor a loop mount"
+            pg, db_folder = None, mount
+        else:
+            pg, mount, why = stack.enter_context(small_disk.throwaway_postgres(folder))
+            if pg is None:
+                return f"skipped: {why}"
+            db_folder = None
+        tally = Tally()
         async with Gateway() as gateway:
-            bot = Bot(folder, store=store, pg=args.pg, gateway=gateway, db_folder=mount,
+            bot = Bot(folder, store=store, pg=pg, gateway=gateway, db_folder=db_folder,
                       extra="[health]\nmin_free_disk_mb = 1\n")
             await bot.start()
             try:
-                filler = mount / "filler"
-                with open(filler, "wb") as f:  # fill the file system to the last block
-                    with contextlib.suppress(OSError):
-                        while True:
-                            f.write(b"\0" * 65536)
-                            f.flush()
-                async with aiohttp.ClientSession() as session, session.get(f"{bot.base}/healthz") as resp:
-                    tally.notes.append(f"/healthz with the disk full: {resp.status} {(await resp.text())[:160]}")
+                await with_conversations(bot, tally)
+                filler = small_disk.fill(mount)
+                tally.notes.append(f"/healthz with the disk full: {await healthz(bot)}")
 
                 async def free_later() -> None:
                     await asyncio.sleep(args.full)
+                    tally.notes.append(f"/healthz after {args.full:g} s full: {await healthz(bot)}")
                     filler.unlink()
 
                 freeing = asyncio.create_task(free_later())
-                statuses = await deliver(bot, push_forms(args.pushes, prefix="f"), tally, retry_for_s=args.full + 60)
+                statuses = await deliver(bot, push_forms(args.pushes, prefix="f"), tally, retry_for_s=args.full + 60,
+                                         rate=args.rate)
                 await freeing
                 tally.notes.append(f"push answers {dict(statuses)}")
                 await settle_pushes(bot, tally)
+                tally.notes.append(f"/healthz at the end: {await healthz(bot)}")
             finally:
                 await bot.stop()
-    finally:
-        for command in undo:
-            subprocess.run(command, capture_output=True)
+        return tally
+
+
+async def complaints_ticketed(bot: Bot, forms, tally: Tally, *, prefix: str) -> None:
+    """Every complaint answered 200 has its buyer's ticket (one each: one complaint per buyer)."""
+    complainers = {push_id: f"{prefix}-complainer{push_id.removeprefix(prefix)}" for _, push_id, form in forms
+                   if COMPLAINT in json.dumps(form, ensure_ascii=False)}
+    accepted = complainers.keys() & tally.accepted
+    ticketed = {r[0] for r in await bot.query("SELECT buyer FROM tickets")}
+    missing = [p for p in accepted if complainers[p] not in ticketed]
+    tally.work_lost += len(missing)
+    tally.notes.append(f"complaints accepted {len(accepted)}, without a ticket {len(missing)}")
+
+
+async def store_away(store: str, args, folder: Path, *, table: str, how: str) -> Tally | str:
+    """Pushes at --rate/s; --away seconds in, `table` made unavailable for --away seconds: renamed
+    (`how="rename"`), or its INSERT privilege revoked from the role the bot runs as (`how="revoke"`)."""
+    if how == "revoke" and store != "postgres":
+        return "skipped: SQLite has no roles or privileges"
+    tally = Tally()
+    role = f"csbot_faults_{uuid.uuid4().hex[:8]}" if how == "revoke" else None
+    async with Gateway() as gateway:
+        bot = Bot(folder, store=store, pg=args.pg, gateway=gateway, role=role)
+        await bot.start()
+        try:
+            forms = push_forms(int(args.rate * args.away * 3), prefix="a", complaint_every=3)
+            away, back = ((f"ALTER TABLE {table} RENAME TO {table}_away", f"ALTER TABLE {table}_away RENAME TO {table}")
+                          if how == "rename" else
+                          (f'REVOKE INSERT ON {table} FROM "{role}"', f'GRANT INSERT ON {table} TO "{role}"'))
+
+            async def fault() -> None:
+                await asyncio.sleep(args.away)
+                await bot.execute(away)
+                await asyncio.sleep(min(3.0, args.away / 2))
+                tally.notes.append(f"/healthz with {table} away: {await healthz(bot)}")
+                await asyncio.sleep(args.away - min(3.0, args.away / 2))
+                await bot.execute(back)
+
+            statuses, _ = await asyncio.gather(deliver(bot, forms, tally, rate=args.rate), fault())
+            tally.notes.append(f"push answers {dict(statuses)}")
+            await settle_pushes(bot, tally)
+            await complaints_ticketed(bot, forms, tally, prefix="a")
+            [(set_aside,)] = await bot.query("SELECT count(*) FROM pushes WHERE last_error IS NOT NULL")
+            tally.notes.append(f"pushes set aside as failed {set_aside}; /healthz at the end: {await healthz(bot)}")
+        finally:
+            await bot.stop()
     return tally
 
 
 SCENARIOS = {"gateway-down": gateway_down, "gateway-stall": gateway_stall, "slow-clients": slow_clients,
-             "bad-pushes": bad_pushes, "full-disk": full_disk}
+             "bad-pushes": bad_pushes, "full-disk": full_disk,
+             "messages-away": functools.partial(store_away, table="messages", how="rename"),
+             "tickets-away": functools.partial(store_away, table="tickets", how="rename"),
+             "privilege-revoked": functools.partial(store_away, table="tickets", how="revoke")}
 
 
 async def run(args) -> int:
@@ -451,7 +531,8 @@ async def run(args) -> int:
             try:
                 result = await SCENARIOS[name](store, args, folder)
             except Exception as e:  # a scenario that cannot run says why; the others go on
-                result = f"failed to run: {type(e).__name__}: {e}"
+                where = traceback.extract_tb(e.__traceback__)[-1]
+                result = f"failed to run: {type(e).__name__}: {e} (at {Path(where.filename).name}:{where.lineno})"
             if isinstance(result, str):
                 print(f"{name:14} {store:8} {result}")
                 bad += result.startswith("failed")
@@ -462,7 +543,7 @@ async def run(args) -> int:
                       f"{result.delivered_twice:>3}")
                 for note in result.notes:
                     print(f"{'':24}{note}")
-                bad += bool(result.lost or result.duplicated or result.delivered_twice or lost_msgs)
+                bad += bool(result.lost or result.duplicated or result.delivered_twice or lost_msgs or result.work_lost)
             if not args.keep:
                 shutil.rmtree(folder, ignore_errors=True)
             else:
@@ -480,6 +561,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--down", type=float, default=40, help="seconds the gateway is down (default 40)")
     parser.add_argument("--stall", type=float, default=15, help="seconds the gateway stalls (default 15)")
     parser.add_argument("--full", type=float, default=8, help="seconds the disk stays full (default 8)")
+    parser.add_argument("--away", type=float, default=10, help="seconds a table stays away (default 10)")
+    parser.add_argument("--rate", type=float, default=20, help="pushes a second in the paced scenarios (default 20)")
     parser.add_argument("--replies", type=int, default=20, help="replies queued per outbox scenario (default 20)")
     parser.add_argument("--pushes", type=int, default=300, help="pushes per intake scenario (default 300)")
     parser.add_argument("--slow", type=int, default=300, help="slow sockets in slow-clients (default 300)")

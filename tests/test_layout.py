@@ -17,7 +17,8 @@ FEATURES = ("matching", "metrics", "reminders", "tickets")
 PURE = ("bot/metrics/response.py", "bot/metrics/report.py", "bot/metrics/shifts.py", "bot/metrics/facts.py",
         "bot/reminders/policy.py", "bot/reminders/report.py", "bot/tickets/detect.py", "bot/tickets/workflow.py",
         "bot/tickets/report.py", "bot/matching/matcher.py", "bot/matching/scope.py", "bot/matching/normalize.py",
-        "bot/matching/index.py", "bot/guard.py", "bot/signing.py")
+        "bot/matching/index.py", "bot/guard.py", "bot/signing.py",
+        "bot/staff/passwords.py", "bot/staff/secrets.py", "bot/staff/lockout.py", "bot/staff/roster.py")
 IMPURE = ("bot.store", "bot.web", "aiohttp", "sqlalchemy", "sqlmodel")
 
 

@@ -58,6 +58,22 @@ async def test_a_burst_then_an_answer_is_one_conversation_no_longer_waiting(stor
     assert conv.agent_account == "小店:小美"
 
 
+async def test_sqlite_statements_on_the_drivers_thread_give_the_same_conversations(tmp_path, aiohttp_client, clock,
+                                                                                   make_app):
+    # `database.sqlite_inline = false` exists so the bench can show what the in-loop driver buys:
+    # it must process the same way.
+    url = f"sqlite:///{tmp_path / 'threaded.db'}"
+    client = await aiohttp_client(make_app(make_config(url, database={"url": url, "sqlite_inline": False}), clock))
+    await push_all(
+        client,
+        buyer_message(text="在吗", at=START),
+        agent_message(text="亲，有货的", at=START + minutes(1)),
+        buyer_message(text="这款有货吗", at=START + minutes(40)),
+    )
+    assert await messages_by_conversation(client) == [["在吗", "亲，有货的"], ["这款有货吗"]]
+    assert [c.waiting_since for c in await conversations(client)] == [None, START + minutes(40)]
+
+
 async def test_a_buyer_waits_from_the_first_unanswered_message(store_client):
     await push_all(
         store_client,

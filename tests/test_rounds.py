@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from bot.rounds import run_rounds
+from bot.rounds import MAX_FAILED_WAIT_S, run_rounds
 
 
 async def test_cancelled_in_the_instant_it_is_woken_it_stops():
@@ -31,3 +31,34 @@ async def test_cancelled_in_the_instant_it_is_woken_it_stops():
     with pytest.raises(asyncio.CancelledError):
         async with asyncio.timeout(2):
             await task
+
+
+async def test_failed_rounds_back_off_doubling_capped_and_reset_after_a_success(caplog):
+    """A store away for a while: the worker waits longer after each failed round (up to the cap,
+    jittered), is not woken sooner by arriving work, logs one traceback per streak, and after a
+    round that works is back to its ordinary pace."""
+    wake, waits, outcomes = asyncio.Event(), [], [RuntimeError("store away")] * 8 + [0]
+    done = asyncio.Event()
+
+    async def round_() -> int:
+        wake.set()  # work keeps arriving (each commit wakes the worker)
+        outcome = outcomes.pop(0) if outcomes else None
+        if outcome is None:
+            done.set()
+            await asyncio.Event().wait()
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def pause(seconds: float) -> None:
+        waits.append(seconds)
+
+    task = asyncio.create_task(run_rounds(round_, wake=wake, idle_s=1.0, what="test", pause=pause))
+    await asyncio.wait_for(done.wait(), 5)
+    task.cancel()
+    assert len(waits) == 8  # one wait per failed round, none after the success
+    caps = [min(2 ** i, MAX_FAILED_WAIT_S) for i in range(8)]
+    assert all(cap / 2 <= w <= cap for w, cap in zip(waits, caps)), waits
+    assert max(waits) > 2  # it did back off, instead of retrying at every wake
+    assert caplog.text.count("Traceback") == 1
+    assert "works again after 8 failed rounds" in caplog.text

@@ -164,6 +164,10 @@ class Board:
             self._handovers = fresh
             self._changes.handovers = True
 
+    def rename(self, agent_names: dict[str, str]) -> None:
+        """The agents' names changed (/admin); the next snapshot shows them."""
+        self._agent_names = dict(agent_names)
+
     def set_roster(self, roster: list[RosterEntry]) -> None:
         if roster != self._roster:
             self._roster = roster

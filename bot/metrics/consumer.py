@@ -17,10 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.config import Config
+from bot.privacy import mask
 from bot.events import Event
 from bot.metrics.board import Board, RosterEntry, iso
 from bot.metrics.report import BuyerActivity, BuyerFigures, OrderFact, Rules, buyer_figures
 from bot.metrics.shifts import agents_on_shift, handover_plan, shift_changes
+from bot.store import conversation_end
 from bot.store import csat as csat_store
 from bot.store import daily_reports as daily_reports_store
 from bot.store import metrics as store
@@ -73,13 +75,13 @@ def _csat_today(ratings, rules: Rules) -> list[dict]:
 def waiting_row(w: store.Waiting, rules: Rules) -> dict:
     agent, _ = rules.agent(w.platform, w.agent_account) if w.agent_account else ("", w.platform)
     return {"conversation_id": w.conversation_id, "buyer_id": w.buyer_id, "buyer": w.buyer, "platform": w.platform,
-            "agent": agent, "waiting_since": iso(w.waiting_since), "last_buyer_text": w.last_buyer_text[:200],
+            "agent": agent, "waiting_since": iso(w.waiting_since), "last_buyer_text": mask(w.last_buyer_text[:200]),
             "closing": closing(w.last_buyer_text, w.last_buyer_intent)}
 
 
 def handover_row(h: dict) -> dict:
     return {**h, "shift_change_at": iso(h["shift_change_at"]), "waiting_since": iso(h["waiting_since"]),
-            "last_buyer_text": h["last_buyer_text"][:200]}
+            "last_buyer_text": mask(h["last_buyer_text"][:200])}  # the board is the supervisors': masked
 
 
 class MetricsConsumer:
@@ -258,6 +260,7 @@ class MetricsConsumer:
             daily_failures = await daily_reports_store.failures(session, since=self._board.day - timedelta(days=7))
             ratings = [*await csat_store.ratings(session, start=start, end=end),
                        *await reports_store.ratings(session, start=start, end=end)]
+            ended = await conversation_end.ended_counts(session, start=start, end=end)
         except Exception:
             # Another part's tables: a problem there must not stop the board.
             log.exception("board extras failed")
@@ -273,6 +276,7 @@ class MetricsConsumer:
             "tickets_overdue": overdue, "reminders_sent": len(sent), "reminded_orders": len(last_sent),
             "reminders_recovered": len(recovered), "recovered_fen": sum(d.paid_fen or 0 for d in recovered),
             "daily_report_failures": daily_failures, "csat": _csat_today(ratings, self._rules),
+            "ended": [{"agent": by, "platform": platform, "ended": n} for (by, platform), n in sorted(ended.items())],
         })
 
     def _roster(self, now: datetime) -> None:

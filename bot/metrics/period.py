@@ -22,6 +22,7 @@ from bot.metrics.facts import BuyerFacts, buyer_facts, rules_basis
 from bot.metrics.report import AgentCounts, PeriodTotals, Rules, agent_row
 from bot.metrics.response import interpolate, quantile_ranks
 from bot.store import metric_facts as store
+from bot.store import metric_facts_by_day as by_day_store
 from bot.store.db import reading
 
 log = logging.getLogger(__name__)
@@ -96,18 +97,17 @@ class PeriodFigures:
             await reading(session)  # one snapshot, and on SQLite no write lock held meanwhile
             return await sum_facts(session, first=first, last=last, now=now, rules=self._rules)
 
-    async def report(self, *, days: Sequence[tuple[date, date]], now: datetime) -> list[tuple[PeriodTotals, list[dict]]]:
-        """Per (first, last) of `days`: the agents' figures and the shop's rows per platform
-        (`shop_rows`), read in one snapshot after one catch-up."""
+    async def report(self, *, first: date, last: date, now: datetime,
+                     by_day: bool) -> tuple[tuple[PeriodTotals, list[dict]], list[tuple[PeriodTotals, list[dict]]]]:
+        """The agents' figures and the shop's rows per platform (`shop_rows`) for the period, and with
+        `by_day` for each of its days (`sums_by_day`, one pass), read in one snapshot after one catch-up."""
         await self.catch_up(now_stale=True)
         async with self._db() as session:
             await reading(session)
-            found = []
-            for first, last in days:
-                totals = await sum_facts(session, first=first, last=last, now=now, rules=self._rules)
-                found.append((totals, await shop_rows(session, first=first, last=last, now=now, rules=self._rules,
-                                                      totals=totals)))
-            return found
+            totals = await sum_facts(session, first=first, last=last, now=now, rules=self._rules)
+            whole = (totals, await shop_rows(session, first=first, last=last, now=now, rules=self._rules, totals=totals))
+            days = await sums_by_day(session, first=first, last=last, now=now, rules=self._rules) if by_day else []
+            return whole, days
 
     @contextlib.asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncSession]:
@@ -147,11 +147,19 @@ def fact_rows(buyer_id: int, platform: str, facts: BuyerFacts) -> tuple[list[dic
 async def sum_facts(session: AsyncSession, *, first: date, last: date, now: datetime, rules: Rules) -> PeriodTotals:
     """The figures of the days `first`..`last` as of `now`, from the facts stored now (stale ones included)."""
     start, end = rules.day_bounds(first, last)
-    responses = await store.response_sums(session, first=first, last=last, fast_us=_fast_us(rules.fast_s),
-                                          ranks=_ranks)
-    contacts = await store.contact_sums(session, first=first, last=last, now=now)
-    sales = await store.sales(session, first=first, last=last, start=start, end=end,
-                              margin=rules.conversion + timedelta(days=1), conversion=rules.conversion)
+    return totals_of(
+        rules,
+        responses=await store.response_sums(session, first=first, last=last, fast_us=_fast_us(rules.fast_s), ranks=_ranks),
+        contacts=await store.contact_sums(session, first=first, last=last, now=now),
+        sales=await store.sales(session, first=first, last=last, start=start, end=end,
+                                margin=rules.conversion + timedelta(days=1), conversion=rules.conversion),
+        days=await store.day_counts(session, first=first, last=last, now=now),
+        consulting=await store.consulting_buyers(session, first=first, last=last),
+    )
+
+
+def totals_of(rules: Rules, *, responses: dict, contacts: dict, sales: dict, days: dict, consulting: int) -> PeriodTotals:
+    """A period's PeriodTotals from its sums (`store.response_sums`, `contact_sums`, `sales`, `day_counts`)."""
     agents = {}
     for key in set(responses) | set(contacts) | set(sales):
         r = responses.get(key) or store.ResponseSums()
@@ -163,11 +171,8 @@ async def sum_facts(session: AsyncSession, *, first: date, last: date, now: date
                              pending=c.pending)
         p50, p90 = (_quantile(r, q) for q in QUANTILES)
         agents[key] = (counts, p50, p90)
-    return PeriodTotals(
-        rules, agents=agents, days=await store.day_counts(session, first=first, last=last, now=now),
-        consulting=await store.consulting_buyers(session, first=first, last=last),
-        responses=sum(r.responses for r in responses.values()),
-    )
+    return PeriodTotals(rules, agents=agents, days=days, consulting=consulting,
+                        responses=sum(r.responses for r in responses.values()))
 
 
 async def shop_rows(session: AsyncSession, *, first: date, last: date, now: datetime, rules: Rules,
@@ -182,6 +187,13 @@ async def shop_rows(session: AsyncSession, *, first: date, last: date, now: date
     contacts = await store.shop_contacts(session, first=first, last=last)
     converted = await store.converted(session, first=first, last=last, start=start, end=end,
                                       margin=rules.conversion + timedelta(days=1), conversion=rules.conversion)
+    return shop_rows_of(responses=responses, contacts=contacts, converted=converted, totals=totals)
+
+
+def shop_rows_of(*, responses: dict, contacts: dict[str, tuple[int, int]], converted: dict,
+                 totals: PeriodTotals) -> list[dict]:
+    """`shop_rows` from its sums: the shop's responses keyed ("", platform), per platform (writers,
+    replied), each agent's converted buyers (`store.converted`), and the agents' totals."""
     paid: dict[str, dict[int, int]] = {}
     for (_, platform), buyers in converted.items():
         into = paid.setdefault(platform, {})
@@ -204,6 +216,74 @@ async def shop_rows(session: AsyncSession, *, first: date, last: date, now: date
                              paying=len(buyers), sales_fen=sum(buyers.values()), pending=pending)
         rows.append(agent_row(("", platform), counts, p50_s=_quantile(r, 0.5), p90_s=_quantile(r, 0.9)))
     return rows
+
+
+async def sums_by_day(session: AsyncSession, *, first: date, last: date, now: datetime,
+                 rules: Rules) -> list[tuple[PeriodTotals, list[dict]]]:
+    """For each day `first`..`last`: what `sum_facts` and `shop_rows` give for that day alone, from one
+    pass over the period's facts (a few queries for the whole period, not a dozen per day)."""
+    start, end = rules.day_bounds(first, last)
+    margin = rules.conversion + timedelta(days=1)
+    fast_us = _fast_us(rules.fast_s)
+    answered = await by_day_store.responses(session, first=first, last=last)
+    contacts = await by_day_store.contacts(session, first=first, last=last, now=now)
+    counts = await store.day_counts(session, first=first, last=last, now=now)
+    writers = await by_day_store.writers(session, first=first, last=last)
+    replied = await by_day_store.replied(session, first=first, last=last)
+    converted = _converted_by_day(await by_day_store.sales_inputs(session, first=first, last=last, start=start,
+                                                                  end=end, margin=margin), rules=rules)
+    found = []
+    for i in range((last - first).days + 1):
+        day = first + timedelta(days=i)
+        agents: dict[store.AgentKey, list[tuple[int, bool]]] = answered.get(day, {})
+        shop: dict[store.AgentKey, list[tuple[int, bool]]] = {}
+        for (_, platform), values in agents.items():
+            shop.setdefault(("", platform), []).extend(values)
+        paying = converted.get(day, {})
+        totals = totals_of(rules, responses={k: _response_sums(v, fast_us) for k, v in agents.items()},
+                           contacts=contacts.get(day, {}),
+                           sales={k: (len(b), sum(b.values())) for k, b in paying.items()},
+                           days={k: v for k, v in counts.items() if k[1] == day},
+                           consulting=sum(writers.get(day, {}).values()))
+        shop_contacts = {p: (n, replied.get(day, {}).get(p, 0)) for p, n in writers.get(day, {}).items()}
+        found.append((totals, shop_rows_of(responses={k: _response_sums(v, fast_us) for k, v in shop.items()},
+                                           contacts=shop_contacts, converted=paying, totals=totals)))
+    return found
+
+
+def _response_sums(values: list[tuple[int, bool]], fast_us: int) -> store.ResponseSums:
+    """`store.response_sums`'s sums for one key from its responses (µs, first)."""
+    ranked = sorted(us for us, _ in values)
+    n = len(ranked)
+    return store.ResponseSums(responses=n, response_us=sum(ranked), fast=sum(1 for us in ranked if us <= fast_us),
+                              first_n=sum(1 for _, f in values if f), first_us=sum(us for us, f in values if f),
+                              ranked_us={rank: ranked[rank] for rank in _ranks(n)} if n else {})
+
+
+def _converted_by_day(inputs: by_day_store.SalesInputs, *, rules: Rules) -> dict[date, dict[store.AgentKey, dict[int, int]]]:
+    """day -> `store.converted` for that day alone: an order counts on a day the buyer was in contact
+    with an agent, when created within the margin of that day, for the agent who last responded
+    before it among the responses of the buyer's conversations touching that day (ties: the greater
+    agent), within `rules.conversion` after the buyer's first contact with that agent that day."""
+    margin = rules.conversion + timedelta(days=1)
+    contact_days: dict[int, set[date]] = {}
+    for buyer_id, _, _, day in inputs.first_contact:
+        contact_days.setdefault(buyer_id, set()).add(day)
+    found: dict[date, dict[store.AgentKey, dict[int, int]]] = {}
+    for buyer_id, platform, created_at, fen in inputs.orders:
+        for day in sorted(contact_days.get(buyer_id, ())):
+            day_start, day_end = rules.day_bounds(day, day)
+            if not day_start - margin <= created_at < day_end + margin:
+                continue
+            last = max(((answered, agent) for answered, agent, started, last_at in inputs.responses.get(buyer_id, ())
+                        if answered <= created_at and last_at >= day_start and started < day_end), default=None)
+            if last is None:
+                continue
+            at = inputs.first_contact.get((buyer_id, last[1], platform, day))
+            if at is not None and at <= created_at <= at + rules.conversion:
+                buyers = found.setdefault(day, {}).setdefault((last[1], platform), {})
+                buyers[buyer_id] = buyers.get(buyer_id, 0) + fen
+    return found
 
 
 def _ranks(n: int) -> list[int]:

@@ -344,12 +344,17 @@ def lines_of(rows: Sequence[tuple[str, datetime, str]]) -> tuple[Line, ...]:
     return tuple(Line(sender, sent_at, account) for sender, sent_at, account in rows)
 
 
+MAX_PERIOD_DAYS = 366  # a year, leap or not
+
+
 def parse_period(first: str | None, last: str | None, *, today: date) -> tuple[date, date]:
     """`from` and `to` (YYYY-MM-DD, days inclusive) into dates; either left out means the other,
     both left out mean `today`. Raises ValueError with a message for a person.
 
     >>> parse_period("2026-11-01", "2026-11-30", today=date(2026, 11, 25))
     (datetime.date(2026, 11, 1), datetime.date(2026, 11, 30))
+    >>> parse_period("2025-01-01", "2026-01-01", today=date(2026, 11, 25))  # 366 days: the longest
+    (datetime.date(2025, 1, 1), datetime.date(2026, 1, 1))
     """
     def day(name: str, text: str) -> date:
         try:
@@ -364,11 +369,7 @@ def parse_period(first: str | None, last: str | None, *, today: date) -> tuple[d
     start, end = start or end or today, end or start or today
     if start > end:
         raise ValueError(f"from ({start}) is after to ({end})")
-    try:
-        anniversary = start.replace(year=start.year + 1)
-    except ValueError:  # 29 February
-        anniversary = date(start.year + 1, 3, 1)
-    if end >= anniversary:
-        raise ValueError(f"the period is {(end - start).days + 1} days, more than a year; "
-                         f"the last day may be {anniversary - timedelta(days=1)} at most")
+    if (end - start).days + 1 > MAX_PERIOD_DAYS:
+        raise ValueError(f"the period is {(end - start).days + 1} days, more than a year ({MAX_PERIOD_DAYS} days at most); "
+                         f"the last day may be {start + timedelta(days=MAX_PERIOD_DAYS - 1)} at most")
     return start, end

@@ -1,5 +1,6 @@
 """The satisfaction job (服务评价): every scan, the buyers' answers to open invitations are read and
-parsed, and buyers whose conversation has ended are invited to rate it, through the outbox."""
+parsed, and buyers whose conversation has ended (the gap, or an agent ended it) are invited to rate
+it, through the outbox; an agent's end invites at once (`invite(conversation_id=...)`)."""
 
 from __future__ import annotations
 
@@ -49,12 +50,20 @@ class CsatJob:
                 rating = parse_rating(a.text) if a.at - invited_at <= window else None
                 await store.answer(session, a.invitation_id, rating=rating, at=a.at)
                 counts["rated" if rating is not None else "closed"] += 1
-        if quiet_until(now, self._rules.zone, self._settings.quiet_hours) is not None:
-            return counts
+        counts["invited"] = await self.invite(now=now)
+        return counts
+
+    async def invite(self, *, now: datetime, conversation_id: int | None = None) -> int:
+        """Invite the buyers whose conversation ended (by the gap, or an agent ended it): all of them,
+        or with `conversation_id` that one (an agent just ended it). Returns how many were invited."""
+        if not self._settings.enabled or quiet_until(now, self._rules.zone, self._settings.quiet_hours) is not None:
+            return 0
         day = now.astimezone(self._rules.zone).date()
+        invited = 0
         async with self._db() as session, session.begin():
-            ended = await store.ended(session, after=now - self._gap - timedelta(hours=self._settings.lookback_hours),
-                                      before=now - self._gap)
+            lookback = timedelta(hours=self._settings.lookback_hours)
+            ended = await store.ended(session, after=now - self._gap - lookback, before=now - self._gap,
+                                      agent_ended_since=now - lookback, conversation_id=conversation_id)
             for e in ended:
                 text = self.text(e.platform)
                 if self._blocking(text):
@@ -66,7 +75,7 @@ class CsatJob:
                     await outbox.enqueue(session, client_msg_id=client_msg_id, platform=e.platform, shop=e.shop,
                                          buyer=e.buyer, agent_account=e.agent_account, text=text, kind="notice",
                                          sender="bot", now=now)
-                    counts["invited"] += 1
-        if counts["invited"]:
+                    invited += 1
+        if invited:
             self._on_enqueued()
-        return counts
+        return invited

@@ -1,10 +1,13 @@
-"""Pure: a report's rows as CSV text or an XLSX workbook (openpyxl), the columns in one list."""
+"""Pure: a report's rows as CSV text or an XLSX workbook (openpyxl), the columns in one list; text cells
+masked (bot/privacy.py), as every export is."""
 
 from __future__ import annotations
 
 import csv
 import io
 from collections.abc import Mapping, Sequence
+
+from bot.privacy import mask
 
 # The columns of an exported report, in order: what the reports page shows.
 COLUMNS = ("day", "agent", "name", "platform", "consulting_buyers", "replied_buyers", "reply_rate", "responses",
@@ -22,7 +25,7 @@ def to_csv(rows: Sequence[Mapping]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: mask(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows)
     return buf.getvalue()
 
 
@@ -36,7 +39,7 @@ def to_xlsx(sheets: Sequence[tuple[str, Sequence[Mapping]]]) -> bytes:
         sheet = book.create_sheet(title=title[:31])
         sheet.append(list(COLUMNS))
         for row in rows:
-            sheet.append([row.get(c) for c in COLUMNS])
+            sheet.append([mask(v) if isinstance(v := row.get(c), str) else v for c in COLUMNS])
         sheet.freeze_panes = "A2"
     buf = io.BytesIO()
     book.save(buf)

@@ -27,7 +27,8 @@ async def period_report(db: async_sessionmaker, figures: PeriodFigures, *, first
     platform for the whole period; `daily_totals`: the shop per platform and day."""
     days = days_of(first, last) if by_day else []
     spans = [(first, last)] + [(d, d) for d in days]
-    found = await figures.report(days=spans, now=now)
+    whole, per_day = await figures.report(first=first, last=last, now=now, by_day=by_day)
+    found = [whole, *per_day]
     start, end = rules.day_bounds(first, last)
     async with db() as session:
         given = [*await store.ratings(session, start=start, end=end),

@@ -12,18 +12,20 @@ from bot.config import Config
 from bot.metrics.period import PeriodFigures
 from bot.metrics.report import Rules
 from bot.reports import scorecard as sc
+from bot.store import agent_status
 from bot.store import reports as store
 
 
 async def first_seen_in_shift(session: AsyncSession, *, agent: str, start: datetime, end: datetime,
-                              rules: Rules) -> datetime | None:
-    """When the agent was first seen working in [start, end), or None: "online" for the scorecard.
+                              rules: Rules, console_since: datetime | None) -> datetime | None:
+    """When the agent was first online in [start, end), or None: "online" for the scorecard.
 
-    The agent's first response in the shift (the stored metric facts). Not the workbench's agent
-    status (`bot.store.agent_status`): it keeps one row per agent, the status last chosen and the
-    latest console heartbeat, overwritten at each beat, so whether an agent was online at a past
-    shift's start cannot be read from it. Switching needs a history of status changes and heartbeats
-    (e.g. one row per online stretch); until then this stays the one place to switch."""
+    From the workbench's presence history (`agent_status.first_present`: the console open, the agent
+    在线 or 忙碌) for shifts that start once consoles are in use (`console_since`, the first stretch
+    of any agent). Before that, or in a shop that does not use the console, the agent's first
+    response in the shift (the stored metric facts) stands in."""
+    if console_since is not None and start >= console_since:
+        return await agent_status.first_present(session, agent=agent, start=start, end=end)
     days = (start.astimezone(rules.zone).date(), end.astimezone(rules.zone).date())
     return await store.first_response_between(session, agent=agent, start=start, end=end, days=days)
 
@@ -46,6 +48,7 @@ async def _cards(session: AsyncSession, *, config: Config, first: date, last: da
     # Shifts before the bot's first message are not judged: nobody was watching (a shop that starts
     # using the bot mid-month is not "not online" for the weeks before).
     watching_since = await store.first_message_at(session)
+    console_since = await agent_status.presence_since(session)
     cards = {}
     for agent in config.agents:
         shifts = []
@@ -53,7 +56,8 @@ async def _cards(session: AsyncSession, *, config: Config, first: date, last: da
                                                   until=now):
             if watching_since is None or s_start < watching_since:
                 continue
-            seen = await first_seen_in_shift(session, agent=agent.id, start=s_start, end=s_end, rules=rules)
+            seen = await first_seen_in_shift(session, agent=agent.id, start=s_start, end=s_end, rules=rules,
+                                             console_since=console_since)
             shifts.append(sc.ShiftDay(name, s_start, s_end, seen))
         cards[agent.id] = sc.card(complaints=complaints[agent.id], shifts=shifts, manual=manual[agent.id],
                                   rules=score_rules, zone=rules.zone)

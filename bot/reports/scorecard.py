@@ -33,7 +33,7 @@ class ScoreRules:
     slow_tiers: tuple[Tier, ...] = (Tier(3, 5.0), Tier(5, 10.0))
     attitude_each: float = 1.0
     attitude_tiers: tuple[Tier, ...] = (Tier(3, 5.0), Tier(5, 10.0))
-    late_grace_minutes: int = 5  # a first response later than this after the shift's start is a late start
+    late_grace_minutes: int = 5  # first seen online later than this after the shift's start is a late start
     late_each: float = 0.5
     very_late_minutes: int = 30
     very_late_each: float = 2.0
@@ -153,9 +153,9 @@ def card(*, complaints: Sequence[Complaint], shifts: Sequence[ShiftDay], manual:
 
 
 def _shift(s: ShiftDay, zone: tzinfo) -> dict:
-    seen = "not seen 未上线" if s.first_seen is None else f"first response {_hhmm(s.first_seen, zone)}"
+    seen = "not seen 未上线" if s.first_seen is None else f"first seen {_hhmm(s.first_seen, zone)}"
     return {"kind": "shift", "shift": s.name, "start": s.start.isoformat(), "end": s.end.isoformat(),
-            "first_seen": s.first_seen.isoformat() if s.first_seen else None,
+            "first_seen": s.first_seen.astimezone(zone).isoformat() if s.first_seen else None,
             "label": f"{s.name} {_hhmm(s.start, zone)}: {seen}"}
 
 

@@ -4,9 +4,11 @@ The one place that says what an agent's status is at a moment: the status they c
 when their console has sent no heartbeat for `OFFLINE_AFTER` (two minutes), or never did. The
 console sets the status (`PUT /api/me/status`) and beats (`POST /api/me/heartbeat`) every 30 s.
 
-For other parts (the board, the scorecard): `statuses(session, now=...)` gives every agent that
-ever had a row; an agent without a row is `offline` (`effective(None, now)`). Ticket round-robin
-and auto-reply use `present(...)`, below. Session-first; nothing here commits.
+For other parts (the board): `statuses(session, now=...)` gives every agent that ever had a row; an
+agent without a row is `offline` (`effective(None, now)`). Ticket round-robin and auto-reply use
+`present(...)`, below. The scorecard reads the history (`agent_presence`): each stretch of time an
+agent's console beat (no more than OFFLINE_AFTER apart) with the agent online or busy
+(`first_present`). Session-first; nothing here commits.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store.tables import AgentStatus
+from bot.store.tables import AgentPresence, AgentStatus
 
 CHOSEN = ("online", "busy", "away")  # what an agent may set
+WORKING = ("online", "busy")  # "online in the console" for the scorecard; away (挂起) is not
 OFFLINE = "offline"  # what nobody sets: no heartbeat within OFFLINE_AFTER
 OFFLINE_AFTER = timedelta(minutes=2)
 NAMES = {"online": "在线", "busy": "忙碌", "away": "挂起", "offline": "离线"}
@@ -75,9 +78,11 @@ async def set_status(session: AsyncSession, *, agent: str, status: str, now: dat
     if status not in CHOSEN:
         raise ValueError(f"status must be one of {', '.join(CHOSEN)}")
     row = await _row(session, agent, now)
+    was = effective(row, now).status
     if row.status != status:
         row.status, row.changed_at = status, now
     row.heartbeat_at = now
+    await _present(session, agent, was=was, now_status=status, now=now)
     await session.flush()
     return effective(row, now)
 
@@ -85,9 +90,38 @@ async def set_status(session: AsyncSession, *, agent: str, status: str, now: dat
 async def heartbeat(session: AsyncSession, *, agent: str, now: datetime) -> Status:
     """The agent's console is open. An agent beating for the first time is online."""
     row = await _row(session, agent, now)
+    was = effective(row, now).status
     row.heartbeat_at = now
+    await _present(session, agent, was=was, now_status=row.status, now=now)
     await session.flush()
     return effective(row, now)
+
+
+async def _present(session: AsyncSession, agent: str, *, was: str, now_status: str, now: datetime) -> None:
+    """Keep the history: a beat while working extends the agent's current stretch to `now` (also the
+    beat that leaves it, e.g. for 挂起); a beat that starts working after a gap or a pause starts one."""
+    latest = None
+    if was in WORKING:
+        latest = await session.scalar(sa.select(AgentPresence).where(AgentPresence.agent_id == agent)
+                                      .order_by(AgentPresence.until.desc(), AgentPresence.id.desc()).limit(1))
+    if latest is not None and timedelta(0) <= now - latest.until < OFFLINE_AFTER:
+        latest.until = now
+    elif now_status in WORKING:
+        session.add(AgentPresence(agent_id=agent, since=now, until=now))
+
+
+async def presence_since(session: AsyncSession) -> datetime | None:
+    """When any console first beat with its agent working: from then on the history says who was online."""
+    return await session.scalar(sa.select(sa.func.min(AgentPresence.since)))
+
+
+async def first_present(session: AsyncSession, *, agent: str, start: datetime, end: datetime) -> datetime | None:
+    """The first moment in [start, end) the agent's console was open with them working, or None."""
+    since = await session.scalar(
+        sa.select(sa.func.min(AgentPresence.since))
+        .where(AgentPresence.agent_id == agent, AgentPresence.since < end, AgentPresence.until >= start)
+    )
+    return None if since is None else max(since, start)
 
 
 async def present(session: AsyncSession, pool: Sequence[str], *, now: datetime) -> tuple[str, ...]:

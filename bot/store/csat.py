@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.store.conversation_end import ended_condition
 from bot.store.tables import Buyer, Conversation, CsatInvitation, Message, Ticket
 
 T = CsatInvitation.__table__
@@ -26,22 +27,30 @@ class Ended:
     last_message_at: datetime
 
 
-async def ended(session: AsyncSession, *, after: datetime, before: datetime, limit: int = 500) -> list[Ended]:
-    """Conversations whose last message is in [after, before), answered (nobody waiting, an agent on it),
-    not invited yet, whose buyer has no ticket waiting for its callback answer."""
+async def ended(session: AsyncSession, *, after: datetime, before: datetime, agent_ended_since: datetime | None = None,
+                conversation_id: int | None = None, limit: int = 500) -> list[Ended]:
+    """Conversations that ended, answered (an agent on it), not invited yet, whose buyer has no ticket
+    waiting for its callback answer: by the gap (last message in [after, before), nobody waiting), or
+    ended by an agent since `agent_ended_since` with no message since (whether or not the buyer's last
+    message, often a thanks, still counts as waiting). With `conversation_id`, that one only."""
     invited = sa.select(T.c.conversation_id).where(T.c.conversation_id == Conversation.id)
     in_callback = sa.select(Ticket.id).where(Ticket.buyer_id == Conversation.buyer_id, Ticket.state == "callback")
     answered = sa.select(Message.id).where(Message.conversation_id == Conversation.id, Message.sender == "agent")
-    rows = await session.execute(
+    by_gap = sa.and_(Conversation.last_message_at >= after, Conversation.last_message_at < before,
+                     Conversation.waiting_since.is_(None))
+    by_agent = sa.and_(ended_condition(), Conversation.ended_at >= agent_ended_since) \
+        if agent_ended_since is not None else sa.false()
+    query = (
         sa.select(Conversation.id, Conversation.buyer_id, Conversation.platform, Conversation.shop, Buyer.nick,
                   Conversation.agent_account, Conversation.last_message_at)
         .join(Buyer, Buyer.id == Conversation.buyer_id)
-        .where(Conversation.last_message_at >= after, Conversation.last_message_at < before,
-               Conversation.waiting_since.is_(None), Conversation.agent_account != "",
+        .where(sa.or_(by_gap, by_agent), Conversation.agent_account != "",
                ~sa.exists(invited), ~sa.exists(in_callback), sa.exists(answered))
         .order_by(Conversation.last_message_at, Conversation.id).limit(limit)
     )
-    return [Ended(*row) for row in rows]
+    if conversation_id is not None:
+        query = query.where(Conversation.id == conversation_id)
+    return [Ended(*row) for row in await session.execute(query)]
 
 
 async def invite(session: AsyncSession, *, ended: Ended, agent: str, day: date, now: datetime,

@@ -48,11 +48,14 @@ def create_engine(url: str, *, sqlite_synchronous: str = "FULL", inline: bool = 
     """
     if url.startswith("sqlite"):
         path = url.removeprefix("sqlite+aiosqlite:///")
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        owner_only(Path(path))
+        # hide_parameters: a failed statement's error (logged, or stored in pushes.last_error) never
+        # quotes its parameters, which are buyers' messages and signed forms.
         if inline:
-            engine = create_async_engine(url, async_creator=inline_sqlite.creator(path, lock_timeout_s=30))
+            engine = create_async_engine(url, async_creator=inline_sqlite.creator(path, lock_timeout_s=30),
+                                         hide_parameters=True)
         else:
-            engine = create_async_engine(url, connect_args={"timeout": 30})
+            engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_connection, _record) -> None:
@@ -74,8 +77,26 @@ def create_engine(url: str, *, sqlite_synchronous: str = "FULL", inline: bool = 
             conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True,
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, hide_parameters=True,
                                connect_args={"server_settings": {"application_name": application_name()}})
+
+
+def owner_only(path: Path) -> None:
+    """The SQLite file created readable by its owner alone (0600), and an existing one made so: SQLite
+    gives its -wal and -shm files the database file's mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Only a file that is not there is opened here: closing a descriptor of an open database would drop
+    # the POSIX locks of this process's connections to it (SQLite's "how to corrupt" page, 2.2).
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600))  # an empty file is an empty database
+    except FileExistsError:
+        pass
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
+        except FileNotFoundError:
+            pass
 
 
 class StatementCount:

@@ -141,3 +141,20 @@ def shown_key(key: str | None) -> str | None:
     ('k1', 'remind:wangwang:T1:1', None)
     """
     return key.split(":", 2)[2] if key and key.startswith("agent:") else key
+
+
+async def troubles(session: AsyncSession, *, since: datetime, limit: int = 50) -> list[OutboxMessage]:
+    """What the board shows as send failures: pending messages that failed a try, or wait behind
+    their platform's failing gateway (which is probed with one message at a time), oldest first; then
+    those given up since `since`, newest first."""
+    pending = OutboxMessage.state == "pending"
+    failing_platforms = sa.select(OutboxMessage.platform).where(pending, OutboxMessage.failed_at.is_not(None))
+    retrying = (await session.scalars(
+        sa.select(OutboxMessage).where(pending, sa.or_(OutboxMessage.failed_at.is_not(None),
+                                                       OutboxMessage.platform.in_(failing_platforms)))
+        .order_by(OutboxMessage.created_at, OutboxMessage.id).limit(limit))).all()
+    failed = (await session.scalars(
+        sa.select(OutboxMessage).where(OutboxMessage.state == "failed",
+                                       sa.func.coalesce(OutboxMessage.failed_at, OutboxMessage.created_at) >= since)
+        .order_by(OutboxMessage.id.desc()).limit(limit))).all()
+    return [*retrying, *failed][:limit]

@@ -7,6 +7,10 @@ from datetime import date, datetime, timezone
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+from sqlmodel.sql.sqltypes import AutoString
+
+from bot.privacy import scrub_error
+from bot.store.sealed import Sealed
 
 
 class UtcDateTime(TypeDecorator):
@@ -24,6 +28,16 @@ class UtcDateTime(TypeDecorator):
 
     def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class Masked(TypeDecorator):
+    """Text masked (bot/privacy.py: phone numbers, ID numbers, addresses, SQL parameters) before it is stored."""
+
+    impl = AutoString
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: sa.Dialect) -> str | None:
+        return None if value is None else scrub_error(value)
 
 
 def _at(*, nullable: bool = False, index: bool = False):
@@ -83,11 +97,11 @@ class RawPush(SQLModel, table=True):
     buyer: str
     event_at: datetime = _at()
     received_at: datetime = _at()
-    form: str  # the form parameters as a JSON object
+    form: str = Field(sa_type=Sealed)  # the form parameters as a JSON object (encrypted: bot.store.sealed)
     partition: int = 0  # bot.partitions.partition_of its buyer: who may process it (docs/scaling.md)
     processed_at: datetime | None = _at(nullable=True)
     attempts: int = 0
-    last_error: str | None = None
+    last_error: str | None = Field(default=None, sa_type=Masked)  # masked: no buyer data, no SQL parameters
 
 
 class Setting(SQLModel, table=True):
@@ -125,7 +139,11 @@ class Conversation(SQLModel, table=True):
     last_message_at: datetime = _at(index=True)
     agent_account: str = ""  # the agent the buyer is routed to, or who last answered
     waiting_since: datetime | None = _at(nullable=True, index=True)
-    last_buyer_text: str = ""
+    last_buyer_text: str = Field(default="", sa_type=Sealed)
+    # An agent (or a supervisor) ended it (结束会话); a buyer message after `ended_at` makes it live again.
+    # Conversations themselves still follow metrics.md's gap (`bot.store.conversation_end`).
+    ended_at: datetime | None = _at(nullable=True, index=True)
+    ended_by: str | None = None
 
 
 class Message(SQLModel, table=True):
@@ -140,7 +158,7 @@ class Message(SQLModel, table=True):
     platform: str
     sender: str  # buyer, agent, or bot (auto-replies and reminders: they never stop a wait)
     agent_account: str = ""
-    text: str
+    text: str = Field(sa_type=Sealed)
     sent_at: datetime = _at()
     push_id: str | None = None
     client_msg_id: str | None = None
@@ -179,7 +197,7 @@ class OutboxMessage(SQLModel, table=True):
     shop: str
     buyer: str
     agent_account: str = ""
-    text: str
+    text: str = Field(sa_type=Sealed)
     kind: str  # reply, reminder, notice
     sender: str = "agent"  # agent (counts as a response) or bot (never stops a wait)
     state: str = "pending"  # pending (发送中), sent (已发送), failed (发送失败), cancelled (a reminder no longer due)
@@ -188,7 +206,7 @@ class OutboxMessage(SQLModel, table=True):
     next_attempt_at: datetime = _at()
     sent_at: datetime | None = _at(nullable=True)
     gateway_msg_id: str | None = None
-    last_error: str | None = None  # the last try's error while pending; why it failed or was cancelled after
+    last_error: str | None = Field(default=None, sa_type=Masked)  # the last try's error while pending; why it failed or was cancelled after
     leased_until: datetime | None = _at(nullable=True)  # claimed by a sender until then (a crash frees it)
     expires_at: datetime | None = _at(nullable=True)  # not worth sending after this (outbox horizon per kind)
     failed_at: datetime | None = _at(nullable=True)  # the first failed try of the current failing run
@@ -223,7 +241,7 @@ class Handover(SQLModel, table=True):
     to_agent: str = Field(index=True)
     shift_change_at: datetime = _at(index=True)
     waiting_since: datetime = _at()
-    last_buyer_text: str = ""
+    last_buyer_text: str = Field(default="", sa_type=Sealed)
 
 
 class ReplyFeedback(SQLModel, table=True):
@@ -237,7 +255,7 @@ class ReplyFeedback(SQLModel, table=True):
     suggested_intent: str | None = Field(default=None, index=True)  # the top suggestion shown, if any
     used_intent: str | None = None  # the suggestion the agent started from, if any
     outcome: str  # used, edited, ignored, none (nothing was suggested)
-    text: str
+    text: str = Field(sa_type=Sealed)
     guard_warnings: str = ""  # comma-separated ids of the compliance rules that warned (the reply was sent)
     created_at: datetime = _at()
 
@@ -301,12 +319,12 @@ class Ticket(SQLModel, table=True):
     severity: str  # P1, P2, P3
     rule: str  # the detection rule that fired (the worst one), or "manual"
     reason: str = ""
-    summary: str = ""  # the first complaint's text
+    summary: str = Field(default="", sa_type=Sealed)  # the first complaint's text
     complaints: int = 1  # complaint messages attached
     state: str = Field(default="new", index=True)
     owner: str | None = Field(default=None, index=True)  # agent id
     resolution: str | None = None  # refund, exchange, compensation, explanation
-    resolution_note: str | None = None
+    resolution_note: str | None = Field(default=None, sa_type=Sealed)
     rating: int | None = None  # the buyer's callback answer, 1-5
     created_by: str = "bot"
     created_at: datetime = _at()
@@ -333,7 +351,7 @@ class TicketHistory(SQLModel, table=True):
     kind: str  # created, transition, attached, severity, escalated, rating
     from_state: str | None = None
     to_state: str
-    note: str = ""
+    note: str = Field(default="", sa_type=Masked)  # append-only, so masked rather than encrypted
 
 
 class MetricResponse(SQLModel, table=True):
@@ -434,7 +452,7 @@ class Transfer(SQLModel, table=True):
     from_account: str = ""  # the conversation's account before the transfer (whom the platform had routed it to)
     to_agent: str = Field(index=True)
     group: str = ""  # the group (role) asked for, when the transfer went to a group
-    note: str = ""
+    note: str = Field(default="", sa_type=Masked)
     at: datetime = _at()
 
 
@@ -447,6 +465,18 @@ class AgentStatus(SQLModel, table=True):
     status: str = "online"  # online (在线), busy (忙碌), away (挂起)
     changed_at: datetime = _at()
     heartbeat_at: datetime | None = _at(nullable=True)
+
+
+class AgentPresence(SQLModel, table=True):
+    """A stretch of time an agent's console was open (heartbeats no more than two minutes apart) with
+    the agent online or busy: the history the scorecard's "online in a shift" reads."""
+
+    __tablename__ = "agent_presence"
+    __table_args__ = (sa.Index("ix_agent_presence_agent_until", "agent_id", "until"),)
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: str
+    since: datetime = _at()
+    until: datetime = _at()
 
 
 class Phrase(SQLModel, table=True):
@@ -492,7 +522,7 @@ class DailyReport(SQLModel, table=True):
     next_attempt_at: datetime = _at()
     claimed_at: datetime | None = _at(nullable=True)
     sent_at: datetime | None = _at(nullable=True)
-    last_error: str = ""
+    last_error: str = Field(default="", sa_type=Masked)
 
 
 class CsatInvitation(SQLModel, table=True):
@@ -516,3 +546,66 @@ class CsatInvitation(SQLModel, table=True):
     state: str = "open"
     rating: int | None = None
     answered_at: datetime | None = _at(nullable=True)
+
+
+class StaffUser(SQLModel, table=True):
+    """A person who logs in to the pages (bot/staff/). `accounts` ("platform:account", comma-separated)
+    and `groups` (presale, aftersale, ...) make them an agent of the roster; [[agents]] of the file win
+    over these for the ids the file declares."""
+
+    __tablename__ = "staff_users"
+    username: str = Field(primary_key=True)
+    name: str = ""
+    password_hash: str = ""  # Argon2id; empty: cannot log in until an admin sets a password
+    role: str = "agent"  # agent, supervisor, admin
+    disabled: bool = False
+    accounts: str = ""
+    groups: str = ""
+    created_at: datetime = _at()
+    changed_at: datetime = _at()
+
+
+class StaffShift(SQLModel, table=True):
+    """A shift (班次) added on /admin; [[shifts]] of the file with the same name win."""
+
+    __tablename__ = "staff_shifts"
+    name: str = Field(primary_key=True)
+    start: str
+    end: str
+    agents: str = ""  # comma-separated user names
+
+
+class StaffSession(SQLModel, table=True):
+    """A login: the cookie's value is never stored, only its SHA-256."""
+
+    __tablename__ = "staff_sessions"
+    digest: str = Field(primary_key=True)
+    username: str = Field(index=True)
+    created_at: datetime = _at()
+    expires_at: datetime = _at()
+    ended_at: datetime | None = _at(nullable=True)
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for a program, made on /admin and shown once: only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+    id: int | None = Field(default=None, primary_key=True)
+    digest: str = Field(unique=True)
+    label: str = ""
+    role: str
+    agent: str | None = None
+    created_by: str = ""
+    created_at: datetime = _at()
+    expires_at: datetime = _at()
+    revoked_at: datetime | None = _at(nullable=True)
+
+
+class LoginFailure(SQLModel, table=True):
+    """A failed login, counted per user name and per client address for the lockout."""
+
+    __tablename__ = "login_failures"
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(index=True)
+    address: str = Field(index=True)
+    at: datetime = _at(index=True)

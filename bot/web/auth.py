@@ -1,6 +1,10 @@
-"""Bearer tokens → a caller with a role; the checks every /api/ handler makes.
+"""Who is calling, and the checks every /api/ handler makes.
 
-No or unknown token: 401. Known token, wrong role: 403. Agents see only their own conversations
+A caller is a program with a bearer token (from the file's [[tokens]], or made on /admin and stored
+hashed) or a person logged in on /login (the session cookie; a state-changing request must also carry
+the session's CSRF token in the X-CSRF-Token header, else 403). `identify` (a middleware) does the
+database reads; `caller` only checks. No credentials, or wrong, expired, revoked or disabled ones: 401,
+always with the same message. Known caller, wrong role: 403. Agents see only their own conversations
 (`Caller.accounts` are their platform accounts, as "platform:account").
 """
 
@@ -12,6 +16,8 @@ from datetime import datetime, timedelta
 from aiohttp import web
 
 from bot.config import Config
+from bot.staff import secrets
+from bot.store import staff as staff_store
 from bot.web import keys
 from bot.web.errors import ApiError
 
@@ -19,11 +25,24 @@ from bot.web.errors import ApiError
 RANK = {"agent": 0, "supervisor": 1, "admin": 2}
 
 
+SESSION_COOKIE = "csbot_session"  # HttpOnly: the page's scripts never see it
+CSRF_COOKIE = "csbot_csrf"  # readable by the page, which sends it back in CSRF_HEADER
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# One answer for every refused credential, so that it never says which part was wrong.
+REFUSED = "wrong user name or password, or an unknown, expired or revoked token"
+_FROM_TOKEN = web.RequestKey("token_caller", object)  # a stored API token's caller, found by `identify`
+_FROM_SESSION = web.RequestKey("session_caller", object)  # (Caller, cookie value) of a live session
+CALLER = web.RequestKey("caller", object)  # the Caller `caller` accepted
+
+
 @dataclass(frozen=True)
 class Caller:
     role: str
     agent: str | None  # the agent id, for role agent
     accounts: frozenset[str]  # "platform:account" of that agent
+    user: str | None = None  # the staff user name, for a logged-in person
+    session: str | None = None  # the digest of their session
 
     def at_least(self, role: str) -> bool:
         return RANK[self.role] >= RANK[role]
@@ -38,6 +57,50 @@ def callers(config: Config) -> dict[str, Caller]:
         t.token: Caller(role=t.role, agent=t.agent, accounts=accounts.get(t.agent, frozenset()))
         for t in config.tokens
     }
+
+
+def accounts_of(config: Config, agent: str | None) -> frozenset[str]:
+    return next((frozenset(a.accounts) for a in config.agents if a.id == agent), frozenset())
+
+
+def person(config: Config, *, username: str, role: str, session: str) -> Caller:
+    """A logged-in user as a caller: their agent id is their user name when the roster has it."""
+    is_agent = role == "agent" or any(a.id == username for a in config.agents)
+    return Caller(role=role, agent=username if is_agent else None, accounts=accounts_of(config, username),
+                  user=username, session=session)
+
+
+def _bearer(request: web.Request) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+@web.middleware
+async def identify(request: web.Request, handler):
+    """Finds a stored API token's or a session's caller (database reads, so `caller` need not)."""
+    if request.path.startswith("/api/"):
+        token = _bearer(request) or request.query.get("token")
+        cookie = request.cookies.get(SESSION_COOKIE)
+        now = request.app[keys.CLOCK].now()
+        guesses = request.app[keys.TOKEN_GUESSES]
+        if token and token not in request.app[keys.CALLERS] and not guesses.blocked(request.remote or "-", now):
+            # (an address answered 429 for its guesses costs no database read)
+            async with request.app[keys.DB]() as session:
+                found = await staff_store.live_token(session, secrets.digest(token), now=now)
+            if found is not None:
+                config = request.app[keys.CONFIG]
+                request[_FROM_TOKEN] = (token, Caller(role=found.role, agent=found.agent,
+                                                      accounts=accounts_of(config, found.agent)))
+        elif cookie and not token:
+            digest = secrets.digest(cookie)
+            async with request.app[keys.DB]() as session:
+                user = await staff_store.live_session(session, digest, now=now)
+            if user is not None:
+                request[_FROM_SESSION] = (person(request.app[keys.CONFIG], username=user.username, role=user.role,
+                                                 session=digest), cookie)
+    return await handler(request)
 
 
 class GuessLimit:
@@ -73,18 +136,32 @@ def authenticate(request: web.Request, token: str) -> Caller:
         raise ApiError(429, "too_many_attempts", "too many wrong tokens from this address; wait a minute")
     found = request.app[keys.CALLERS].get(token)
     if found is None:
+        stored = request.get(_FROM_TOKEN)
+        found = stored[1] if stored and secrets.same(stored[0], token) else None
+    if found is None:
         limit.failed(address, now)
-        raise ApiError(401, "unauthorized", "unknown token")
+        raise ApiError(401, "unauthorized", REFUSED)
     return found
+
+
+def from_session(request: web.Request) -> Caller:
+    """The logged-in person; a state-changing request must carry the session's CSRF token (403)."""
+    found = request.get(_FROM_SESSION)
+    if found is None:
+        raise ApiError(401, "unauthorized", REFUSED if SESSION_COOKIE in request.cookies
+                       else "log in at /login, or send Authorization: Bearer <token>")
+    who, cookie = found
+    if request.method not in SAFE_METHODS and not secrets.same(request.headers.get(CSRF_HEADER, ""),
+                                                               secrets.csrf_of(cookie)):
+        raise ApiError(403, "csrf_missing", f"a change made with the login cookie needs the {CSRF_HEADER} header")
+    return who
 
 
 def caller(request: web.Request, *, role: str = "agent") -> Caller:
     """The authenticated caller of `request`, who must have at least `role`."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")
-    found = authenticate(request, token.strip())
+    token = _bearer(request)
+    found = authenticate(request, token) if token else from_session(request)
     if not found.at_least(role):
-        raise ApiError(403, "forbidden", f"this needs the {role} role; the token has {found.role}")
+        raise ApiError(403, "forbidden", f"this needs the {role} role; the caller has {found.role}")
+    request[CALLER] = found
     return found

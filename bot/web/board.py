@@ -20,6 +20,7 @@ from bot.store import metrics as metrics_store
 from bot.store.db import reading
 from bot.web import keys
 from bot.web import sse as sse_stream
+from bot.web.buyer_text import json_for
 from bot.web.auth import Caller, authenticate, caller
 from bot.web.errors import ApiError
 from bot.web.params import paging
@@ -121,7 +122,7 @@ async def handovers(request: web.Request) -> web.Response:
     async with request.app[keys.DB]() as session:
         rows = await metrics_store.open_handovers(session, to_agent=None if who.at_least("supervisor") else who.agent)
     items = [{**h, "shift_change_at": iso(h["shift_change_at"]), "waiting_since": iso(h["waiting_since"])} for h in rows]
-    return web.json_response({"items": items[offset:offset + limit], "total": len(items)})
+    return json_for(request, who, {"items": items[offset:offset + limit], "total": len(items)})
 
 
 def prometheus_families(app: web.Application) -> list:

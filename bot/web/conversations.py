@@ -11,10 +11,11 @@ from aiohttp import web
 from bot.conversation import SUPERVISOR_ACCOUNT
 from bot.matching.engine import shop_values
 from bot.outbox import LABELS
-from bot.store import access, chat, outbox, suggestions
+from bot.store import access, chat, conversation_end, outbox, suggestions
 from bot.store.tables import Buyer, Conversation, Message, ReplyFeedback
 from bot.metrics.board import iso
 from bot.web import keys
+from bot.web.buyer_text import json_for
 from bot.web.auth import Caller, caller
 from bot.web.errors import ApiError
 from bot.web.kb_api import json_body
@@ -37,6 +38,8 @@ def _conversation_json(c: Conversation, buyer: Buyer, latest: Message | None, no
         "waiting_since": iso(c.waiting_since) if c.waiting_since else None,
         "waiting_s": round((now - c.waiting_since).total_seconds()) if c.waiting_since else None,
         "latest": _message_json(latest) if latest else None,
+        "ended_at": iso(c.ended_at) if conversation_end.ended(c) else None,
+        "ended_by": c.ended_by if conversation_end.ended(c) else None,
     }
 
 
@@ -70,7 +73,7 @@ async def list_conversations(request: web.Request) -> web.Response:
         t = transfers.get(c.id)
         item["transfer"] = transfer_json(t[-1], names) if t else None
         items.append(item)
-    return web.json_response({"items": items, "total": total, "now": iso(now),
+    return json_for(request, who, {"items": items, "total": total, "now": iso(now),
                               "thresholds_s": list(config.metrics.thresholds_s)})
 
 
@@ -117,7 +120,7 @@ async def get_conversation(request: web.Request) -> web.Response:
                 deliveries=deliveries, transfers=[transfer_json(t, names) for t in transfers],
                 version=transfers[-1].seq if transfers else 0,
                 outgoing=[_outgoing_json(m) for m in reversed(outgoing)])
-    return web.json_response(body)
+    return json_for(request, who, body)
 
 
 def _sender_account(who: Caller, conversation: Conversation) -> str:
@@ -178,6 +181,23 @@ async def reply(request: web.Request) -> web.Response:
     request.app[keys.OUTBOX].wake()
     return web.json_response({"client_msg_id": client_msg_id, "queued": queued, "state": state,
                               "warnings": [v.as_dict() for v in violations]}, status=202)
+
+
+async def end(request: web.Request) -> web.Response:
+    """POST /api/conversations/{id}/end (结束会话), by an agent who may answer it or a supervisor: the
+    conversation is marked ended and its buyer invited to rate it at once (satisfaction's rules apply:
+    the guard, quiet hours, once a buyer and day, not during a ticket's callback). 409 if ended already."""
+    who = caller(request)
+    now = request.app[keys.CLOCK].now()
+    async with request.app[keys.DB]() as session, session.begin():
+        conversation, _ = await _visible(session, who, path_id(request))
+        try:
+            ended_at = await conversation_end.end(session, conversation, by=who.agent or who.role, now=now)
+        except conversation_end.AlreadyEnded:
+            raise ApiError(409, "already_ended", "这个会话已经结束了") from None
+    invited = await request.app[keys.CSAT].invite(now=now, conversation_id=conversation.id)
+    return web.json_response({"id": conversation.id, "ended_at": ended_at.isoformat(),
+                              "ended_by": who.agent or who.role, "csat_invited": bool(invited)})
 
 
 def scoped_key(who: Caller, key: str) -> str:

@@ -9,14 +9,14 @@ from aiohttp import web
 log = logging.getLogger(__name__)
 
 
-def api_error(status: int, error: str, message: str) -> web.Response:
-    return web.json_response({"error": error, "message": message}, status=status)
+def api_error(status: int, error: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": error, "message": message}, status=status, headers=headers)
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, error: str, message: str) -> None:
+    def __init__(self, status: int, error: str, message: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.status, self.error, self.message = status, error, message
+        self.status, self.error, self.message, self.headers = status, error, message, headers
 
 
 @web.middleware
@@ -25,7 +25,7 @@ async def json_errors(request: web.Request, handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as e:
-        return api_error(e.status, e.error, e.message)
+        return api_error(e.status, e.error, e.message, e.headers)
     except web.HTTPException as e:
         if e.status < 400:
             raise

@@ -3,7 +3,9 @@ lists every check.
 
 The checks (limits in `[health]`): the store and the knowledge base are loaded; the store takes a
 write where pushes are written (rolled back); the push writer's last commit did not fail; the
-SQLite database's disk has room; processing is not behind (the oldest unprocessed push is younger
+processor's last batch did not fail on the store (a table it writes renamed away or its privilege
+revoked, PostgreSQL's disk full: pushes are still taken, but nothing is processed); the SQLite
+database's disk has room; processing is not behind (the oldest unprocessed push is younger
 than `processing.behind_seconds`: else `"status": "behind"`, with `lag_seconds` and `pending`); sends to the gateway have not been failing for
 longer than `health.max_send_failing_seconds`.
 """
@@ -33,7 +35,7 @@ async def healthz(request: web.Request) -> web.Response:
     if not (ready and all(ready.values())):
         waiting = sorted(name for name, ok in ready.items() if not ok)
         return web.json_response({"status": "starting", "waiting_for": waiting}, status=503)
-    checks = [await _store_writes(app), _writer(app), _disk(app), *await _backlog_and_sends(app)]
+    checks = [await _store_writes(app), _writer(app), _processor(app), _disk(app), *await _backlog_and_sends(app)]
     failed = [c for c in checks if not c["ok"]]
     body: dict = {"status": "ok"} if not failed else {
         "status": "behind" if [c["name"] for c in failed] == ["processing"] else "unhealthy",
@@ -65,6 +67,14 @@ def _writer(app: web.Application) -> dict:
         return _check("push_commits", True, "the last commit of pushes went through")
     at, error = failure
     return _check("push_commits", False, f"commits of pushes fail since {at.isoformat()}: {error}")
+
+
+def _processor(app: web.Application) -> dict:
+    failing = app[keys.PROCESSOR].store_failing
+    if failing is None:
+        return _check("processing_writes", True, "the last processing batch committed")
+    since, error = failing
+    return _check("processing_writes", False, f"processing fails on the store since {since.isoformat()}: {error}")
 
 
 def _disk(app: web.Application) -> dict:

@@ -55,4 +55,7 @@ TICKET_ASSIGNMENT = web.AppKey("ticket_assignment", Assignment)  # who gets new 
 TICKET_ANNOUNCERS = web.AppKey("ticket_announcers", list)  # async callables given each SLA escalation batch
 KB_EDITOR = web.AppKey("kb_editor", object)  # bot.web.kb_edit.KbEditor: /kb changes, one at a time, with their figures
 DAILY_REPORT = web.AppKey("daily_report", DailyReportJob)  # the daily report to the team; tests call run(now=...)
+SESSION_STREAMS = web.AppKey("session_streams", object)  # bot.web.sse.SessionStreams: open streams per login
+ROSTER = web.AppKey("roster", object)  # bot.web.roster.Roster: applies /admin's agents and shifts without a restart
 CSAT = web.AppKey("csat", CsatJob)  # satisfaction invitations and ratings; tests call run(now=...)
+RETENTION = web.AppKey("retention", object)  # async (now=) -> blanked per column: [database] retention_days

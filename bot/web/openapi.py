@@ -351,6 +351,20 @@ from bot.web.workbench_openapi import PATHS as _WORKBENCH  # noqa: E402
 
 OPENAPI["paths"].update(_WORKBENCH)
 
+from bot.web.send_failures import OPENAPI_PATHS as _SEND_FAILURES  # noqa: E402
+
+OPENAPI["paths"].update(_SEND_FAILURES)
+
+from bot.web.pushes_failed import OPENAPI_PATHS as _PUSHES_FAILED  # noqa: E402
+
+OPENAPI["paths"].update(_PUSHES_FAILED)
+
+from bot.web.accounts_openapi import PATHS as _ACCOUNTS, SESSION as _SESSION  # noqa: E402
+
+OPENAPI["paths"].update(_ACCOUNTS)
+OPENAPI["components"]["securitySchemes"]["session"] = _SESSION
+OPENAPI["security"].append({"session": []})
+
 
 _SUPERVISOR_ERRORS = {
     "401": {"description": "no or unknown token"},

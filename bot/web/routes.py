@@ -3,8 +3,8 @@
 from aiohttp import web
 
 from bot.web import (
-    api, board, console_feed, conversations, health, kb_api, kb_edit, orders, pages, reports, tickets, webhooks,
-    workbench,
+    admin, api, board, console_feed, conversations, health, kb_api, kb_edit, login, orders, pages, pushes_failed, reports,
+    send_failures, tickets, webhooks, workbench,
 )
 
 
@@ -19,6 +19,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/conversations", conversations.list_conversations)
     app.router.add_get("/api/conversations/{id}", conversations.get_conversation)
     app.router.add_post("/api/conversations/{id}/reply", conversations.reply)
+    app.router.add_post("/api/conversations/{id}/end", conversations.end)
     app.router.add_get("/api/me", workbench.me)
     app.router.add_put("/api/me/status", workbench.put_status)
     app.router.add_post("/api/me/heartbeat", workbench.heartbeat)
@@ -32,6 +33,18 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_delete("/api/phrases/{id}", workbench.delete_phrase)
     app.router.add_post("/api/outbox/{id}/retry", workbench.retry_delivery)
     app.router.add_post("/api/guard/check", workbench.check_text)
+    app.router.add_get("/login", login.login_page)
+    app.router.add_post("/api/login", login.login)
+    app.router.add_post("/api/logout", login.logout)
+    app.router.add_get("/admin", admin.admin_page)
+    app.router.add_get("/api/admin/staff", admin.staff)
+    app.router.add_post("/api/admin/users", admin.add_user)
+    app.router.add_put("/api/admin/users/{user}", admin.change_user)
+    app.router.add_put("/api/admin/shifts/{name}", admin.put_shift)
+    app.router.add_delete("/api/admin/shifts/{name}", admin.delete_shift)
+    app.router.add_get("/api/admin/tokens", admin.list_tokens)
+    app.router.add_post("/api/admin/tokens", admin.add_token)
+    app.router.add_post("/api/admin/tokens/{id}/revoke", admin.revoke_token)
     app.router.add_get("/console", pages.console)
     app.router.add_get("/api/console/stream", console_feed.stream)
     app.router.add_static("/static", pages.STATIC, append_version=False)
@@ -59,6 +72,8 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/metrics/agents", board.agent_metrics)
     app.router.add_get("/api/handovers", board.handovers)
     app.router.add_get("/api/board/stream", board.stream)
+    app.router.add_get("/api/board/outbox", send_failures.send_failures)
+    app.router.add_get("/api/pushes/failed", pushes_failed.failed_pushes)
     app.router.add_get("/board", board.board_page)
     app.router.add_get("/board/board.js", board.board_js)
     app.router.add_get("/board/board.css", board.board_css)

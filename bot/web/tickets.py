@@ -16,6 +16,7 @@ from bot.tickets import actions, workflow
 from bot.tickets.detect import SEVERITIES, Complaint
 from bot.metrics.board import iso
 from bot.web import keys
+from bot.web.buyer_text import json_for
 from bot.web.auth import Caller, caller
 from bot.web.errors import ApiError
 from bot.web.kb_api import json_body
@@ -81,7 +82,7 @@ async def list_tickets(request: web.Request) -> web.Response:
             session, state=state, severity=severity, owner=q.get("owner"),
             overdue_at=now if overdue == "true" else None, visible_to=_visibility(who), limit=limit, offset=offset,
         )
-    return web.json_response({"items": [public(t, now=now) for t in rows], "total": total})
+    return json_for(request, who, {"items": [public(t, now=now) for t in rows], "total": total})
 
 
 async def _visible_ticket(session, request: web.Request, who: Caller) -> Ticket:
@@ -100,7 +101,7 @@ async def get_ticket(request: web.Request) -> web.Response:
     async with request.app[keys.DB]() as session:
         ticket = await _visible_ticket(session, request, who)
         history = await store.history(session, ticket.id)
-    return web.json_response({**public(ticket, now=now), "history": [_history(h) for h in history]})
+    return json_for(request, who, {**public(ticket, now=now), "history": [_history(h) for h in history]})
 
 
 async def transition(request: web.Request) -> web.Response:

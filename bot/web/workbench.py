@@ -19,6 +19,7 @@ from bot.store.tables import Buyer, Conversation, Message, Order, OutboxMessage,
 from bot.store.outbox import shown_key
 from bot.metrics.board import iso
 from bot.web import keys
+from bot.web.buyer_text import json_for
 from bot.web.auth import Caller, caller
 from bot.web.errors import ApiError
 from bot.web.kb_api import json_body
@@ -102,7 +103,7 @@ async def context(request: web.Request) -> web.Response:
             for m in (await session.scalars(sa.select(Message).where(
                     Message.conversation_id.in_([c.id for c in earlier])).order_by(Message.sent_at, Message.id))).all():
                 messages.setdefault(m.conversation_id, []).append(m)
-    return web.json_response({
+    return json_for(request, who, {
         "buyer": buyer.nick, "platform": conversation.platform,
         "orders": [order_json(o, history.get(o.id, [])) for o in orders],
         "tickets": [ticket_json(t) for t in tickets],
@@ -208,7 +209,7 @@ async def me(request: web.Request) -> web.Response:
     who = caller(request)
     config = request.app[keys.CONFIG]
     names = {a.id: a.name for a in config.agents}
-    body = {"role": who.role, "agent": who.agent, "name": names.get(who.agent or "", ""),
+    body = {"role": who.role, "agent": who.agent, "user": who.user, "name": names.get(who.agent or "", ""),
             "accounts": sorted(who.accounts), "timezone": config.shop.timezone,
             "heartbeat_s": HEARTBEAT_S, "status": None}
     if who.agent:

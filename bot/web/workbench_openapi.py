@@ -40,6 +40,13 @@ PATHS = {
                         s400="`unknown_agent`, `transfer_to_self`, `unknown_group`, `no_account_on_platform`, `bad_request`",
                         s403=_NOT_ROUTED, s404="no such conversation",
                         s409="`transfer_conflict` (another transfer came first, or a stale `version`); `group_unavailable`")}},
+    "/api/conversations/{id}/end": {"post": {
+        "summary": "End the conversation (结束会话), as an agent who may answer it or a supervisor; the buyer is invited "
+                   "to rate it at once under satisfaction's rules ([csat]); a buyer message after the end makes it live again. "
+                   "The figures are unchanged (conversations follow metrics.md's gap)",
+        "parameters": [_ID],
+        "responses": _r(s200="`{id, ended_at, ended_by, csat_invited}`", s403=_NOT_ROUTED, s404="no such conversation",
+                        s409="`already_ended` (and no message since)")}},
     "/api/me": {"get": {
         "summary": "Who I am: role, agent, name, accounts, the shop's time zone, heartbeat_s, and (agents) my status",
         "responses": _r(s200="`{role, agent, name, accounts, timezone, heartbeat_s, status}`")}},

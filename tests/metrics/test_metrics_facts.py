@@ -21,7 +21,7 @@ from bot.metrics.response import EFFECTIVE, LATE, PENDING, effective_reply, effe
 from bot.store import chat
 from bot.store import metric_facts
 from bot.store import metrics as raw
-from bot.store.tables import Buyer, MetricContact, MetricDay, MetricResponse, MetricStale
+from bot.store.tables import Buyer, Conversation, Message, MetricContact, MetricDay, MetricResponse, MetricStale
 from bot.web import keys
 from tests.conftest import APP_KEYS, ROOT, START, buyer_message, make_config, push_and_process as push
 
@@ -294,12 +294,18 @@ async def test_the_upgrade_marks_the_history_already_stored_and_the_facts_are_bu
             await conn.run_sync(upgrade, "0003")
         db = sessionmaker(engine)
         async with db() as session, session.begin():
+            # Written with 0003's columns only (later revisions add columns the ORM classes now name).
+            conversations, messages = Conversation.__table__, Message.__table__
             for nick, seconds in (("old1", 20), ("old2", 50)):
                 buyer_id = await chat.buyer_id(session, platform="wangwang", shop="demo-tb", nick=nick, seen_at=START)
+                conversation_id = (await session.execute(sa.insert(conversations).values(
+                    buyer_id=buyer_id, platform="wangwang", shop="demo-tb", started_at=START,
+                    last_message_at=START + s(seconds), agent_account=MEI, waiting_since=None, last_buyer_text="x",
+                ).returning(conversations.c.id))).scalar_one()
                 for sender, at in (("buyer", START), ("agent", START + s(seconds))):
-                    await chat.record_message(session, buyer_id=buyer_id, platform="wangwang", shop="demo-tb",
-                                              sender=sender, agent_account=MEI, text="x", sent_at=at,
-                                              gap=timedelta(minutes=30))
+                    await session.execute(sa.insert(messages).values(
+                        conversation_id=conversation_id, buyer_id=buyer_id, platform="wangwang", sender=sender,
+                        agent_account=MEI, text="x", sent_at=at))
         await migrate(engine)
         async with db() as session:
             assert await metric_facts.stale_count(session) == 2

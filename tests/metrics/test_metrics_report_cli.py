@@ -58,7 +58,7 @@ def populate(db_path) -> None:
 @pytest.mark.parametrize("args, fragment", [
     (["--from", "2026-11-25", "--to", "2026-11-24"], "after"),
     (["--from", "24/11/2026"], "from must be a date"),
-    (["--from", "2025-01-01", "--to", "2026-01-01"], "more than a year"),
+    (["--from", "2025-01-01", "--to", "2026-01-02"], "367 days, more than a year"),
 ])
 def test_bad_dates_exit_2_with_a_message(config_file, capsys, args, fragment):
     assert main(["report", "--config", str(config_file), *args]) == 2
@@ -107,3 +107,24 @@ def test_metrics_rebuild_builds_every_buyers_facts(config_file, tmp_path, capsys
         ("xiaomei", 20_000_000), ("xiaomei", 50_000_000)]
     assert con.execute("SELECT count(*) FROM metric_stale").fetchone() == (0,)
     con.close()
+
+
+def test_the_report_counts_agents_added_on_admin(tmp_path, capsys):
+    """An agent the file does not declare, added on /admin (a staff user with the account), is named in
+    the report as the server names them, not by the bare platform account."""
+    from bot.store.tables import StaffUser
+
+    path = tmp_path / "csbot.toml"
+    path.write_text(CONFIG.split("[[agents]]")[0].format(db=tmp_path / "bot.db", kb=ROOT / "knowledge"), encoding="utf-8")
+    populate(tmp_path / "bot.db")
+
+    async def add_user():
+        engine = create_engine(async_url(f"sqlite:///{tmp_path / 'bot.db'}"))
+        async with sessionmaker(engine)() as session, session.begin():
+            session.add(StaffUser(username="xiaomei", name="小美", accounts="wangwang:小店:小美", created_at=START,
+                                  changed_at=START))
+        await engine.dispose()
+    asyncio.run(add_user())
+    assert main(["report", "--config", str(path), "--from", "2026-11-24", "--to", "2026-11-24", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["agent"], r["name"]) for r in rows] == [("xiaomei", "小美")]

@@ -132,7 +132,7 @@ async def test_csv_and_xlsx_parse_back_to_the_same_numbers(client, clock):
 
 @pytest.mark.parametrize("query, fragment", [
     ({"from": "2026-11-26", "to": "2026-11-24"}, "after"),
-    ({"from": "2025-01-01", "to": "2026-01-01"}, "more than a year"),
+    ({"from": "2025-01-01", "to": "2026-01-02"}, "367 days, more than a year"),
     ({"from": "2026-13-01", "to": "2026-11-24"}, "from must be a date"),
     ({"from": "yesterday"}, "from must be a date"),
     ({"from": "2026-11-24", "to": "2026-11-24T00"}, "to must be a date"),
@@ -142,6 +142,15 @@ async def test_a_bad_period_is_400_with_a_message(client, query, fragment):
     assert resp.status == 400
     body = await resp.json()
     assert body["error"] == "bad_period" and fragment in body["message"]
+
+
+async def test_a_period_of_366_days_is_the_longest_answered(client):
+    resp = await client.get("/api/reports/agents", params={"from": "2025-11-24", "to": "2026-11-24"}, headers=SUP)
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    assert (body["from"], body["to"]) == ("2025-11-24", "2026-11-24")
+    resp = await client.get("/api/metrics/agents", params={"from": "2025-11-24", "to": "2026-11-24"}, headers=SUP)
+    assert resp.status == 200, await resp.text()
 
 
 async def test_bad_by_or_format_is_400_and_an_agent_token_403(client):

@@ -109,6 +109,50 @@ async def test_a_scripted_month_equals_the_hand_computed_card(bot):
     assert cards["aqiang"]["flagged"] and cards["xiaomei"]["flagged"]
 
 
+async def test_online_in_a_shift_comes_from_the_consoles_presence_once_it_is_in_use(bot, clock):
+    """小美's console: 1 Nov online 08:58 and beating past 09:00 (on time); 2 Nov online at 09:10 (late);
+    3 Nov online 08:00-08:20, closed, back at 09:40 (over 30 minutes); 4 Nov 挂起 (away) all morning,
+    though she answers a buyer at 09:05: away is not online. 阿强 answers a buyer at 09:01 every day but
+    never opens the console: once consoles are in use, a first response is not "online"."""
+    mei = {"Authorization": "Bearer agent-xiaomei-token"}
+
+    async def console(day: int, hh: int, mm: int, *, status: str | None = None, until: tuple[int, int] | None = None):
+        when = at(day, hh, mm)
+        end = at(day, *until) if until else when
+        while when <= end:
+            clock.set(when)
+            resp = await (bot.put("/api/me/status", json={"status": status}, headers=mei) if status
+                          else bot.post("/api/me/heartbeat", headers=mei))
+            assert resp.status == 200, await resp.text()
+            status, when = None, when + timedelta(seconds=30)
+
+    async with bot.app[keys.DB]() as session, session.begin():
+        for day in (1, 2, 3, 4):
+            for nick, account, t in ((f"q{day}", "小店:阿强", at(day, 9, 1)), (f"m{day}", "小店:小美", at(day, 9, 5))):
+                buyer = await chat.buyer_id(session, platform="wangwang", shop="demo-tb", nick=nick, seen_at=at(day, 8, 59))
+                for sender, sent in (("buyer", at(day, 8, 59)), ("agent", t)):
+                    await chat.record_message(session, buyer_id=buyer, platform="wangwang", shop="demo-tb",
+                                              sender=sender, agent_account=account, text="x", sent_at=sent, gap=GAP)
+    await console(1, 8, 58, status="online", until=(9, 5))
+    await console(2, 9, 10, status="online", until=(9, 15))
+    await console(3, 8, 0, until=(8, 20))
+    await console(3, 9, 40, until=(9, 45))
+    await console(4, 8, 55, status="away", until=(10, 0))
+    clock.set(at(5, 12))
+
+    resp = await bot.get("/api/scorecard", params={"month": "2026-11"}, headers=SUP)
+    cards = {c["agent"]: c for c in (await resp.json())["items"]}
+    # 小美: 10 - 0.5 (2 Nov, 10 minutes late) - 2 (3 Nov, 40 minutes); 4 Nov alone is below the three that cost 5.
+    assert [(d["rule"], d["points"], [e["start"][:10] for e in d["evidence"]]) for d in cards["xiaomei"]["deductions"]] == [
+        ("late_start", 0.5, ["2026-11-02"]), ("late_start_over_30_minutes", 2.0, ["2026-11-03"])]
+    assert cards["xiaomei"]["score"] == 7.5
+    late = cards["xiaomei"]["deductions"][0]["evidence"][0]
+    assert late["first_seen"] == "2026-11-02T09:10:00+08:00"
+    # 阿强: four shifts not online (his answers do not count once consoles are in use): -5.
+    [offline] = cards["aqiang"]["deductions"]
+    assert (offline["rule"], len(offline["evidence"]), cards["aqiang"]["score"]) == ("not_online_in_shift", 4, 5.0)
+
+
 @pytest.mark.parametrize("month, fragment", [("2026-12", "future"), ("2026-13", "YYYY-MM"), ("11/2026", "YYYY-MM"),
                                              (None, "YYYY-MM")])
 async def test_a_future_or_malformed_month_is_400(bot, month, fragment):

@@ -128,6 +128,16 @@ async def test_thanks_are_listed_apart_and_each_agent_shows_its_load(page, tmp_p
     mei = page.locator('#agents tr.agent[data-agent="xiaomei"][data-platform="wangwang"] td.load')
     await expect(mei).to_have_text("1")
 
+    # 小美 ends the thanking buyer's conversation (结束会话): the board counts it for her once it rechecks.
+    resp = await bot.get("/api/conversations", headers={"Authorization": "Bearer agent-xiaomei-token"})
+    thanks = next(c["id"] for c in (await resp.json())["items"] if c["buyer"] == "tb_thanks")
+    resp = await bot.post(f"/api/conversations/{thanks}/end", headers={"Authorization": "Bearer agent-xiaomei-token"})
+    assert resp.status == 200, await resp.text()
+    clock.advance(seconds=31)  # the board reads other parts' figures every 30 s
+    ended = page.locator('#agents tr.agent[data-agent="xiaomei"][data-platform="wangwang"] td.ended')
+    await expect(ended).to_have_text("1", timeout=3000)
+    await expect(page.locator('#agents tr.agent[data-agent="aqiang"][data-platform="wangwang"] td.ended')).to_have_text("0")
+
 
 async def test_a_click_on_a_waiting_buyer_opens_the_chat_and_the_reply_goes_out_as_the_supervisor(
         page, tmp_path, aiohttp_client, make_app, clock):

@@ -152,3 +152,24 @@ async def test_an_agent_opens_a_ticket_from_a_conversation_and_works_it(page, bo
     await expect(page.locator("#ticket-title")).to_contain_text("回访中")
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "console-ticket.png"), full_page=True)
+
+
+async def test_the_agent_ends_a_conversation_and_the_buyer_gets_the_invitation(page, tmp_path, aiohttp_client, make_app,
+                                                                              clock, gateway):
+    config = make_config(f"sqlite:///{tmp_path / 'csat.db'}", gateway_url=gateway_url(gateway), csat={"enabled": True})
+    bot = await aiohttp_client(make_app(config, clock, background=True))
+    await push(bot, buyer="tb_done", text="好的谢谢")
+    await login(page, bot)
+    await page.locator("#conversations li", has_text="tb_done").click()
+    await page.fill("#reply", "不客气，祝您购物愉快")
+    await page.keyboard.press("Control+Enter")
+    await expect(page.locator("#messages li.agent")).to_have_count(1)
+    await page.click("#end-conversation")
+    await expect(page.locator("#chat-notice")).to_have_text("会话已结束，已邀请买家评价")
+    await expect(page.locator("#end-conversation")).to_be_hidden()
+    await expect(page.locator("#conversations li", has_text="tb_done")).to_contain_text("已结束")
+    messages = await eventually(lambda: sent_by_gateway(gateway), lambda items: len(items) == 2)
+    assert [(m["buyer"], m["kind"]) for m in messages] == [("tb_done", "reply"), ("tb_done", "notice")]
+    assert messages[1]["text"] == config.csat.text
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "console-ended.png"), full_page=True)

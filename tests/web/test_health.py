@@ -23,7 +23,7 @@ async def test_ok_lists_every_check_with_detail(client):
     assert await health(client) == (200, {"status": "ok"})
     status, body = await health(client, detail=True)
     assert status == 200
-    assert [c["name"] for c in body["checks"]] == ["store_writes", "push_commits", "disk", "processing", "sends"]
+    assert [c["name"] for c in body["checks"]] == ["store_writes", "push_commits", "processing_writes", "disk", "processing", "sends"]
     assert all(c["ok"] for c in body["checks"])
 
 

@@ -58,13 +58,16 @@
   async function connect() {
     clearTimeout(retryTimer);
     const t = token();
-    if (!t) { askToken(""); return; }
-    if (!(await checkToken(t))) return;
+    if (!t) {  // no pasted token: the login session, if there is one
+      const me = await csbotSession.me();
+      if (!me) { askToken(""); return; }
+      if (me.role === "agent") { askToken("看板需要主管账号 — the board needs a supervisor's login"); return; }
+    } else if (!(await checkToken(t))) return;
     if (source) source.close();
     // A new EventSource cannot send Last-Event-ID: where the board was goes in the URL, so that the
     // server (any process) sends what changed since, not everything again.
     const since = state.lastEventId ? "&last_event_id=" + encodeURIComponent(state.lastEventId) : "";
-    source = new EventSource("/api/board/stream?token=" + encodeURIComponent(t) + since);
+    source = new EventSource("/api/board/stream?" + (t ? "token=" + encodeURIComponent(t) : "") + since);
     source.onopen = () => { state.connections += 1; setStatus("live", "live"); alive(); };
     source.onerror = () => {
       setStatus("reconnecting", "reconnecting…");
@@ -124,6 +127,7 @@
     render();
     loadTickets();
     loadStatuses();
+    loadSendFailures();
   }
 
   function update(u) {
@@ -192,7 +196,7 @@
   let chatId = null, chatVersion = 0;
   async function authed(path, options = {}) {
     const t = sessionStorage.getItem("csbot-board-token");
-    return fetch(path, { ...options, headers: { ...(options.headers || {}), Authorization: "Bearer " + t } });
+    return fetch(path, { ...options, headers: { ...(options.headers || {}), ...csbotSession.headers(t) } });
   }
   async function openChat(id) {
     chatId = id;
@@ -317,6 +321,27 @@
   $("#tickets-refresh").addEventListener("click", loadTickets);
   setInterval(() => { if (source) loadTickets(); }, 30000);
 
+  // --- sends that are failing (GET /api/board/outbox): retrying 发送中 with the last error, or given up 发送失败 ---
+  const KINDS = { reply: "回复", reminder: "催付", notice: "工单回访" };
+  async function loadSendFailures() {
+    let resp;
+    try { resp = await authed("/api/board/outbox"); } catch (e) { return; }
+    if (!resp.ok) return;
+    const body = await resp.json();
+    const ul = $("#send-failures");
+    ul.replaceChildren();
+    for (const m of body.items) {
+      const li = document.createElement("li");
+      li.dataset.state = m.state;
+      li.dataset.key = m.client_msg_id;
+      const kind = m.kind === "reply" && m.sender === "bot" ? "自动回复" : KINDS[m.kind] || m.kind;
+      li.textContent = `${kind} → ${m.buyer} (${m.platform}): ${m.state_name}`
+        + ` after ${m.attempts} attempt(s)` + (m.error ? `: ${m.error}` : "");
+      ul.appendChild(li);
+    }
+  }
+  setInterval(() => { if (source) loadSendFailures(); }, 10000);
+
   function renderKpis() {
     const shop = state.shop || { consulting_buyers: 0, responses: 0, effective: [] };
     renderDailyFailures(shop.daily_report_failures);
@@ -383,6 +408,7 @@
     const rows = [...state.agents.values()];
     const shiftOf = new Map(state.roster.map((a) => [a.id, a.shift]));
     const csat = new Map(((state.shop || {}).csat || []).map((c) => [c.agent + "|" + c.platform, c]));
+    const ended = new Map(((state.shop || {}).ended || []).map((e) => [e.agent + "|" + e.platform, e.ended]));
     const load = new Map();  // buyers waiting on each agent now, per platform (已致谢 ones left out)
     for (const w of state.waiting.values()) {
       if (w.closing) continue;
@@ -413,6 +439,7 @@
       st.dataset.status = s ? s.status : "";
       cell(tr, shift ? shift : shift === null ? "off 休" : "–", shift ? "on-shift" : "off-shift");
       cell(tr, String(load.get(r.agent + "|" + r.platform) || 0), "num load");
+      cell(tr, String(ended.get(r.agent + "|" + r.platform) || 0), "num ended");
       cell(tr, r.platform || "–");
       if (r.idle) { for (let i = 0; i < 13; i++) cell(tr, "–", "num"); body.appendChild(tr); continue; }
       cell(tr, r.consulting_buyers, "num");

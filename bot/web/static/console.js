@@ -9,6 +9,8 @@ const state = {
   earlierShown: 0, usedIntent: null, ticket: null, skewMs: 0, timezone: "Asia/Shanghai", thresholds: [30, 60, 100],
   timers: [], items: [], phrases: [], popup: [], popupIndex: 0, seen: null, unread: new Set(),
   pendingSend: null, confirmed: false,
+  session: false,  // working from the login session (/login) rather than a pasted token
+  generation: 0,  // bumped at each logout: the live feed of the previous user stops
 };
 const $ = (id) => document.getElementById(id);
 
@@ -34,6 +36,7 @@ const ERRORS = {
   bad_phrase_text: "短语内容不能为空，最多 500 个字",
   team_phrases_supervisor_only: "团队短语只有主管可以管理",
   not_failed: "这条回复没有发送失败，不需要重试",
+  already_ended: "这个会话已经结束了",
   illegal_transition: "工单现在不能这样操作",
   conflict: "工单刚被别人改过，请刷新后再试",
   duplicate: "这个买家已经有同类的未结工单",
@@ -46,7 +49,7 @@ function errorText(status, data) {
 
 async function api(method, path, body) {
   const response = await fetch(path, {
-    method, headers: { "Authorization": "Bearer " + state.token, ...(body ? { "Content-Type": "application/json" } : {}) },
+    method, headers: { ...csbotSession.headers(state.token), ...(body ? { "Content-Type": "application/json" } : {}) },
     body: body ? JSON.stringify(body) : undefined,
   });
   let data = null;
@@ -131,6 +134,7 @@ async function loadList() {
     if (c.transfer && state.me && c.transfer.to === state.me.agent) {
       li.append(el("div", "tag transfer-tag", `转接自 ${c.transfer.from_name}${c.transfer.note ? "：" + c.transfer.note : ""}`));
     }
+    if (c.ended_at) li.append(el("div", "tag ended-tag", `已结束 ${time(c.ended_at)}`));
     li.append(el("div", "last", c.latest ? c.latest.text : ""));
     li.addEventListener("click", () => select(c.id));
     list.append(li);
@@ -247,7 +251,7 @@ async function loadDetail() {
     $("chat-title").textContent = errorText(status, data);
     $("messages").replaceChildren();
     $("reply").disabled = $("send").disabled = true;
-    $("open-ticket").hidden = $("open-transfer").hidden = true;
+    $("open-ticket").hidden = $("open-transfer").hidden = $("end-conversation").hidden = true;
     state.detail = null;
     return;
   }
@@ -264,6 +268,7 @@ async function loadDetail() {
   renderSuggestions($("suggestions"), data.suggestions, true);
   $("reply").disabled = $("send").disabled = false;
   $("open-ticket").hidden = $("open-transfer").hidden = false;
+  $("end-conversation").hidden = Boolean(data.ended_at);  // a buyer message after the end shows it again
 }
 
 function renderMessages() {
@@ -589,10 +594,20 @@ async function doTransfer() {
     $("suggestions").replaceChildren(); $("context").hidden = true;
     $("chat-title").textContent = "选择一个会话";
     $("reply").disabled = $("send").disabled = true;
-    $("open-ticket").hidden = $("open-transfer").hidden = true;
+    $("open-ticket").hidden = $("open-transfer").hidden = $("end-conversation").hidden = true;
   } else {
     await loadDetail();
   }
+  await loadList();
+}
+
+// --- ending a conversation (结束会话) ----------------------------------------------------------------
+
+async function endConversation() {
+  const { status, data } = await api("POST", `/api/conversations/${state.selected}/end`);
+  if (status !== 200) { $("chat-notice").textContent = errorText(status, data); return; }
+  $("chat-notice").textContent = "会话已结束" + (data.csat_invited ? "，已邀请买家评价" : "");
+  $("end-conversation").hidden = true;
   await loadList();
 }
 
@@ -710,8 +725,10 @@ async function loadFigures() {
 // --- login, start, the live feed -----------------------------------------------------------------
 
 function logout(message) {
+  if (state.session) { state.session = false; csbotSession.logout(); }
   sessionStorage.removeItem("csbot.token");
   state.token = "";
+  state.generation += 1;
   state.timers.forEach(clearInterval);
   state.timers = [];
   // Nothing of the previous user stays on screen.
@@ -760,10 +777,10 @@ async function start() {
 
 // Server-Sent Events read with fetch(), so that the token travels in the Authorization header.
 async function follow() {
-  const token = state.token;
-  while (state.token && state.token === token) {
+  const token = state.token, generation = state.generation;
+  while ((state.token || state.session) && state.generation === generation) {
     try {
-      const response = await fetch("/api/console/stream", { headers: { "Authorization": "Bearer " + token } });
+      const response = await fetch("/api/console/stream", { headers: csbotSession.headers(token) });
       if (response.status === 401) { logout(ERRORS.unauthorized); return; }
       $("live").className = "live on";
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -877,6 +894,7 @@ $("notify").addEventListener("click", async () => { await Notification.requestPe
 $("show-list").addEventListener("click", () => document.body.classList.toggle("show-list"));
 $("open-ticket").addEventListener("click", () => { $("ticket-form").hidden = !$("ticket-form").hidden; });
 $("open-transfer").addEventListener("click", () => openTransfer());
+$("end-conversation").addEventListener("click", () => endConversation());
 $("transfer-form").addEventListener("submit", (e) => { e.preventDefault(); doTransfer(); });
 $("ticket-form").addEventListener("submit", (e) => { e.preventDefault(); openTicket(); });
 $("phrase-form").addEventListener("submit", (e) => { e.preventDefault(); addPhrase(); });
@@ -889,4 +907,5 @@ $("search").addEventListener("keydown", (e) => { if (e.key === "Enter") search($
 window.addEventListener("focus", () => {
   if (state.selected && state.unread.delete(state.selected)) showUnread();
 });
-if (state.token) start(); else logout();
+if (state.token) start();
+else csbotSession.me().then((me) => { if (me) { state.session = true; start(); } else logout(); });

@@ -16,7 +16,7 @@ function el(tag, text, cls) {
 
 async function api(method, path, body) {
   const response = await fetch(path, {
-    method, headers: { "Authorization": "Bearer " + state.token, "Content-Type": "application/json" },
+    method, headers: { ...csbotSession.headers(state.token), "Content-Type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   let data = {};
@@ -419,3 +419,4 @@ $("new-intent").addEventListener("click", () => {
 $("learn-load").addEventListener("click", loadGroups);
 for (const b of document.querySelectorAll("#tabs button")) b.addEventListener("click", () => showTab(b.dataset.tab));
 if (state.token) login(state.token);
+else csbotSession.me().then((me) => { if (me) login(""); });  // the login session, if there is one

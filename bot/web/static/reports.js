@@ -36,7 +36,7 @@
   });
 
   async function api(path, options = {}) {
-    const resp = await fetch(path, { ...options, headers: { ...(options.headers || {}), Authorization: "Bearer " + token() } });
+    const resp = await fetch(path, { ...options, headers: { ...(options.headers || {}), ...csbotSession.headers(token()) } });
     if (resp.status === 401) { askToken("此令牌无效或已过期 — the token is unknown or expired"); throw new Error("401"); }
     if (resp.status === 403) { askToken("报表需要主管令牌 — the reports need a supervisor's token"); throw new Error("403"); }
     return resp;
@@ -266,7 +266,7 @@
   });
 
   async function start() {
-    if (!token()) { askToken(""); return; }
+    if (!token() && !(await csbotSession.me())) { askToken(""); return; }  // no token and no login session
     let me;
     try { me = await (await api("/api/me")).json(); } catch (e) { return; }
     if (me.role === "agent") { askToken("报表需要主管令牌 — the reports need a supervisor's token"); return; }

@@ -1,0 +1,56 @@
+"""`csbot pushes failed` and `csbot pushes retry`: the pushes set aside (bot.store.set_aside)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from bot.config import Config, config_dir
+
+
+def add_parser(sub, config_arg) -> None:
+    pushes = sub.add_parser("pushes", help="pushes set aside as failed: list them, process them again")
+    pushes_sub = pushes.add_subparsers(dest="pushes_command", required=True, metavar="PUSHES_COMMAND")
+    failed = pushes_sub.add_parser("failed", help="the pushes set aside, newest first, with their error")
+    config_arg(failed)
+    failed.add_argument("--limit", type=int, default=100, help="how many (default 100)")
+    failed.add_argument("--json", action="store_true", help="one JSON object")
+    retry = pushes_sub.add_parser("retry", help="process pushes set aside again (a running bot picks them up)")
+    config_arg(retry)
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("push_ids", nargs="*", default=[], metavar="PUSH_ID", help="these push ids")
+    which.add_argument("--all", action="store_true", help="every push set aside")
+
+
+async def _with_session(config: Config, work):
+    from bot.store.db import async_url, create_engine, migrate, sessionmaker
+
+    engine = create_engine(async_url(config.database.url, base=config_dir(config)))
+    try:
+        await migrate(engine)
+        async with sessionmaker(engine)() as session, session.begin():
+            return await work(session)
+    finally:
+        await engine.dispose()
+
+
+def run(args, config: Config) -> int:
+    from bot.store import set_aside
+
+    if args.pushes_command == "failed":
+        rows = asyncio.run(_with_session(config, lambda s: set_aside.listed(s, limit=args.limit)))
+        items = [{"platform": r.platform, "push_id": r.push_id, "kind": r.kind, "attempts": r.attempts,
+                  "set_aside_at": r.processed_at.isoformat(), "error": r.last_error} for r in rows]
+        if args.json:
+            print(json.dumps({"items": items}, ensure_ascii=False))
+        else:
+            for i in items:
+                print(f"{i['set_aside_at']}  {i['platform']}  {i['push_id']}  after {i['attempts']} tries: {i['error'][:200]}")
+            print(f"{len(items)} push(es) set aside")
+        return 0
+    if not args.all and not args.push_ids:
+        print("csbot pushes retry: give PUSH_ID... or --all")
+        return 2
+    n = asyncio.run(_with_session(config, lambda s: set_aside.retry(s, push_ids=None if args.all else args.push_ids)))
+    print(f"{n} push(es) put back to be processed")
+    return 0 if n or args.all else 1
