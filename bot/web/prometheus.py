@@ -22,6 +22,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.process_collector import ProcessCollector
 
 from bot import __version__
+from bot.privacy import mask
 
 SUGGEST_BUCKETS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 HTTP_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
@@ -87,17 +88,23 @@ class _Families:
         return iter(self._families)
 
 
+def label(value: str, *, limit: int = 100) -> str:
+    """A label value as /metrics shows it: buyers' numbers and addresses masked (bot/privacy.py) and cut
+    short; prometheus_client escapes it."""
+    return mask(str(value))[:limit]
+
+
 def counter(name: str, help_text: str, labels: tuple[str, ...], rows: Iterable[tuple[tuple[str, ...], float]]):
     family = CounterMetricFamily(name, help_text, labels=labels)
     for values, n in rows:
-        family.add_metric(list(values), n)
+        family.add_metric([label(v) for v in values], n)
     return family
 
 
 def gauge(name: str, help_text: str, labels: tuple[str, ...] = (), rows: Iterable[tuple[tuple[str, ...], float]] = ()):
     family = GaugeMetricFamily(name, help_text, labels=labels)
     for values, n in rows:
-        family.add_metric(list(values), n)
+        family.add_metric([label(v) for v in values], n)
     return family
 
 
