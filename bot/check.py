@@ -26,14 +26,17 @@ def check_config(config: Config, *, example: Path = EXAMPLE) -> int:
 
 
 def database_problem(config: Config) -> str | None:
-    """SQLite: the file's folder exists and may be written (serve creates the file); PostgreSQL: a
+    """SQLite: the file, or the folder serve would create it in, may be written; PostgreSQL: a
     connection is made and answers."""
     url = config.database.url
     if url.startswith("sqlite:///"):
         path = resolve_path(config, url.removeprefix("sqlite:///"))
+        # serve creates the file and any missing folders: the nearest folder that exists must be writable
         folder = path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
         if not folder.is_dir():
-            return f"{folder} (the SQLite file's folder) does not exist"
+            return f"{folder} is not a folder: the SQLite file {path} cannot be created"
         if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.R_OK | os.W_OK)):
             return f"{path} cannot be written by this user"
         return None

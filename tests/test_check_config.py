@@ -56,10 +56,17 @@ def test_the_example_is_flagged_for_its_demo_secrets_and_tokens():
     assert "not ready: secrets" in result.stdout
 
 
-def test_a_missing_database_folder_is_a_failed_check(tmp_path):
-    result = csbot("check-config", "--config", str(write(tmp_path, OWN.format(db=tmp_path / "nowhere" / "csbot.db"))))
+def test_a_missing_database_folder_is_fine_because_serve_creates_it(tmp_path):
+    result = csbot("check-config", "--config", str(write(tmp_path, OWN.format(db=tmp_path / "var" / "new" / "csbot.db"))))
+    assert "database: ok" in result.stdout, result.stdout
+    assert not (tmp_path / "var").exists()  # checking creates nothing
+
+
+def test_a_database_path_that_cannot_be_created_is_a_failed_check(tmp_path):
+    (tmp_path / "afile").write_text("not a folder")
+    result = csbot("check-config", "--config", str(write(tmp_path, OWN.format(db=tmp_path / "afile" / "csbot.db"))))
     assert result.returncode == 1
-    assert "database: " in result.stdout and "does not exist" in result.stdout
+    assert "database: " in result.stdout and "is not a folder" in result.stdout
 
 
 def test_an_unreachable_postgresql_is_a_failed_check(tmp_path):

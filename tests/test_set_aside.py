@@ -23,9 +23,9 @@ async def csbot(config, capsys, *argv: str) -> tuple[int, str]:
     return status, capsys.readouterr().out
 
 
-async def metric(client, name: str) -> str:
+async def metric(client, name: str) -> float:
     text = await (await client.get("/metrics")).text()
-    return next(line.split()[1] for line in text.splitlines() if line.startswith(name + " "))
+    return float(next(line.split()[1] for line in text.splitlines() if line.startswith(name + " ")))
 
 
 async def test_a_push_set_aside_is_listed_counted_and_replayed(db_url, aiohttp_client, make_app, clock, capsys):
@@ -36,7 +36,7 @@ async def test_a_push_set_aside_is_listed_counted_and_replayed(db_url, aiohttp_c
         session.add(RawPush(platform="wangwang", push_id="broken", kind="wangwang_ChatMessage", shop="demo-tb",
                             buyer="buyer1", event_at=START, received_at=START, form='{"topic": "nope"}'))
     await client.app[keys.PROCESSOR].process_all()
-    assert await metric(client, "csbot_pushes_set_aside") == "1"
+    assert await metric(client, "csbot_pushes_set_aside") == 1
 
     resp = await client.get("/api/pushes/failed", headers={"Authorization": "Bearer admin-token-12"})
     listed = await resp.json()
@@ -51,7 +51,7 @@ async def test_a_push_set_aside_is_listed_counted_and_replayed(db_url, aiohttp_c
     async with client.app[keys.DB]() as session, session.begin():  # what was wrong, fixed
         await session.execute(sa.update(RawPush).where(RawPush.push_id == "broken").values(form=json.dumps(good)))
     assert (await csbot(config, capsys, "retry", "broken"))[0] == 0
-    assert await metric(client, "csbot_pushes_set_aside") == "0"
+    assert await metric(client, "csbot_pushes_set_aside") == 0
     await client.app[keys.PROCESSOR].process_all()
     async with client.app[keys.DB]() as session:
         push = await session.scalar(sa.select(RawPush).where(RawPush.push_id == "broken"))
