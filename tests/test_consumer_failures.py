@@ -15,7 +15,7 @@ from bot.intake import _maybe_a_race
 from bot.store.db import async_url, create_engine
 from bot.store.tables import Buyer, ConsumerFailure, Message, RawPush
 from bot.web import keys
-from tests.conftest import START, buyer_message, make_config, push_and_process
+from tests.conftest import START, buyer_message, make_config, push_and_process, signed_form
 
 ADMIN = {"Authorization": "Bearer admin-token-12"}
 
@@ -134,3 +134,34 @@ async def test_only_a_unique_key_conflict_is_taken_for_a_race(db_url):
     await engine.dispose()
     assert [_maybe_a_race(e) for e in errors] == [True, False]
     assert not _maybe_a_race(ValueError("bad"))
+
+
+async def test_retry_requests_that_make_no_sense_are_refused(db_url, aiohttp_client, make_app, clock):
+    client = await aiohttp_client(make_app(make_config(db_url), clock))
+    for body, field in [({}, "push_ids"), ({"push_ids": [], "all": True}, "push_ids"), ({"all": False}, "all"),
+                        ({"push_ids": "p1"}, "push_ids"), ({"push_ids": ["x" * 129]}, "push_ids"),
+                        ({"all": True, "consumer": "nope"}, "consumer"), ({"all": True, "extra": 1}, "extra")]:
+        resp = await client.post("/api/pushes/retry", json=body, headers=ADMIN)
+        assert (resp.status, field in (await resp.json())["message"]) == (400, True), body
+    resp = await client.post("/api/pushes/retry", json={"all": True},
+                             headers={"Authorization": "Bearer supervisor-token"})
+    assert resp.status == 403
+    resp = await client.post("/api/pushes/retry", json={"all": True}, headers=ADMIN)
+    assert (resp.status, await resp.json()) == (200, {"pushes": 0, "consumer_failures": 0})
+
+
+async def failures_of(client) -> set[tuple[str, str]]:
+    async with client.app[keys.DB]() as session:
+        rows = await session.execute(sa.select(ConsumerFailure.push_id, ConsumerFailure.consumer)
+                                     .where(ConsumerFailure.replayed_at.is_(None)))
+        return set(rows.all())
+
+
+async def until(read, done, *, tries: int = 200):
+    """The background processor's work, waited for on its outcome (at most ~10 s)."""
+    for _ in range(tries):
+        found = await read()
+        if done(found):
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not reached; last seen: {found!r}")
