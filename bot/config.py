@@ -33,7 +33,7 @@ class ServerConfig(_Section):
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(65536, ge=1024)
     header_timeout_seconds: float = Field(10, gt=0)  # a request's line and headers must arrive within this
-    body_timeout_seconds: float = Field(10, gt=0)  # ...and a webhook's body within this
+    body_timeout_seconds: float = Field(10, gt=0)  # ...and a request's body within this
     max_connections: int = Field(1000, ge=1)  # open connections beyond this are closed at once
     max_connections_per_client: int = Field(100, ge=1)  # ...and beyond this from one address
     token_failures_per_minute: int = Field(20, ge=1)  # wrong tokens from one address before 429
@@ -201,7 +201,9 @@ class OutboxConfig(_Section):
     timeout_seconds: float = Field(5.0, gt=0)
     max_attempts: int | None = Field(None, ge=1)  # a cap on tries; none: the horizons below decide
     backoff_seconds: float = Field(1.0, gt=0)  # the first wait after a failed try; doubles, jittered
-    max_backoff_seconds: float = Field(60.0, gt=0)  # ...up to this
+    # ...up to this: while a platform's gateway fails, one message probes it about this often, so a
+    # recovery is noticed within it (and then every waiting message is due at once).
+    max_backoff_seconds: float = Field(10.0, gt=0)
     reply_horizon_minutes: float = Field(30, gt=0)  # a reply is not worth sending after this
     reminder_horizon_minutes: float = Field(1440, gt=0)  # nor a reminder (nor once its orders are paid or closed)
     notice_horizon_minutes: float = Field(1440, gt=0)  # nor a ticket callback question

@@ -43,7 +43,7 @@ async def login(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_request", "send JSON {\"user\": ..., \"password\": ...}")
     try:
         body = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         raise ApiError(400, "bad_request", "send JSON {\"user\": ..., \"password\": ...}") from None
     if not isinstance(body, dict):
         raise ApiError(400, "bad_request", "send JSON {\"user\": ..., \"password\": ...}")

@@ -95,7 +95,7 @@ async def add_deduction(request: web.Request) -> web.Response:
     who = caller(request, role="supervisor")
     try:
         body = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         raise ApiError(400, "bad_request", "the body must be JSON") from None
     if not isinstance(body, dict):
         raise ApiError(400, "bad_request", "the body must be a JSON object")
