@@ -116,3 +116,22 @@ def test_a_flood_of_one_error_is_logged_once_a_second(caplog):
     for _ in range(10_000):
         limited.warning("accept", "socket.accept() out of system resource")
     assert len([r for r in caplog.records if r.name == "flood"]) == 1
+
+
+async def test_serving_installs_the_rate_limited_loop_error_handler(served, caplog):
+    caplog.set_level(logging.WARNING)
+    loop = asyncio.get_running_loop()
+    for _ in range(1000):  # what a flood of failing accept() calls looks like to the loop
+        loop.call_exception_handler({"message": "socket.accept() out of system resource",
+                                     "exception": OSError(24, "Too many open files")})
+    assert len([r for r in caplog.records if r.name == "asyncio"]) == 1
+
+
+def test_the_connection_cap_stays_under_a_small_file_limit():
+    import subprocess
+    import sys
+
+    code = ("import resource; resource.setrlimit(resource.RLIMIT_NOFILE, (300, 300)); "
+            "from bot.web.serving import connection_cap; print(connection_cap(1000), connection_cap(150))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
+    assert out.split() == ["200", "150"]  # 100 descriptors kept for the database, logs and the rest
