@@ -6,7 +6,9 @@ the board's names, the ticket assignment), so each part sees the change at its n
 declarations win (bot/staff/roster.py). Other processes on the same database take the change up within
 `Roster.POLL_S`. Which platform account belongs to which agent (the figures' `Rules.accounts`) changes
 with it: the board reloads the day, and the stored period facts are rebuilt, so a platform account given
-to an agent, or moved to another, counts for that agent at once.
+to an agent, or moved to another, counts for that agent at once. (With several processes, until the
+others have polled, each finds the facts built under the other's accounts and rebuilds them again:
+a few extra rebuilds, for at most `Roster.POLL_S`.)
 """
 
 from __future__ import annotations
