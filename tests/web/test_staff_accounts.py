@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -15,7 +16,8 @@ from bot.staff.passwords import hash_password
 from bot.store.tables import StaffSession
 from bot.web import keys
 from bot.web.auth import CSRF_HEADER, REFUSED
-from tests.conftest import ROOT, make_config
+from bot.events import AgentMessage
+from tests.conftest import ROOT, START, buyer_message, make_config, push_and_process
 
 ADMIN_PASSWORD = "first-admin-pw"
 ADMIN_HASH = hash_password(ADMIN_PASSWORD)  # once: Argon2 is slow on purpose
@@ -184,6 +186,38 @@ async def test_an_agent_added_on_admin_works_at_once_and_the_file_wins(bot):
     # Her colleagues can transfer buyers to her: she is in the roster without a restart.
     colleagues = await (await bot.get("/api/colleagues", headers={"Authorization": "Bearer agent-xiaomei-token"})).json()
     assert "xiaoli" in {c["id"] for c in colleagues["items"]}
+
+
+async def agent_rows(bot) -> dict:
+    resp = await bot.get("/api/metrics/agents", params={"from": "2026-11-24", "to": "2026-11-24"},
+                         headers={"Authorization": "Bearer supervisor-token"})
+    assert resp.status == 200, await resp.text()
+    return {r["agent"]: r["responses"] for r in (await resp.json())["items"]}
+
+
+async def test_an_account_given_or_moved_on_admin_counts_for_its_agent_at_once(bot):
+    li = "小店:小丽"
+    question = buyer_message(buyer="b1", at=START, agent=li)
+    answer = AgentMessage(platform="wangwang", shop=question.shop, buyer="b1", push_id="b1-answer",
+                          at=START + timedelta(seconds=40), text="亲，在的", agent_account=li)
+    await push_and_process(bot, question, answer)
+    figures, board = bot.app[keys.METRICS], bot.app[keys.BOARD]
+    await figures.refresh()
+    assert await agent_rows(bot) == {li: 1}  # an account of nobody's counts under its own name
+    assert {r["agent"] for r in board.agents()} == {li}
+
+    await login(bot, "boss", ADMIN_PASSWORD)
+    await add_agent(bot)  # xiaoli, with the account wangwang:小店:小丽
+    await figures.refresh()
+    assert await agent_rows(bot) == {"xiaoli": 1}
+    assert {r["agent"] for r in board.agents()} == {"xiaoli"}
+
+    resp = await bot.put("/api/admin/users/xiaoli", json={"accounts": []}, headers=csrf(bot))
+    assert resp.status == 200, await resp.text()
+    await add_agent(bot, "xiaohong", name="小红", accounts=["wangwang:小店:小丽"])
+    await figures.refresh()
+    assert await agent_rows(bot) == {"xiaohong": 1}
+    assert [(r["agent"], r["name"]) for r in board.agents()] == [("xiaohong", "小红")]
 
 
 async def test_shifts_are_edited_on_admin_except_the_files(aiohttp_client, make_app, clock, sqlite_url):
