@@ -86,6 +86,8 @@ async def test_the_report_arrives_once_with_the_exact_payloads(aiohttp_server, a
 
 
 async def test_two_processes_send_it_once(aiohttp_server, aiohttp_client, make_app, clock, tmp_path):
+    # SQLite only: its writers take turns, so the claims cannot overlap here. The overlapping claims,
+    # on PostgreSQL, and the lock-removal mutation are in test_reports_postgres.py.
     wecom, ding = Robot(), Robot()
     server = await robots(aiohttp_server, wecom, ding)
     first = await bot_with(aiohttp_client, make_app, clock, tmp_path, server)

@@ -1,17 +1,21 @@
 """The reports, the scorecard, satisfaction and the daily report on SQLite and PostgreSQL alike: the
 report's rows equal /api/metrics/agents', the shop's totals are the same, two apps send the daily
-report once, a scorecard and a rating are read back."""
+report once (their claims made to overlap on PostgreSQL; with the claim's lock removed, that test
+fails), a scorecard and a rating are read back."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
 
+import pytest
 from aiohttp import web
 
 from bot.clock import PLATFORM_TZ
+from bot.store import daily_reports
 from bot.web import keys
 from tests.conftest import START, make_config
+from tests.exactly_once import overlapping, postgres_only, without_lock
 from tests.reports.seed import seed
 
 SUP = {"Authorization": "Bearer supervisor-token"}
@@ -44,7 +48,9 @@ async def test_the_report_and_the_scorecard_on_either_database(db_url, aiohttp_c
     assert (mei["score"], mei["status"]) == (2.0, "penalty")
 
 
-async def test_the_daily_report_is_sent_once_by_two_apps(db_url, aiohttp_client, make_app, clock, aiohttp_server):
+async def two_apps_send_the_report(db_url, aiohttp_client, make_app, clock, aiohttp_server) -> None:
+    """Two apps (two engines, two pools: what two processes have) run the daily report's scan at once;
+    the robot, the receiver, counts every request: one, whatever the claims did."""
     received: list[dict] = []
 
     async def robot(request: web.Request) -> web.Response:
@@ -57,10 +63,34 @@ async def test_the_daily_report_is_sent_once_by_two_apps(db_url, aiohttp_client,
     config = make_config(db_url, daily_report={"enabled": True, "wecom_webhook_url": str(server.make_url("/send"))})
     first = await aiohttp_client(make_app(config, clock))
     second = await aiohttp_client(make_app(config, clock))
+    assert first.app[keys.ENGINE] is not second.app[keys.ENGINE]
     due = datetime(2026, 11, 25, 9, 30, tzinfo=PLATFORM_TZ)
     results = await asyncio.gather(first.app[keys.DAILY_REPORT].run(now=due), second.app[keys.DAILY_REPORT].run(now=due))
+    assert len(received) == 1, f"the robot must get the report exactly once, got {len(received)} requests"
+    assert received[0]["msgtype"] == "markdown"
     assert sorted(r for rs in results for r in rs) == [("wecom", "sent")]
-    assert len(received) == 1 and received[0]["msgtype"] == "markdown"
+    async with first.app[keys.DB]() as session:
+        [delivery] = await daily_reports.recent(session, since=due.date() - timedelta(days=1))
+    assert (delivery["state"], delivery["attempts"]) == ("sent", 1)
+
+
+async def test_the_daily_report_is_sent_once_by_two_apps(db_url, aiohttp_client, make_app, clock, aiohttp_server,
+                                                         monkeypatch):
+    if db_url.startswith("postgresql"):
+        # The two claims overlap for certain: each waits (up to 1 s) until the other has claimed too.
+        overlapping(monkeypatch, daily_reports, "claim_due", wait_s=1)
+    await two_apps_send_the_report(db_url, aiohttp_client, make_app, clock, aiohttp_server)
+
+
+async def test_with_the_daily_report_claims_lock_removed_the_test_fails(db_url, aiohttp_client, make_app, clock,
+                                                                        aiohttp_server, monkeypatch):
+    """The mutation: `claim_due` without `FOR UPDATE SKIP LOCKED`. The second claim waits for the
+    first one's row lock, then claims the same row again, and the robot gets the report twice."""
+    postgres_only(db_url)
+    without_lock(monkeypatch, daily_reports, "claim_due")
+    overlapping(monkeypatch, daily_reports, "claim_due", wait_s=1)
+    with pytest.raises(AssertionError, match="exactly once, got 2 requests"):
+        await two_apps_send_the_report(db_url, aiohttp_client, make_app, clock, aiohttp_server)
 
 
 async def test_a_satisfaction_invitation_and_its_rating_on_either_database(db_url, aiohttp_client, make_app, clock):
