@@ -1,13 +1,13 @@
 """kill -9 while reminders are being sent, restart: the simulator's /sent witnesses each reminder
-exactly once. The bot runs as a real process (SystemClock, APScheduler scanning every second); the
-gateway runs in the test process, slowed down so that the kill lands in the middle of the sending."""
+exactly once, on SQLite and on PostgreSQL. The bot runs as a real process (SystemClock, APScheduler
+scanning every second); the gateway runs in the test process, slowed down so that the kill lands in
+the middle of the sending."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
-import sqlite3
 from collections import Counter
 from datetime import timedelta
 
@@ -21,14 +21,14 @@ from bot.gateway import PLATFORMS
 from bot.sim.gateway import create_gateway_app
 from tests.conftest import APP_KEYS, SECRETS
 from tests.exactly_once import deliveries
-from tests.test_durability import free_port, start_bot, write_config
+from tests.test_durability import free_port, query, start_bot, write_config
 
 pytestmark = pytest.mark.slow
 ORDERS = 24
 
 
-def write_reminder_config(tmp_path, port: int, gateway_url: str):
-    return write_config(tmp_path, port, gateway_url=gateway_url, extra=(
+def write_reminder_config(tmp_path, port: int, gateway_url: str, db_url: str):
+    return write_config(tmp_path, port, gateway_url=gateway_url, db_url=db_url, extra=(
         '[reminders]\noffsets_minutes = [15]\nbefore_close_minutes = 0\nmax_per_buyer_per_day = 1\n'
         'quiet_hours = ["00:00", "00:00"]\nscan_seconds = 1\n'
         '[outbox]\nbackoff_seconds = 0.1\ntimeout_seconds = 2\n'))
@@ -78,18 +78,16 @@ async def sent(gateway) -> tuple[list[str], int]:
     return [m["client_msg_id"] for m in body["items"]], body["repeats"]
 
 
-def outbox_states(db) -> Counter:
-    with sqlite3.connect(db) as conn:
-        return Counter(dict(conn.execute("SELECT state, count(*) FROM outbox WHERE kind = 'reminder' GROUP BY state")))
+async def outbox_states(db_url: str) -> Counter:
+    return Counter(dict(await query(db_url, "SELECT state, count(*) FROM outbox WHERE kind = 'reminder' GROUP BY state")))
 
 
-async def test_kill_9_while_sending_reminders_then_restart_sends_each_once(tmp_path, aiohttp_server):
+async def test_kill_9_while_sending_reminders_then_restart_sends_each_once(tmp_path, aiohttp_server, db_url):
     gateway_app = create_gateway_app({p: {APP_KEYS[p]: SECRETS[p]} for p in SECRETS})
     slow_sends(gateway_app)
     gateway = await aiohttp_server(gateway_app)
     port = free_port()
-    config = write_reminder_config(tmp_path, port, str(gateway.make_url("")).rstrip("/"))
-    db = tmp_path / "bot.db"
+    config = write_reminder_config(tmp_path, port, str(gateway.make_url("")).rstrip("/"), db_url)
 
     proc = await start_bot(config, port)
     try:
@@ -105,20 +103,20 @@ async def test_kill_9_while_sending_reminders_then_restart_sends_each_once(tmp_p
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == -signal.SIGKILL
-    at_kill = outbox_states(db)
+    at_kill = await outbox_states(db_url)
     assert at_kill["sent"] < ORDERS, f"the kill came after the sending: {at_kill}"
     delivered_at_kill = set((await sent(gateway))[0])
-    with sqlite3.connect(db) as conn:
-        recorded_at_kill = {r[0] for r in conn.execute("SELECT client_msg_id FROM outbox WHERE state = 'sent'")}
+    recorded_at_kill = {r[0] for r in await query(db_url, "SELECT client_msg_id FROM outbox WHERE state = 'sent'")}
     in_flight = delivered_at_kill - recorded_at_kill  # delivered, but the bot died before it knew
-    # The killed process had leased what it was sending for 60 s; let that lease run out.
-    with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE outbox SET next_attempt_at = '2000-01-01 00:00:00.000000' WHERE state = 'pending'")
+    # The killed process had leased what it was sending for 60 s; as if that lease had run out (the
+    # due time alone is not enough: the restarted bot would wait out the lease, a minute).
+    await query(db_url, "UPDATE outbox SET next_attempt_at = '2000-01-01 00:00:00.000000', leased_until = NULL "
+                        "WHERE state = 'pending'")
 
     proc = await start_bot(config, port)
     try:
         for _ in range(1200):
-            if outbox_states(db).get("sent") == ORDERS:
+            if (await outbox_states(db_url)).get("sent") == ORDERS:
                 break
             await asyncio.sleep(0.05)
         ids, repeats = await sent(gateway)
@@ -131,9 +129,8 @@ async def test_kill_9_while_sending_reminders_then_restart_sends_each_once(tmp_p
         assert all(got[k].attempts == 1 for k in recorded_at_kill), {k: got[k] for k in recorded_at_kill}
         assert all(got[k].attempts == 2 for k in in_flight), {k: got[k] for k in in_flight}
         assert all(1 <= d.attempts <= 2 for d in got.values()), got
-        assert outbox_states(db) == Counter({"sent": ORDERS})
-        with sqlite3.connect(db) as conn:
-            rows = conn.execute("SELECT state, count(*), count(DISTINCT client_msg_id) FROM reminders GROUP BY state").fetchall()
+        assert await outbox_states(db_url) == Counter({"sent": ORDERS})
+        rows = await query(db_url, "SELECT state, count(*), count(DISTINCT client_msg_id) FROM reminders GROUP BY state")
         assert rows == [("sent", ORDERS, ORDERS)]
     finally:
         proc.terminate()
