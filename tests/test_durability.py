@@ -49,9 +49,9 @@ def write_config(tmp_path: Path, port: int, *, gateway_url: str = "http://127.0.
     return path
 
 
-async def start_bot(config: Path, port: int) -> subprocess.Popen:
+async def start_bot(config: Path, port: int, *, log_level: str = "WARNING") -> subprocess.Popen:
     log = open(config.parent / "bot.log", "ab")  # a file, not a pipe: a full pipe would stall the bot
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "--log-level", "WARNING", "serve", "--config", str(config)],
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "--log-level", log_level, "serve", "--config", str(config)],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
     log.close()
     async with aiohttp.ClientSession() as session:

@@ -1,11 +1,17 @@
 """Two real `csbot serve` processes on one PostgreSQL: partitions are spread over them and taken over
 when one is killed (kill -9), every push is processed exactly once, a buyer's messages end up in
 event-time order whichever process received them, and a process started with another partition
-count refuses to start. (The bound on the backlog is tested in-process, on both stores.)"""
+count refuses to start. (The bound on the backlog is tested in-process, on both stores.)
+
+With the simulated gateway as a real server, counting every send request it receives: each payment
+reminder both processes' scans find due, and each reply queued through either process while both
+senders run (the outbox lease), reaches it in exactly one request; a shift change with both running
+hands each waiting buyer over once."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import re
@@ -13,17 +19,19 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import asyncpg
 import pytest
 
 from bot.clock import SystemClock
-from bot.events import AgentMessage, BuyerMessage
+from bot.events import AgentMessage, BuyerMessage, OrderCreated
 from bot.gateway import PLATFORMS
 from tests.conftest import APP_KEYS, ROOT, SECRETS, pg_database
+from tests.exactly_once import delivered_once
 from tests.test_durability import free_port, start_bot
 
 PARTITIONS = 16
@@ -32,17 +40,19 @@ BUYERS = 40
 PER_BUYER = 12
 
 
-def write_pg_config(tmp_path: Path, port: int, db_url: str, *, partitions: int = PARTITIONS, name: str = "a") -> Path:
+def write_pg_config(tmp_path: Path, port: int, db_url: str, *, partitions: int = PARTITIONS, name: str = "a",
+                    gateway_url: str = "http://127.0.0.1:9", extra: str = "") -> Path:
+    """A process's configuration: `gateway_url` where it sends (by default nowhere), `extra` more TOML."""
     platforms = "".join(
         f'[[platforms]]\nname = "{p}"\napp_key = "{APP_KEYS[p]}"\napp_secret = "{SECRETS[p]}"\n'
-        f'gateway_url = "http://127.0.0.1:9"\n' for p in ("wangwang", "dongdong")
+        f'gateway_url = "{gateway_url}"\n' for p in ("wangwang", "dongdong")
     )
     folder = tmp_path / name
     folder.mkdir(exist_ok=True)
     path = folder / "csbot.toml"
     path.write_text(
         f'[server]\nport = {port}\n[database]\nurl = "{db_url}"\n[knowledge]\npath = "{ROOT / "knowledge"}"\n'
-        f'[processing]\npartitions = {partitions}\nbatch = 20\nlease_heartbeat_seconds = 0.5\n'
+        f'[processing]\npartitions = {partitions}\nbatch = 20\nlease_heartbeat_seconds = 0.5\n{extra}'
         f'[[tokens]]\ntoken = "{SUPERVISOR}"\nrole = "supervisor"\n{platforms}',
         encoding="utf-8")
     return path
@@ -320,3 +330,190 @@ async def test_a_process_that_loses_its_database_connections_mid_batch_gives_its
             if proc.poll() is None:
                 proc.terminate()
                 proc.wait(timeout=20)
+
+
+# Two processes that send: the simulated gateway (bot/sim/gateway.py) as a real server, which keeps
+# every send request it received, and the counts at that receiver (tests/exactly_once.py).
+
+@pytest.fixture
+async def sim_gateway(aiohttp_server):
+    from bot.sim.gateway import create_gateway_app
+
+    return await aiohttp_server(create_gateway_app({p: {APP_KEYS[p]: SECRETS[p]} for p in SECRETS}))
+
+
+@contextlib.asynccontextmanager
+async def two_processes(tmp_path: Path, pg_url: str, gateway, extra: str = ""):
+    """Two `csbot serve` on `pg_url`, sending to `gateway`, started together; their ports. On the way
+    out they are stopped, off this loop (the gateway runs on it and must answer a send under way), and
+    neither may have logged an error."""
+    ports = [free_port(), free_port()]
+    url = str(gateway.make_url("")).rstrip("/")
+    configs = [write_pg_config(tmp_path, port, pg_url, name=name, gateway_url=url, extra=extra)
+               for port, name in zip(ports, "ab")]
+    procs = list(await asyncio.gather(*(start_bot(c, p, log_level="INFO") for c, p in zip(configs, ports))))
+    try:
+        yield ports
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        await asyncio.gather(*(asyncio.to_thread(proc.wait, 20) for proc in procs))
+    for name in "ab":
+        log = (tmp_path / name / "bot.log").read_text()
+        assert not re.search(r"\b(ERROR|CRITICAL)\b|Traceback", log), f"process {name} logged an error:\n{log[-3000:]}"
+
+
+async def post_pushes(ports: list[int], events) -> None:
+    """Each event as its platform's signed push, to the two processes in turn, all at once: each must be
+    answered 200 at the first try (nothing retried, nothing skipped)."""
+    now = SystemClock().now()
+
+    async def post(session, n, event):
+        form = PLATFORMS[event.platform].push_form(event, app_key=APP_KEYS[event.platform],
+                                                   secret=SECRETS[event.platform], now=now)
+        async with session.post(f"http://127.0.0.1:{ports[n % 2]}/webhooks/{event.platform}", data=form) as resp:
+            return resp.status, await resp.text()
+
+    async with aiohttp.ClientSession() as session:
+        answers = await asyncio.gather(*(post(session, n, e) for n, e in enumerate(events)))
+    assert [a for a in answers if a[0] != 200] == []
+
+
+async def labelled(port: int, name: str) -> dict[str, float]:
+    """A counter of one process's /metrics by its labels, e.g. {'kind="reply"': 3.0}."""
+    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/metrics") as resp:
+        text = await resp.text()
+    return {m.group(1): float(m.group(2)) for m in re.finditer(rf"(?m)^{name}{{(.*)}} ([0-9.e+-]+)$", text)}
+
+
+async def outbox_settled(pg_url: str, kind: str, n: int) -> None:
+    """Wait until the outbox holds `n` messages of `kind`, all sent; then a few more rounds of both
+    processes' senders and scans (a late second send would show at the receiver)."""
+    async def settled():
+        rows = await fetch(pg_url, f"SELECT state, count(*) AS n FROM outbox WHERE kind = '{kind}' GROUP BY state")
+        return {r["state"]: r["n"] for r in rows} == {"sent": n}
+    await until(settled, within_s=30, what=f"{n} {kind} messages sent")
+    await asyncio.sleep(2.5)
+
+
+REMINDERS = ('[reminders]\noffsets_minutes = [15]\nbefore_close_minutes = 0\nmax_per_buyer_per_day = 1\n'
+             'quiet_hours = ["00:00", "00:00"]\nscan_seconds = 1\n')
+ORDERS = 30
+
+
+async def test_two_processes_send_each_reminder_once_at_the_receiver(tmp_path, pg_url, sim_gateway):
+    """Unpaid orders created 16 minutes ago, pushed over HTTP to both processes: the first reminder
+    (15 minutes) is due at once, and both processes' APScheduler scans (every second) find it due.
+    Each reminder reaches the gateway in exactly one request."""
+    created = SystemClock().now() - timedelta(minutes=16)
+    orders = [OrderCreated(platform=p, shop=APP_KEYS[p], buyer=f"rb{i}", push_id=f"ro{i}", at=created,
+                           order_id=f"R{i}", title="羊毛围巾", amount_fen=9900, created_at=created,
+                           closes_at=created + timedelta(hours=24))
+              for i, p in ((i, "wangwang" if i % 2 else "dongdong") for i in range(ORDERS))]
+    expected = [f"remind:{o.platform}:{o.order_id}:1" for o in orders]
+    async with two_processes(tmp_path, pg_url, sim_gateway, REMINDERS) as ports:
+        await post_pushes(ports, orders)
+        await outbox_settled(pg_url, "reminder", ORDERS)
+        await delivered_once(sim_gateway, expected)  # accepted once and requested once, each; nothing else
+        rows = await fetch(pg_url, "SELECT state, count(*) AS n, count(DISTINCT order_pk) AS orders "
+                                   "FROM reminders GROUP BY state")
+        assert [(r["state"], r["n"], r["orders"]) for r in rows] == [("sent", ORDERS, ORDERS)]
+        # What each process says it did adds up to one per reminder, too.
+        decided = [await labelled(p, "csbot_reminders_total") for p in ports]
+        sent = [await labelled(p, "csbot_outbox_sent_total") for p in ports]
+        assert sum(n for d in decided for k, n in d.items() if 'outcome="sent"' in k) == ORDERS
+        assert sum(s.get('kind="reminder"', 0) for s in sent) == ORDERS
+
+
+REPLIES_PER_BUYER = 3
+REPLY_BUYERS = 16
+
+
+async def test_replies_queued_through_both_processes_are_each_delivered_once(tmp_path, pg_url, sim_gateway):
+    """The outbox lease: replies queued through the API of both processes, while both senders run (each
+    woken by its own replies, and polling for the other's) and the gateway answers slowly; each reply
+    reaches the gateway in exactly one request."""
+    now = SystemClock().now()
+    messages = [BuyerMessage(platform=p, shop=APP_KEYS[p], buyer=f"ob{i}", push_id=f"om{i}",
+                             at=now - timedelta(seconds=30), text="有货吗", agent_account="")
+                for i, p in ((i, "wangwang" if i % 2 else "dongdong") for i in range(REPLY_BUYERS))]
+    async with two_processes(tmp_path, pg_url, sim_gateway) as ports:
+        await post_pushes(ports, messages)
+
+        async def conversations():
+            rows = await fetch(pg_url, "SELECT id FROM conversations ORDER BY id")
+            return len(rows) == REPLY_BUYERS and [r["id"] for r in rows]
+        ids = await until(conversations, within_s=20, what="a conversation for each buyer")
+        async with aiohttp.ClientSession() as session:
+            await session.post(sim_gateway.make_url("/faults"), json={"stall_seconds": 0.03})
+
+            async def reply(n: int, conversation_id: int) -> int:
+                async with session.post(f"http://127.0.0.1:{ports[n % 2]}/api/conversations/{conversation_id}/reply",
+                                        headers={"Authorization": f"Bearer {SUPERVISOR}"},
+                                        json={"text": "亲，有货的，今天下单明天发货", "client_msg_id": f"r{n}"}) as resp:
+                    return resp.status
+            replies = [(n, ids[n % REPLY_BUYERS]) for n in range(REPLY_BUYERS * REPLIES_PER_BUYER)]
+            statuses = await asyncio.gather(*(reply(n, cid) for n, cid in replies))
+        assert statuses == [202] * len(replies)
+        await outbox_settled(pg_url, "reply", len(replies))
+        # The supervisor's token replies in its own key space: scoped_key(...) = agent:supervisor:<key>.
+        await delivered_once(sim_gateway, [f"agent:supervisor:r{n}" for n, _ in replies])
+        sent = [(await labelled(p, "csbot_outbox_sent_total")).get('kind="reply"', 0) for p in ports]
+        assert sum(sent) == len(replies), f"sent by process a, b: {sent}"
+
+
+HANDOVER_BUYERS = 12
+
+
+def shift_toml(change: datetime) -> str:
+    """小美 works the hour up to `change` (shop time), 阿强 the hour from it."""
+    zone = ZoneInfo("Asia/Shanghai")  # the default [shop] timezone
+    hhmm = [(change + timedelta(hours=h)).astimezone(zone).strftime("%H:%M") for h in (-1, 0, 1)]
+    return ('[[agents]]\nid = "xiaomei"\nname = "小美"\naccounts = ["wangwang:小店:小美"]\n'
+            '[[agents]]\nid = "aqiang"\nname = "阿强"\naccounts = ["wangwang:小店:阿强"]\n'
+            f'[[shifts]]\nname = "早班"\nstart = "{hhmm[0]}"\nend = "{hhmm[1]}"\nagents = ["xiaomei"]\n'
+            f'[[shifts]]\nname = "晚班"\nstart = "{hhmm[1]}"\nend = "{hhmm[2]}"\nagents = ["aqiang"]\n')
+
+
+async def test_a_shift_change_with_two_processes_running_hands_each_buyer_over_once(tmp_path, pg_url, sim_gateway):
+    """Buyers routed to 小美 wait when her shift ends, on the next whole minute (at least 25 s ahead,
+    so both processes are up and the buyers stored before it). Both processes' boards see the change
+    and hand over: each buyer is handed over once, to 阿强, and the processes' own counts of the
+    handovers they stored add up to one each."""
+    now = SystemClock().now()
+    change = (now + timedelta(seconds=25 + 60)).replace(second=0, microsecond=0)
+    messages = [BuyerMessage(platform="wangwang", shop=APP_KEYS["wangwang"], buyer=f"hb{i}", push_id=f"hm{i}",
+                             at=now - timedelta(seconds=60 - i), text="在吗", agent_account="小店:小美")
+                for i in range(HANDOVER_BUYERS)]
+    async with two_processes(tmp_path, pg_url, sim_gateway, shift_toml(change)) as ports:
+        await post_pushes(ports, messages)
+
+        async def waiting():
+            rows = await fetch(pg_url, "SELECT count(*) AS n FROM conversations "
+                                       "WHERE waiting_since IS NOT NULL AND agent_account = '小店:小美'")
+            return rows[0]["n"] == HANDOVER_BUYERS
+        await until(waiting, within_s=20, what="every buyer waiting for 小美")
+        assert SystemClock().now() < change - timedelta(seconds=2), "set up too slowly: the shift changed meanwhile"
+        assert await fetch(pg_url, "SELECT id FROM handovers") == []
+
+        async def handed_over():
+            return (await fetch(pg_url, "SELECT count(*) AS n FROM handovers"))[0]["n"] >= HANDOVER_BUYERS
+        await until(handed_over, within_s=(change - SystemClock().now()).total_seconds() + 15,
+                    what="the buyers handed over at the shift change")
+        await asyncio.sleep(2)  # more rounds of both boards: a second handover would show
+
+        rows = await fetch(pg_url, "SELECT conversation_id, from_agent, to_agent, shift_change_at FROM handovers")
+        assert len(rows) == HANDOVER_BUYERS == len({r["conversation_id"] for r in rows}), "each buyer once"
+        at = change.astimezone(timezone.utc).replace(tzinfo=None)
+        assert {(r["from_agent"], r["to_agent"], r["shift_change_at"]) for r in rows} == {("xiaomei", "aqiang", at)}
+        # Both boards show them.
+        async with aiohttp.ClientSession() as session:
+            for port in ports:
+                async with session.get(f"http://127.0.0.1:{port}/api/board/stream?token={SUPERVISOR}") as resp:
+                    _, kind, data = await read_event(resp)
+                assert kind == "snapshot" and len(data["handovers"]) == HANDOVER_BUYERS
+    # Each process logs how many handovers it stored: together, one per buyer.
+    logged = [int(n) for name in "ab" for n in
+              re.findall(r"handover at=\S+ buyers=(\d+)", (tmp_path / name / "bot.log").read_text())]
+    assert sum(logged) == HANDOVER_BUYERS, logged
