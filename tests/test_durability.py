@@ -49,10 +49,13 @@ def write_config(tmp_path: Path, port: int, *, gateway_url: str = "http://127.0.
     return path
 
 
-async def start_bot(config: Path, port: int, *, log_level: str = "WARNING") -> subprocess.Popen:
+async def start_bot(config: Path, port: int, *, log_level: str = "WARNING", patches: str = "") -> subprocess.Popen:
+    """`csbot serve` as a process, once healthy; with `patches`, through tests/patched_bot.py (which see)."""
     log = open(config.parent / "bot.log", "ab")  # a file, not a pipe: a full pipe would stall the bot
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "--log-level", log_level, "serve", "--config", str(config)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
+    bot = [str(ROOT / "tests" / "patched_bot.py")] if patches else ["-m", "bot"]
+    proc = subprocess.Popen([sys.executable, *bot, "--log-level", log_level, "serve", "--config", str(config)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
+                            env={**os.environ, "CSBOT_TEST_PATCHES": patches} if patches else None)
     log.close()
     async with aiohttp.ClientSession() as session:
         for _ in range(300):

@@ -6,7 +6,10 @@ count refuses to start. (The bound on the backlog is tested in-process, on both 
 With the simulated gateway as a real server, counting every send request it receives: each payment
 reminder both processes' scans find due, and each reply queued through either process while both
 senders run (the outbox lease), reaches it in exactly one request; a shift change with both running
-hands each waiting buyer over once."""
+hands each waiting buyer over once. There the processes run through tests/patched_bot.py, which
+holds each claim's transaction open long enough for the other process to claim meanwhile; with a
+claim's `FOR UPDATE SKIP LOCKED` removed there too (the mutation), the tests fail, and tests here
+assert that they do."""
 
 from __future__ import annotations
 
@@ -343,15 +346,15 @@ async def sim_gateway(aiohttp_server):
 
 
 @contextlib.asynccontextmanager
-async def two_processes(tmp_path: Path, pg_url: str, gateway, extra: str = ""):
-    """Two `csbot serve` on `pg_url`, sending to `gateway`, started together; their ports. On the way
-    out they are stopped, off this loop (the gateway runs on it and must answer a send under way), and
-    neither may have logged an error."""
+async def two_processes(tmp_path: Path, pg_url: str, gateway, extra: str = "", patches: str = ""):
+    """Two `csbot serve` on `pg_url`, sending to `gateway`, started together (with `patches`, see
+    tests/patched_bot.py); their ports. On the way out they are stopped, off this loop (the gateway
+    runs on it and must answer a send under way), and neither may have logged an error."""
     ports = [free_port(), free_port()]
     url = str(gateway.make_url("")).rstrip("/")
     configs = [write_pg_config(tmp_path, port, pg_url, name=name, gateway_url=url, extra=extra)
                for port, name in zip(ports, "ab")]
-    procs = list(await asyncio.gather(*(start_bot(c, p, log_level="INFO") for c, p in zip(configs, ports))))
+    procs = list(await asyncio.gather(*(start_bot(c, p, log_level="INFO", patches=patches) for c, p in zip(configs, ports))))
     try:
         yield ports
     finally:
@@ -400,37 +403,62 @@ async def outbox_settled(pg_url: str, kind: str, n: int) -> None:
 REMINDERS = ('[reminders]\noffsets_minutes = [15]\nbefore_close_minutes = 0\nmax_per_buyer_per_day = 1\n'
              'quiet_hours = ["00:00", "00:00"]\nscan_seconds = 1\n')
 ORDERS = 30
+# Each claim that got rows holds its transaction open 1.5 s: the other process's next scan or send
+# round (every second) claims meanwhile, for certain (tests/patched_bot.py).
+HOLD_CLAIMS = "hold:bot.store.reminders:claim_due,hold:bot.store.outbox:claim_due"
 
 
-async def test_two_processes_send_each_reminder_once_at_the_receiver(tmp_path, pg_url, sim_gateway):
+async def two_processes_remind(tmp_path, pg_url, gateway, patches: str) -> None:
     """Unpaid orders created 16 minutes ago, pushed over HTTP to both processes: the first reminder
     (15 minutes) is due at once, and both processes' APScheduler scans (every second) find it due.
-    Each reminder reaches the gateway in exactly one request."""
+    Each reminder is decided by one process and reaches the gateway in exactly one request."""
     created = SystemClock().now() - timedelta(minutes=16)
     orders = [OrderCreated(platform=p, shop=APP_KEYS[p], buyer=f"rb{i}", push_id=f"ro{i}", at=created,
                            order_id=f"R{i}", title="羊毛围巾", amount_fen=9900, created_at=created,
                            closes_at=created + timedelta(hours=24))
               for i, p in ((i, "wangwang" if i % 2 else "dongdong") for i in range(ORDERS))]
     expected = [f"remind:{o.platform}:{o.order_id}:1" for o in orders]
-    async with two_processes(tmp_path, pg_url, sim_gateway, REMINDERS) as ports:
+    async with two_processes(tmp_path, pg_url, gateway, REMINDERS, patches) as ports:
         await post_pushes(ports, orders)
         await outbox_settled(pg_url, "reminder", ORDERS)
-        await delivered_once(sim_gateway, expected)  # accepted once and requested once, each; nothing else
+        await delivered_once(gateway, expected)  # accepted once and requested once, each; nothing else
         rows = await fetch(pg_url, "SELECT state, count(*) AS n, count(DISTINCT order_pk) AS orders "
                                    "FROM reminders GROUP BY state")
-        assert [(r["state"], r["n"], r["orders"]) for r in rows] == [("sent", ORDERS, ORDERS)]
+        states = [(r["state"], r["n"], r["orders"]) for r in rows]
+        assert states == [("sent", ORDERS, ORDERS)], f"each reminder decided by one process, sent: {states}"
         # What each process says it did adds up to one per reminder, too.
-        decided = [await labelled(p, "csbot_reminders_total") for p in ports]
-        sent = [await labelled(p, "csbot_outbox_sent_total") for p in ports]
-        assert sum(n for d in decided for k, n in d.items() if 'outcome="sent"' in k) == ORDERS
-        assert sum(s.get('kind="reminder"', 0) for s in sent) == ORDERS
+        decided = [sum(n for k, n in (await labelled(p, "csbot_reminders_total")).items() if 'outcome="sent"' in k)
+                   for p in ports]
+        assert sum(decided) == ORDERS, f"each reminder decided by one process; by process a, b: {decided}"
+        sent = [(await labelled(p, "csbot_outbox_sent_total")).get('kind="reminder"', 0) for p in ports]
+        assert sum(sent) == ORDERS, f"sent by process a, b: {sent}"
+
+
+async def test_two_processes_send_each_reminder_once_at_the_receiver(tmp_path, pg_url, sim_gateway):
+    await two_processes_remind(tmp_path, pg_url, sim_gateway, HOLD_CLAIMS)
+
+
+async def test_with_the_reminder_claims_lock_removed_two_processes_fail_the_test(tmp_path, pg_url, sim_gateway):
+    """The mutation, in the real processes: the scan's claim without `FOR UPDATE SKIP LOCKED`. Both
+    processes decide the same reminders: the second finds the buyer reminded today (by the first) and
+    marks them skipped, or counts them sent again (the outbox's key still keeps the buyer from
+    getting two)."""
+    with pytest.raises(AssertionError, match="each reminder decided by one process"):
+        await two_processes_remind(tmp_path, pg_url, sim_gateway, HOLD_CLAIMS + ",unlock:bot.store.reminders:claim_due")
+
+
+async def test_with_the_outbox_claims_lock_removed_two_processes_fail_the_reminder_test(tmp_path, pg_url, sim_gateway):
+    """The mutation on the sending side: both processes' senders send the same reminders; the gateway
+    accepts each once (same key) but counts two requests."""
+    with pytest.raises(AssertionError, match="more means a second sender"):
+        await two_processes_remind(tmp_path, pg_url, sim_gateway, HOLD_CLAIMS + ",unlock:bot.store.outbox:claim_due")
 
 
 REPLIES_PER_BUYER = 3
 REPLY_BUYERS = 16
 
 
-async def test_replies_queued_through_both_processes_are_each_delivered_once(tmp_path, pg_url, sim_gateway):
+async def two_processes_reply(tmp_path, pg_url, gateway, patches: str) -> None:
     """The outbox lease: replies queued through the API of both processes, while both senders run (each
     woken by its own replies, and polling for the other's) and the gateway answers slowly; each reply
     reaches the gateway in exactly one request."""
@@ -438,7 +466,7 @@ async def test_replies_queued_through_both_processes_are_each_delivered_once(tmp
     messages = [BuyerMessage(platform=p, shop=APP_KEYS[p], buyer=f"ob{i}", push_id=f"om{i}",
                              at=now - timedelta(seconds=30), text="有货吗", agent_account="")
                 for i, p in ((i, "wangwang" if i % 2 else "dongdong") for i in range(REPLY_BUYERS))]
-    async with two_processes(tmp_path, pg_url, sim_gateway) as ports:
+    async with two_processes(tmp_path, pg_url, gateway, patches=patches) as ports:
         await post_pushes(ports, messages)
 
         async def conversations():
@@ -446,7 +474,7 @@ async def test_replies_queued_through_both_processes_are_each_delivered_once(tmp
             return len(rows) == REPLY_BUYERS and [r["id"] for r in rows]
         ids = await until(conversations, within_s=20, what="a conversation for each buyer")
         async with aiohttp.ClientSession() as session:
-            await session.post(sim_gateway.make_url("/faults"), json={"stall_seconds": 0.03})
+            await session.post(gateway.make_url("/faults"), json={"stall_seconds": 0.03})
 
             async def reply(n: int, conversation_id: int) -> int:
                 async with session.post(f"http://127.0.0.1:{ports[n % 2]}/api/conversations/{conversation_id}/reply",
@@ -458,9 +486,19 @@ async def test_replies_queued_through_both_processes_are_each_delivered_once(tmp
         assert statuses == [202] * len(replies)
         await outbox_settled(pg_url, "reply", len(replies))
         # The supervisor's token replies in its own key space: scoped_key(...) = agent:supervisor:<key>.
-        await delivered_once(sim_gateway, [f"agent:supervisor:r{n}" for n, _ in replies])
+        await delivered_once(gateway, [f"agent:supervisor:r{n}" for n, _ in replies])
         sent = [(await labelled(p, "csbot_outbox_sent_total")).get('kind="reply"', 0) for p in ports]
         assert sum(sent) == len(replies), f"sent by process a, b: {sent}"
+
+
+async def test_replies_queued_through_both_processes_are_each_delivered_once(tmp_path, pg_url, sim_gateway):
+    await two_processes_reply(tmp_path, pg_url, sim_gateway, "hold:bot.store.outbox:claim_due")
+
+
+async def test_with_the_outbox_claims_lock_removed_two_processes_fail_the_reply_test(tmp_path, pg_url, sim_gateway):
+    with pytest.raises(AssertionError, match="more means a second sender"):
+        await two_processes_reply(tmp_path, pg_url, sim_gateway,
+                                  "hold:bot.store.outbox:claim_due,unlock:bot.store.outbox:claim_due")
 
 
 HANDOVER_BUYERS = 12
