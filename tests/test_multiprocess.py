@@ -34,7 +34,7 @@ from bot.clock import SystemClock
 from bot.events import AgentMessage, BuyerMessage, OrderCreated
 from bot.gateway import PLATFORMS
 from tests.conftest import APP_KEYS, ROOT, SECRETS, pg_database
-from tests.exactly_once import delivered_once
+from tests.exactly_once import deliveries, delivered_once
 from tests.test_durability import free_port, start_bot
 
 PARTITIONS = 16
@@ -499,6 +499,68 @@ async def test_with_the_outbox_claims_lock_removed_two_processes_fail_the_reply_
     with pytest.raises(AssertionError, match="more means a second sender"):
         await two_processes_reply(tmp_path, pg_url, sim_gateway,
                                   "hold:bot.store.outbox:claim_due,unlock:bot.store.outbox:claim_due")
+
+
+async def test_kill_9_of_the_sending_process_the_other_sends_the_rest_each_once(tmp_path, pg_url, aiohttp_server):
+    """Two processes, reminders due, a slow gateway: the process sending them (almost always; the
+    checks hold whichever it is) is killed (kill -9) in the middle; the survivor sends the rest once
+    the killed process's lease is over. At the receiver each
+    reminder is accepted once; what the killed process had recorded as sent is never tried again, and
+    nothing is tried more than twice (once by each process: what was in flight at the kill)."""
+    from bot.sim.gateway import create_gateway_app
+    from tests.reminders.test_reminder_kill import slow_sends
+
+    gateway_app = create_gateway_app({p: {APP_KEYS[p]: SECRETS[p]} for p in SECRETS})
+    slow_sends(gateway_app)  # one send at a time, 80 ms each
+    gateway = await aiohttp_server(gateway_app)
+    created = SystemClock().now() - timedelta(minutes=16)
+    orders = [OrderCreated(platform=p, shop=APP_KEYS[p], buyer=f"kb{i}", push_id=f"ko{i}", at=created,
+                           order_id=f"K{i}", title="羊毛围巾", amount_fen=9900, created_at=created,
+                           closes_at=created + timedelta(hours=24))
+              for i, p in ((i, "wangwang" if i % 2 else "dongdong") for i in range(ORDERS))]
+    expected = [f"remind:{o.platform}:{o.order_id}:1" for o in orders]
+    ports = [free_port(), free_port()]
+    url = str(gateway.make_url("")).rstrip("/")
+    configs = [write_pg_config(tmp_path, port, pg_url, name=name, gateway_url=url, extra=REMINDERS)
+               for port, name in zip(ports, "ab")]
+    procs = list(await asyncio.gather(*(start_bot(c, p) for c, p in zip(configs, ports))))
+    try:
+        await post_pushes(ports, orders)
+
+        async def sending():
+            """Once the sending is well under way, the process that decided (most of) the reminders: it
+            queued them and woke its own sender, which took them all (the sender records its batch
+            when every answer is in, so its sent count cannot tell)."""
+            received = [d for d in (await deliveries(gateway)).values() if d.accepted]
+            if len(received) < 4:
+                return None
+            decided = [sum(n for k, n in (await labelled(p, "csbot_reminders_total")).items() if 'outcome="sent"' in k)
+                       for p in ports]
+            return [decided.index(max(decided))]
+        [victim] = await until(sending, within_s=30, what="reminders being sent")
+        survivor = ports[1 - victim]
+        os.kill(procs[victim].pid, signal.SIGKILL)
+        await asyncio.to_thread(procs[victim].wait, 10)
+        rows = await fetch(pg_url, "SELECT client_msg_id, state FROM outbox WHERE kind = 'reminder'")
+        recorded = {r["client_msg_id"] for r in rows if r["state"] == "sent"}
+        assert len(rows) == ORDERS and len(recorded) < ORDERS, f"the kill came after the sending: {len(recorded)}"
+        # The killed process had leased what it was sending for 60 s: as if that had run out.
+        await fetch(pg_url, "UPDATE outbox SET leased_until = NULL WHERE state = 'pending'")
+        await outbox_settled(pg_url, "reminder", ORDERS)
+
+        got = await deliveries(gateway)
+        assert {k: d.accepted for k, d in got.items()} == {k: 1 for k in expected}, "each reminder reached the buyer once"
+        assert all(got[k].attempts == 1 for k in recorded), {k: got[k] for k in recorded if got[k].attempts != 1}
+        assert all(1 <= d.attempts <= 2 for d in got.values()), got
+        states = await fetch(pg_url, "SELECT state, count(*) AS n FROM reminders GROUP BY state")
+        assert [(r["state"], r["n"]) for r in states] == [("sent", ORDERS)]
+        by_survivor = (await labelled(survivor, "csbot_outbox_sent_total")).get('kind="reminder"', 0)
+        assert by_survivor >= ORDERS - len(recorded), "the survivor sent what the killed process had not"
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        await asyncio.gather(*(asyncio.to_thread(proc.wait, 20) for proc in procs))
 
 
 HANDOVER_BUYERS = 12
