@@ -300,10 +300,12 @@ class MetricsConsumer:
             changes = shift_changes(shifts, after=now - timedelta(days=1), until=now, zone=self._rules.zone)[-1:]
         else:
             changes = shift_changes(shifts, after=self._last_shift_check, until=now, zone=self._rules.zone)
-        self._last_shift_check = now
         for at in changes:
             async with self._db() as session, session.begin():
                 await hand_over(session, at=at, now=now, shifts=shifts, rules=self._rules, horizon=self._horizon)
+        # Only once every change is handed over: a failed one (a lost connection) is tried again next
+        # round, not forgotten (the ones done already are stored once, so doing them again is harmless).
+        self._last_shift_check = now
         if changes:
             async with self._db() as session:
                 await reading(session)

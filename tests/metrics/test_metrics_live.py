@@ -270,3 +270,32 @@ async def test_at_the_shift_change_waiting_buyers_are_handed_over(shift_client):
     assert board.handovers() == []
     after = await (await client.get("/api/handovers", headers=SUPERVISOR)).json()
     assert after["total"] == 0
+
+
+async def test_a_handover_that_fails_once_is_done_at_the_next_round(shift_client, monkeypatch):
+    """The shift change's transaction fails (a lost connection, say): the round fails, and the next
+    round hands the buyers over; the change is not forgotten."""
+    from bot.metrics import consumer
+
+    client = shift_client
+    clock, board = client.app[keys.CLOCK], client.app[keys.BOARD]
+    before = START.replace(hour=16, minute=58)
+    clock.set(before)
+    await push(client, buyer_message(buyer="b1", at=before, agent=MEI, text="退货地址是哪里"))
+    real, failures = consumer.hand_over, []
+
+    async def fails_once(session, **kwargs):
+        if not failures:
+            failures.append(kwargs["at"])
+            raise ConnectionResetError("connection lost (simulated)")
+        return await real(session, **kwargs)
+
+    monkeypatch.setattr(consumer, "hand_over", fails_once)
+    clock.advance(minutes=2, seconds=30)
+    with pytest.raises(ConnectionResetError):
+        await client.app[keys.METRICS].refresh()
+    assert board.handovers() == [] and len(failures) == 1
+    clock.advance(seconds=1)
+    await client.app[keys.METRICS].refresh()
+    [handover] = board.handovers()
+    assert (handover["buyer"], handover["from_agent"], handover["to_agent"]) == ("b1", "xiaomei", "aqiang")
