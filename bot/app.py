@@ -342,11 +342,13 @@ async def _reminders(app: web.Application, *, background: bool) -> AsyncIterator
     try:
         yield
     finally:
-        scheduler.shutdown(wait=False)
-        # A scan under way finishes its transaction before the database goes (a kill -9 instead
-        # rolls it back, and the next scan claims the same reminders again).
+        # No new scans; a scan under way finishes its transaction before the database goes (a kill -9
+        # instead rolls it back, and the next scan claims the same reminders again). Only then the
+        # shutdown: it cancels the jobs still running.
+        scheduler.pause()
         if scanning:
             await asyncio.wait(scanning, timeout=10)
+        scheduler.shutdown(wait=False)
 
 
 async def _daily_report(app: web.Application, *, background: bool) -> AsyncIterator[None]:
