@@ -354,7 +354,8 @@ async def two_processes(tmp_path: Path, pg_url: str, gateway, extra: str = "", p
     url = str(gateway.make_url("")).rstrip("/")
     configs = [write_pg_config(tmp_path, port, pg_url, name=name, gateway_url=url, extra=extra)
                for port, name in zip(ports, "ab")]
-    procs = list(await asyncio.gather(*(start_bot(c, p, log_level="INFO", patches=patches) for c, p in zip(configs, ports))))
+    procs = list(await asyncio.gather(*(start_bot(c, p, log_level="INFO", patches=patches)
+                                        for c, p in zip(configs, ports))))
     try:
         yield ports
     finally:
@@ -549,7 +550,8 @@ async def test_kill_9_of_the_sending_process_the_other_sends_the_rest_each_once(
         await outbox_settled(pg_url, "reminder", ORDERS)
 
         got = await deliveries(gateway)
-        assert {k: d.accepted for k, d in got.items()} == {k: 1 for k in expected}, "each reminder reached the buyer once"
+        accepted = {k: d.accepted for k, d in got.items()}
+        assert accepted == {k: 1 for k in expected}, f"each reminder must reach the buyer once: {accepted}"
         assert all(got[k].attempts == 1 for k in recorded), {k: got[k] for k in recorded if got[k].attempts != 1}
         assert all(1 <= d.attempts <= 2 for d in got.values()), got
         states = await fetch(pg_url, "SELECT state, count(*) AS n FROM reminders GROUP BY state")
