@@ -141,6 +141,26 @@ async def test_admin_tokens_are_shown_once_and_expire_or_are_revoked(bot, clock)
     assert (await bot.get("/api/me", headers={"Authorization": "Bearer supervisor-token"})).status == 200  # the file's
 
 
+async def test_a_disabled_agents_tokens_stop_working_and_work_again_when_enabled(bot):
+    await login(bot, "boss", ADMIN_PASSWORD)
+    await add_agent(bot)
+    made = await (await bot.post("/api/admin/tokens", json={"label": "xiaoli's script", "role": "agent",
+                                                            "agent": "xiaoli", "expires_days": 30},
+                                 headers=csrf(bot))).json()
+    headers = {"Authorization": f"Bearer {made['token']}"}
+
+    async def status() -> tuple[int, int]:
+        async with bot.session.get(bot.make_url("/api/me"), headers=headers, cookies={}) as me, \
+                bot.session.get(bot.make_url("/api/conversations"), headers=headers, cookies={}) as conversations:
+            return me.status, conversations.status
+
+    assert await status() == (200, 200)
+    assert (await bot.put("/api/admin/users/xiaoli", json={"disabled": True}, headers=csrf(bot))).status == 200
+    assert await status() == (401, 401)
+    assert (await bot.put("/api/admin/users/xiaoli", json={"disabled": False}, headers=csrf(bot))).status == 200
+    assert await status() == (200, 200)
+
+
 @pytest.mark.parametrize("body, status, error", [
     ({"role": "agent", "expires_days": 1}, 400, "unknown_agent"),
     ({"role": "agent", "agent": "xiaomei", "expires_days": 0}, 400, "bad_request"),
