@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 import tomllib
@@ -38,6 +39,16 @@ class ServerConfig(_Section):
     max_connections_per_client: int = Field(100, ge=1)  # ...and beyond this from one address
     token_failures_per_minute: int = Field(20, ge=1)  # wrong tokens from one address before 429
     metrics_token: str | None = Field(None, min_length=16)  # GET /metrics then needs it as a bearer token
+    # Reverse proxies in front (addresses or networks, e.g. "127.0.0.1"): for a request from one of them,
+    # the client is the nearest address in X-Forwarded-For that is not one, for the lockouts per address.
+    trusted_proxies: tuple[str, ...] = ()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for v in value:
+            ipaddress.ip_network(v, strict=False)  # ValueError: "... does not appear to be an IPv4 or IPv6 network"
+        return value
 
 
 class DatabaseConfig(_Section):

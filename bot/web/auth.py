@@ -85,7 +85,8 @@ async def identify(request: web.Request, handler):
         cookie = request.cookies.get(SESSION_COOKIE)
         now = request.app[keys.CLOCK].now()
         guesses = request.app[keys.TOKEN_GUESSES]
-        if token and token not in request.app[keys.CALLERS] and not guesses.blocked(request.remote or "-", now):
+        if token and token not in request.app[keys.CALLERS] and not guesses.blocked(
+                request.app[keys.CLIENT_ADDRESS].of(request), now):
             # (an address answered 429 for its guesses costs no database read)
             async with request.app[keys.DB]() as session:
                 found = await staff_store.live_token(session, secrets.digest(token), now=now)
@@ -131,7 +132,8 @@ class GuessLimit:
 
 def authenticate(request: web.Request, token: str) -> Caller:
     """The caller a token belongs to; 401 if none, 429 once the address has guessed too often."""
-    limit, now, address = request.app[keys.TOKEN_GUESSES], request.app[keys.CLOCK].now(), request.remote or "-"
+    limit, now = request.app[keys.TOKEN_GUESSES], request.app[keys.CLOCK].now()
+    address = request.app[keys.CLIENT_ADDRESS].of(request)
     if limit.blocked(address, now):
         raise ApiError(429, "too_many_attempts", "too many wrong tokens from this address; wait a minute")
     found = request.app[keys.CALLERS].get(token)

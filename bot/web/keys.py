@@ -41,6 +41,7 @@ INSTRUMENTS = INSTRUMENTS_KEY  # /metrics: the histograms, process_* and build s
 CONSOLE_FEED = web.AppKey("console_feed", ConsoleFeed)  # live changes for the agents' consoles
 CALLERS = web.AppKey("callers", dict)  # token -> auth.Caller
 TOKEN_GUESSES = web.AppKey("token_guesses", object)  # auth.GuessLimit: wrong tokens per client address
+CLIENT_ADDRESS = web.AppKey("client_address", object)  # client_address.ClientAddress: who that client is
 READY = web.AppKey("ready", dict)  # part name -> bool; /healthz is ok when all are
 PUSH_SUMMARY = web.AppKey("push_summary", PushSummary)  # the webhook's INFO line, once a minute
 PUSH_COUNTS = web.AppKey("push_counts", Counter)  # (platform, outcome) -> n, for /metrics

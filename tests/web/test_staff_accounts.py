@@ -114,6 +114,24 @@ async def test_failed_logins_from_one_address_lock_every_user_name(bot, clock):
     assert (await login(bot, "boss", ADMIN_PASSWORD))[0] == 200
 
 
+async def test_behind_a_trusted_proxy_the_lockout_is_per_forwarded_client(aiohttp_client, make_app, clock, db_url):
+    """Behind nginx every request comes from 127.0.0.1: without trusting it, one guesser would lock
+    every staff member out; with it, the guesser alone is locked out, and a forged header is ignored."""
+    config = staff_config(db_url)
+    bot = await aiohttp_client(make_app(config.model_copy(update={"server": config.server.model_copy(
+        update={"trusted_proxies": ("127.0.0.1",)})}), clock))
+
+    async def attempt(forwarded: str, user: str, password: str) -> int:
+        resp = await bot.post("/api/login", json={"user": user, "password": password},
+                              headers={"X-Forwarded-For": forwarded})
+        return resp.status
+
+    for i in range(6):  # per address: 6 (staff_config), from the guesser, whatever they forge on the left
+        assert await attempt(f"10.9.9.{i}, 203.0.113.66", f"guess{i}", "wrong-password") == 401
+    assert await attempt("203.0.113.66", "boss", ADMIN_PASSWORD) == 429
+    assert await attempt("198.51.100.20", "boss", ADMIN_PASSWORD) == 200  # the shop's own staff still log in
+
+
 async def test_admin_tokens_are_shown_once_and_expire_or_are_revoked(bot, clock):
     await login(bot, "boss", ADMIN_PASSWORD)
     made = [await (await bot.post("/api/admin/tokens", json={"label": f"t{i}", "role": "agent", "agent": "xiaomei",
