@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import ipaddress
 import os
 import re
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -129,15 +131,26 @@ class AgentConfig(_Section):
 
 
 class TokenConfig(_Section):
-    token: str = Field(min_length=8)
+    """An API token for a program, declared in the file: in clear (`token`, for the demo and tests), or
+    better as its SHA-256 (`sha256`, what `csbot hash-token` prints), with an optional last day."""
+
+    token: str | None = Field(None, min_length=8)
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     role: Literal["agent", "supervisor", "admin"]
     agent: str | None = None
+    expires: date | None = None  # the last day it works (in the shop's time zone); none: until removed
 
     @model_validator(mode="after")
     def _agent_for_agent_role(self) -> TokenConfig:
+        if (self.token is None) == (self.sha256 is None):
+            raise ValueError("a token needs either token = \"...\" or sha256 = \"...\" (csbot hash-token), not both")
         if self.role == "agent" and not self.agent:
             raise ValueError("a token with role agent needs agent = \"<agent id>\"")
         return self
+
+    @property
+    def digest(self) -> str:
+        return self.sha256 or hashlib.sha256(self.token.encode()).hexdigest()
 
 
 class ReminderConfig(_Section):

@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from bot.config import TokenConfig
 from bot.staff.passwords import hash_password
 from bot.store.tables import StaffSession
 from bot.web import keys
@@ -421,3 +422,29 @@ async def test_bad_new_users_are_refused(aiohttp_client, make_app, clock, sqlite
     assert (resp.status, (await resp.json())["error"]) == (status, error)
     staff = await (await bot.get("/api/admin/staff")).json()
     assert [u["user"] for u in staff["users"]] == ["boss"]
+
+
+async def test_a_file_token_given_as_its_sha256_works_until_its_last_day(aiohttp_client, make_app, clock, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    printed = subprocess.run([sys.executable, "-m", "bot", "new-token"], capture_output=True, text=True, check=True,
+                             cwd=ROOT, timeout=60).stdout
+    token = printed.splitlines()[0].rsplit(" ", 1)[1]
+    sha256 = printed.split('sha256 = "')[1].split('"')[0]
+    assert token not in printed.split("\n", 1)[1]  # the lines for the file hold only its hash
+    last_day = clock.now().date()
+    config = make_config(f"sqlite:///{tmp_path / 'bot.db'}")
+    config = config.model_copy(update={"tokens": (*config.tokens, TokenConfig(sha256=sha256, role="supervisor",
+                                                                               expires=last_day))})
+    bot = await aiohttp_client(make_app(config, clock))
+
+    async def me() -> int:
+        return (await bot.get("/api/me", headers={"Authorization": f"Bearer {token}"})).status
+
+    assert await me() == 200
+    assert (await bot.get("/api/me", headers={"Authorization": f"Bearer {sha256}"})).status == 401  # the hash is no token
+    clock.advance(days=1)  # past the end of its last day in the shop's time zone (START is 10:00 there)
+    assert await me() == 401
