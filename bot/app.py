@@ -49,6 +49,7 @@ from bot.web.push_summary import PushSummary
 from bot.web.auth import GuessLimit, callers, identify
 from bot.web.console_feed import ConsoleFeed
 from bot.web.errors import json_errors
+from bot.web.params import one_value_each
 from bot.web.kb_edit import KbEditor
 from bot.web.roster import Roster
 from bot.web.routes import setup_routes
@@ -67,7 +68,7 @@ def create_app(
     them step by step (`app[keys.PROCESSOR].process_all()`). `engine` is a matching engine built
     before (tests share one instead of loading jieba for every app).
     """
-    app = web.Application(client_max_size=config.server.max_body_bytes, middlewares=[timed, json_errors, identify])
+    app = web.Application(client_max_size=config.server.max_body_bytes, middlewares=[timed, json_errors, identify, one_value_each])
     app[keys.CONFIG] = config
     app.on_response_prepare.append(security_headers)
     app[keys.CLOCK] = clock or SystemClock()

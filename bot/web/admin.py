@@ -21,12 +21,13 @@ from bot.staff import passwords, secrets
 from bot.staff.roster import PageShift
 from bot.store import staff as staff_store
 from bot.store.tables import ApiToken, StaffUser
-from bot.web import keys
+from bot.web import keys, params
 from bot.web.auth import RANK, caller
 from bot.web.errors import ApiError
 from bot.web.pages import STATIC
 
 USERNAME = re.compile(r"[A-Za-z0-9_.-]{1,40}")
+HHMM = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00")  # the document's pattern for a shift's start and end
 DECLARED_FIELDS = ("name", "accounts", "groups")
 MAX_TOKEN_DAYS = 366
 
@@ -37,8 +38,8 @@ async def admin_page(request: web.Request) -> web.FileResponse:
 
 async def _body(request: web.Request) -> dict:
     try:
-        body = await request.json()
-    except ValueError:
+        body = await request.json(loads=params.loads)
+    except (ValueError, RecursionError):
         body = None
     if not isinstance(body, dict):
         raise ApiError(400, "bad_request", "send a JSON object")
@@ -46,9 +47,10 @@ async def _body(request: web.Request) -> dict:
 
 
 def _strings(body: dict, key: str) -> tuple[str, ...] | None:
-    value = body.get(key)
-    if value is None:
+    """The list `key` of the body (None when left out; null is not a list: 400)."""
+    if key not in body:
         return None
+    value = body[key]
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() and "," not in v for v in value):
         raise ApiError(400, "bad_request", f"{key} must be a list of non-empty strings without commas")
     return tuple(v.strip() for v in value)
@@ -186,10 +188,13 @@ async def put_shift(request: web.Request) -> web.Response:
         raise ApiError(409, "declared_in_file", f"shift {name} comes from the configuration file")
     body = await _body(request)
     agents = _strings(body, "agents") or ()
+    for key in ("start", "end"):
+        if not isinstance(body.get(key), str) or not HHMM.fullmatch(body[key]):
+            raise ApiError(400, "bad_request", f"{key} must be a time HH:MM, 00:00 to 24:00")
     try:
-        shift = ShiftConfig(name=name, start=body.get("start"), end=body.get("end"), agents=agents)
-    except ValueError as e:
-        raise ApiError(400, "bad_request", _first_error(e)) from None
+        shift = ShiftConfig(name=name, start=body["start"], end=body["end"], agents=agents)
+    except ValueError as e:  # well formed, but a shift that starts when it ends
+        raise ApiError(422, "bad_shift", _first_error(e)) from None
     known = {a.id for a in request.app[keys.CONFIG].agents}
     if unknown := [a for a in agents if a not in known]:
         raise ApiError(422, "unknown_agent", f"not agents: {', '.join(unknown)}")
@@ -236,11 +241,13 @@ async def add_token(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_request", f"expires_days must be a number of days, above 0 and at most {MAX_TOKEN_DAYS}")
     if not isinstance(label, str) or len(label) > 100:
         raise ApiError(400, "bad_request", "label must be a string of at most 100 characters")
+    if agent is not None and not isinstance(agent, str):  # a dict was a 500 (unhashable)
+        raise ApiError(400, "bad_request", "agent must be an agent id or null")
     known = {a.id for a in request.app[keys.CONFIG].agents}
     if role == "agent" and agent not in known:
-        raise ApiError(400, "unknown_agent", "a token with role agent needs agent: one of the agents")
+        raise ApiError(422, "unknown_agent", "a token with role agent needs agent: one of the agents")
     if agent is not None and agent not in known:
-        raise ApiError(400, "unknown_agent", f"{agent!r} is not an agent")
+        raise ApiError(422, "unknown_agent", f"{agent[:40]!r} is not an agent")
     now, token = request.app[keys.CLOCK].now(), secrets.new_token()
     async with request.app[keys.DB]() as session, session.begin():
         row = await staff_store.add_token(session, ApiToken(

@@ -21,7 +21,7 @@ from bot.matching.editor import Proposal, ProposalError
 from bot.matching.kb import KnowledgeBaseError
 from bot.store import feedback, kb_changes, learning
 from bot.store.tables import KbChange
-from bot.web import keys
+from bot.web import keys, params
 from bot.web.auth import Caller, caller
 from bot.web.errors import ApiError
 from bot.web.kb_api import json_body
@@ -298,10 +298,7 @@ async def stats(request: web.Request) -> web.Response:
 def _period(request: web.Request) -> tuple[datetime, datetime, date, date]:
     zone = shop_zone(request.app[keys.CONFIG].shop.timezone)
     today = request.app[keys.CLOCK].now().astimezone(zone).date()
-    try:
-        first, last = learn.parse_days(request.query.get("from"), request.query.get("to"), today=today)
-    except ValueError as e:
-        raise ApiError(400, "bad_period", str(e)) from None
+    first, last = params.period(request, today=today, default_days=7)
     return (datetime.combine(first, time.min, tzinfo=zone), datetime.combine(last + timedelta(days=1), time.min,
                                                                              tzinfo=zone), first, last)
 
@@ -333,6 +330,9 @@ async def learn_accept(request: web.Request) -> web.Response:
     action = body.get("action")
     if action not in ("intent", "new_intent", "off_topic"):
         raise ApiError(400, "bad_request", "action must be intent, new_intent or off_topic")
+    for key in ("intent", "id", "title", "reply"):  # checked before the messages: a dict was taken when all were gone
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise ApiError(400, "bad_request", f"{key} must be a string")
     async with request.app[keys.DB]() as session:
         found = await learning.existing(session, ids)
     gone = sorted(set(ids) - set(found))

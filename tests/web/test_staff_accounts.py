@@ -140,7 +140,8 @@ async def test_admin_tokens_are_shown_once_and_expire_or_are_revoked(bot, clock)
 
 
 @pytest.mark.parametrize("body, status, error", [
-    ({"role": "agent", "expires_days": 1}, 400, "unknown_agent"),
+    ({"role": "agent", "expires_days": 1}, 422, "unknown_agent"),
+    ({"role": "agent", "agent": {}, "expires_days": 1}, 400, "bad_request"),  # was a 500 (unhashable)
     ({"role": "agent", "agent": "xiaomei", "expires_days": 0}, 400, "bad_request"),
     ({"role": "agent", "agent": "xiaomei", "expires_days": 1000}, 400, "bad_request"),
     ({"role": "root", "expires_days": 1}, 400, "bad_request"),
