@@ -46,6 +46,10 @@ async def _body(request: web.Request) -> dict:
     return body
 
 
+def _is_role(value: object) -> bool:
+    return isinstance(value, str) and value in RANK  # a dict is unhashable: a 500 before
+
+
 def _strings(body: dict, key: str) -> tuple[str, ...] | None:
     """The list `key` of the body (None when left out; null is not a list: 400)."""
     if key not in body:
@@ -105,7 +109,7 @@ async def add_user(request: web.Request) -> web.Response:
     username, role, password = body.get("user"), body.get("role", "agent"), body.get("password")
     if not isinstance(username, str) or not USERNAME.fullmatch(username):
         raise ApiError(400, "bad_request", "user must be 1-40 letters, digits, _ . or -")
-    if role not in RANK:
+    if not _is_role(role):
         raise ApiError(400, "bad_request", "role must be agent, supervisor or admin")
     hashed = await _hash(password)
     accounts, groups = _strings(body, "accounts") or (), _strings(body, "groups") or ()
@@ -144,7 +148,7 @@ async def change_user(request: web.Request) -> web.Response:
     declared = set(request.app[keys.ROSTER].declared()["agents"])
     if username in declared and any(k in body for k in DECLARED_FIELDS):
         raise ApiError(409, "declared_in_file", f"{username}'s name, accounts and groups come from the configuration file")
-    if "role" in body and body["role"] not in RANK:
+    if "role" in body and not _is_role(body["role"]):
         raise ApiError(400, "bad_request", "role must be agent, supervisor or admin")
     if "disabled" in body and not isinstance(body["disabled"], bool):
         raise ApiError(400, "bad_request", "disabled must be true or false")
@@ -235,7 +239,7 @@ async def add_token(request: web.Request) -> web.Response:
     me = caller(request, role="admin")
     body = await _body(request)
     role, agent, days, label = body.get("role"), body.get("agent"), body.get("expires_days"), body.get("label", "")
-    if role not in RANK:
+    if not _is_role(role):
         raise ApiError(400, "bad_request", "role must be agent, supervisor or admin")
     if not isinstance(days, int | float) or isinstance(days, bool) or not 0 < days <= MAX_TOKEN_DAYS:
         raise ApiError(400, "bad_request", f"expires_days must be a number of days, above 0 and at most {MAX_TOKEN_DAYS}")

@@ -117,10 +117,15 @@ async def _apply(request: web.Request, who: Caller, build: Callable[[dict], Prop
                  need_versions: bool = True, undo_of: int | None = None) -> web.Response:
     """The one path of every change: versions → proposal → trial → confirm → write → record → reload."""
     ed = _editor(request)
+    for key in ("confirm", "dry_run"):
+        if key in body and not isinstance(body[key], bool):
+            raise ApiError(400, "bad_request", f"{key} must be true or false")
     confirm, dry_run = body.get("confirm") is True, body.get("dry_run") is True
     versions = body.get("versions")
     if versions is not None and not isinstance(versions, dict):
         raise ApiError(400, "bad_request", "versions must be an object: file -> version")
+    if need_versions and versions is None:  # even for a new file: the document says every edit sends them
+        raise ApiError(400, "bad_request", "send versions: the version of each file as you loaded it")
     async with ed.lock:
         texts = await asyncio.to_thread(editor.snapshot, ed.folder)
         try:
@@ -333,6 +338,11 @@ async def learn_accept(request: web.Request) -> web.Response:
     for key in ("intent", "id", "title", "reply"):  # checked before the messages: a dict was taken when all were gone
         if body.get(key) is not None and not isinstance(body[key], str):
             raise ApiError(400, "bad_request", f"{key} must be a string")
+    if "new_topic" in body and not isinstance(body["new_topic"], bool):
+        raise ApiError(400, "bad_request", "new_topic must be true or false")
+    extra = body.get("questions") or []
+    if not isinstance(extra, list) or not all(isinstance(q, str) for q in extra):
+        raise ApiError(400, "bad_request", "questions must be a list of strings")
     async with request.app[keys.DB]() as session:
         found = await learning.existing(session, ids)
     gone = sorted(set(ids) - set(found))
@@ -341,9 +351,6 @@ async def learn_accept(request: web.Request) -> web.Response:
                                   "message": "these messages are gone (deleted by retention); nothing to learn"})
     questions = list(dict.fromkeys(found[i].strip() for i in ids if i in found and found[i].strip()))
     if action == "new_intent":
-        extra = body.get("questions") or []
-        if not isinstance(extra, list) or not all(isinstance(q, str) for q in extra):
-            raise ApiError(400, "bad_request", "questions must be a list of strings")
         reply = body.get("reply")
         replies = [{"text": reply}] if isinstance(reply, str) and reply.strip() else []
         fields = {"title": body.get("title", ""), "questions": questions + extra, "replies": replies}

@@ -294,7 +294,8 @@ def _kb_edit_paths() -> dict:
     common = {"versions": {"type": "object", "additionalProperties": {"type": "string"},
                            "description": "file → version, from GET /api/kb/base"},
               "confirm": {"type": "boolean"}, "dry_run": {"type": "boolean"}}
-    reply = {"type": "object", "properties": {"platform": {"enum": ["wangwang", "dongdong", None]},
+    reply = {"type": "object", "properties": {"platform": {"enum": ["wangwang", "dongdong", "", None],
+                                                           "description": "empty or null: every platform"},
                                               "text": {"type": "string"}}}
     table = {"type": "object", "properties": {**common, "title": {"type": "string"},
                                               "questions": {"type": "array", "items": {"type": "string"}},
@@ -305,7 +306,10 @@ def _kb_edit_paths() -> dict:
               "422": {"description": "`invalid`: the rule and the field", "content": err},
               "503": {"description": "`cannot_write`: nothing was written", "content": err}}
 
-    def write(summary: str, body: dict, role: str = "supervisor") -> dict:
+    def write(summary: str, body: dict, role: str = "supervisor", *, versions: bool = True) -> dict:
+        """`versions`: the change edits files the caller loaded, so it must say which versions (else 400)."""
+        if versions:
+            body = {**body, "required": [*body.get("required", []), "versions"]}
         return {"post": {"summary": f"{summary} ({role})", "responses": writes,
                          "requestBody": {"required": True, "content": {"application/json": {"schema": body}}}}}
 
@@ -334,7 +338,7 @@ def _kb_edit_paths() -> dict:
                                                "the figures before and after (supervisor)",
                                     "responses": {"200": {"description": "`{items, total}`"}}}},
         "/api/kb/changes/{id}/undo": write("Undo a change: its files back as they were (itself a change); 409 when "
-                                           "a file changed after it", {"type": "object", "properties": common}),
+                                           "a file changed after it", {"type": "object", "properties": common}, versions=False),
         "/api/kb/stats": {"get": {"summary": "Per intent: shown, used, edited, ignored, and what agents wrote instead "
                                              "(supervisor)", "responses": {"200": {"description": "`{items, total}`"}}}},
         "/api/kb/learn": {"get": {
@@ -355,7 +359,7 @@ def _kb_edit_paths() -> dict:
                 "id": {"type": ["string", "null"]}, "title": {"type": ["string", "null"]}, "reply": {"type": ["string", "null"]},
                 "questions": {"type": ["array", "null"], "items": {"type": "string"}},
                 "new_topic": {"type": "boolean"}}},
-            role="admin"),
+            role="admin", versions=False),
     }
 
 
@@ -399,7 +403,20 @@ OPENAPI["paths"]["/api/reports/agents"] = {
         "responses": {
             "200": {"description": "`{\"from\", \"to\", \"today\", \"timezone\", \"by\", \"items\": [row with day], \"period\": [row], "
                                    "\"totals\": [shop row per platform], \"daily_totals\": [shop row per platform and day], "
-                                   "\"effective_reply\": [...]}`; with format=csv or xlsx, the items and the shop's rows as a file"},
+                                   "\"effective_reply\": [...]}`; with format=csv or xlsx, the items and the shop's rows as a file",
+                    "content": {
+                        "application/json": {"schema": {"type": "object", "required": [
+                            "from", "to", "today", "timezone", "by", "items", "period", "totals", "daily_totals",
+                            "effective_reply"], "properties": {
+                            **{k: {"type": "string", "format": "date"} for k in ("from", "to", "today")},
+                            "timezone": {"type": "string"}, "by": {"enum": ["day", "period"]},
+                            **{k: {"type": "array", "items": {"$ref": "#/components/schemas/AgentFigures"}}
+                               for k in ("items", "period")},
+                            **{k: {"type": "array", "items": {"type": "object"}} for k in (
+                                "totals", "daily_totals", "effective_reply")}}}},
+                        "text/csv": {"schema": {"type": "string"}},
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                            "schema": {"type": "string", "contentEncoding": "binary"}}}},
             "400": {"description": "`bad_period`: from or to not a date; bad by or format",
                     "content": {"application/json": {"schema": _ERROR}}},
             "422": {"description": "`bad_period`: from after to, or more than 366 days"},
