@@ -3,6 +3,7 @@
 import re
 
 from bot.matching.kb import INTENT_ID
+from bot.web.answers_openapi import ANSWERS
 from bot.web.params import NOT_BLANK
 from bot.web.sse_openapi import BOARD as _SSE_BOARD, CONSOLE as _SSE_CONSOLE
 
@@ -587,4 +588,7 @@ def _completed(document: dict) -> None:
 
 OPENAPI["paths"]["/metrics"]["get"]["responses"]["401"] = {
     "description": "server.metrics_token is set and the request does not bring it as a bearer token"}
+for (_method, _path, _status), _schema in ANSWERS.items():  # the successful JSON bodies (bot.web.answers_openapi)
+    _response = OPENAPI["paths"][_path][_method]["responses"][_status]
+    _response.setdefault("content", {})["application/json"] = {"schema": _schema}
 _completed(OPENAPI)

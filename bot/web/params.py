@@ -105,7 +105,7 @@ async def one_value_each(request: web.Request, handler) -> web.StreamResponse:
     """Every query parameter the document describes takes one value: a repeated one is 400, not its first
     value taken silently. (Webhooks are left alone: their query belongs to the platform's signature.)"""
     if not request.path.startswith("/webhooks/"):
-        keys = list(request.query.keys())
+        keys = [k for k, _ in request.query.items()]  # (.keys() lists a repeated key once)
         repeated = sorted({k for k in keys if keys.count(k) > 1})
         if repeated:
             raise ApiError(400, "bad_request", f"{repeated[0][:40]} is given more than once")
