@@ -340,7 +340,7 @@ async def learn_accept(request: web.Request) -> web.Response:
             raise ApiError(400, "bad_request", f"{key} must be a string")
     if "new_topic" in body and not isinstance(body["new_topic"], bool):
         raise ApiError(400, "bad_request", "new_topic must be true or false")
-    extra = body.get("questions") or []
+    extra = [] if body.get("questions") is None else body["questions"]
     if not isinstance(extra, list) or not all(isinstance(q, str) for q in extra):
         raise ApiError(400, "bad_request", "questions must be a list of strings")
     async with request.app[keys.DB]() as session:

@@ -7,6 +7,7 @@ from bot.web.answers_openapi import ANSWERS
 from bot.web.params import NOT_BLANK
 from bot.web.sse_openapi import BOARD as _SSE_BOARD, CONSOLE as _SSE_CONSOLE
 
+_PERIOD_422 = "`bad_period`: from after to, more than 366 days, or a day before 1970-01-01 or after 9998-12-31"
 _PUSH_ANSWER = {
     "type": "object",
     "properties": {"code": {"type": "integer"}, "msg": {"type": "string"}},
@@ -129,7 +130,7 @@ OPENAPI["paths"]["/api/metrics/agents"] = {
                         "total": {"type": "integer"}}}}}},
             "400": {"description": "`bad_period`: from or to not a date; `bad_paging`",
                     "content": {"application/json": {"schema": _ERROR}}},
-            "422": {"description": "`bad_period`: from after to, or more than 366 days"},
+            "422": {"description": _PERIOD_422},
             "401": {"description": "no or unknown token"},
             "403": {"description": "not a supervisor"},
         },
@@ -278,7 +279,7 @@ OPENAPI["paths"]["/api/reminders/report"] = {
             "200": {"description": "`{\"from\", \"to\", \"timezone\", \"items\": [{day, platform, reminded_orders, recovered_orders, "
                                    "recovered_sales_fen, recovery_rate, skipped: {reason: n}}], \"total\", \"totals\"}`"},
             "400": {"description": "`bad_period`: from or to not a date", "content": {"application/json": {"schema": _ERROR}}},
-            "422": {"description": "`bad_period`: from after to, or more than 366 days"},
+            "422": {"description": _PERIOD_422},
             "401": {"description": "no or unknown token"},
             "403": {"description": "not a supervisor"},
         },
@@ -349,7 +350,7 @@ def _kb_edit_paths() -> dict:
             "parameters": date_params, "responses": {
                 "200": {"description": "`{from, to, items, total}`"},
                 "400": {"description": "`bad_period`: from or to not a date", "content": err},
-                "422": {"description": "`bad_period`: from after to, or more than 366 days"}, "403": {"description": "not an admin"}}}},
+                "422": {"description": _PERIOD_422}, "403": {"description": "not an admin"}}}},
         "/api/kb/learn/accept": write(
             "Learn a group: `action` intent (its messages become questions of `intent`), new_intent (`id`, "
             "`title`, `reply`, more `questions`), off_topic (`intent`: a subject; `new_topic: true` makes it). "
@@ -420,7 +421,7 @@ OPENAPI["paths"]["/api/reports/agents"] = {
                             "schema": {"type": "string", "contentEncoding": "binary"}}}},
             "400": {"description": "`bad_period`: from or to not a date; bad by or format",
                     "content": {"application/json": {"schema": _ERROR}}},
-            "422": {"description": "`bad_period`: from after to, or more than 366 days"},
+            "422": {"description": _PERIOD_422},
             **_SUPERVISOR_ERRORS,
         },
     }
@@ -440,7 +441,7 @@ OPENAPI["paths"]["/api/scorecard"] = {
             "200": {"description": "`{\"month\", \"timezone\", \"items\": [{agent, name, month, score, status, flagged, previous, "
                                    "deductions, sales, commission}]}`"},
             "400": {"description": "`bad_month`: not YYYY-MM", "content": {"application/json": {"schema": _ERROR}}},
-            "422": {"description": "`bad_month`: a month in the future, or in the year 0"},
+            "422": {"description": "`bad_month`: a month in the future, or before 1970-01"},
             **_SUPERVISOR_ERRORS,
         },
     }

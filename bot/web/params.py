@@ -70,6 +70,9 @@ def is_row_id(value: object) -> bool:
 
 
 MAX_PERIOD_DAYS = 366  # a year, leap or not
+# The days a period may hold. The figures look days and weeks past a period's ends (conversion windows,
+# UTC a day either side of shop time), which near the calendar's edges are no datetimes (a 500 before).
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9998, 12, 31)
 
 
 def period(request: web.Request, *, today: date, default_days: int = 1) -> tuple[date, date]:
@@ -93,6 +96,8 @@ def period(request: web.Request, *, today: date, default_days: int = 1) -> tuple
     start, end = start or end, end or start
     if start > end:
         raise ApiError(422, "bad_period", f"from ({start}) is after to ({end})")
+    if start < FIRST_DAY or end > LAST_DAY:
+        raise ApiError(422, "bad_period", f"days are from {FIRST_DAY} to {LAST_DAY}")
     if (end - start).days + 1 > MAX_PERIOD_DAYS:
         raise ApiError(422, "bad_period", f"the period is {(end - start).days + 1} days, more than a year "
                                           f"({MAX_PERIOD_DAYS} days at most); the last day may be "

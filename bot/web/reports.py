@@ -77,9 +77,12 @@ def _month(request: web.Request, text: object):
     rules = request.app[keys.BOARD].rules
     today = request.app[keys.CLOCK].now().astimezone(rules.zone).date()
     try:
-        return scorecard.parse_month(text, today=today)
+        first, last = scorecard.parse_month(text, today=today)
     except ValueError as e:
         raise ApiError(422, "bad_month", str(e)) from None
+    if first < params.FIRST_DAY:
+        raise ApiError(422, "bad_month", f"months are from {params.FIRST_DAY:%Y-%m} on")
+    return first, last
 
 
 async def get_scorecard(request: web.Request) -> web.Response:
