@@ -113,17 +113,23 @@ async def current_impact(request: web.Request) -> web.Response:
     return web.json_response({**figures, "margin": ed.margin})
 
 
+def _check_common(body: dict) -> None:
+    """confirm, dry_run and versions, which every write takes: 400 unless as the document says."""
+    for key in ("confirm", "dry_run"):
+        if key in body and not isinstance(body[key], bool):
+            raise ApiError(400, "bad_request", f"{key} must be true or false")
+    versions = body.get("versions")
+    if versions is not None and not (isinstance(versions, dict) and all(isinstance(v, str) for v in versions.values())):
+        raise ApiError(400, "bad_request", "versions must be an object: file -> version")
+
+
 async def _apply(request: web.Request, who: Caller, build: Callable[[dict], Proposal], body: dict, *,
                  need_versions: bool = True, undo_of: int | None = None) -> web.Response:
     """The one path of every change: versions → proposal → trial → confirm → write → record → reload."""
     ed = _editor(request)
-    for key in ("confirm", "dry_run"):
-        if key in body and not isinstance(body[key], bool):
-            raise ApiError(400, "bad_request", f"{key} must be true or false")
+    _check_common(body)
     confirm, dry_run = body.get("confirm") is True, body.get("dry_run") is True
     versions = body.get("versions")
-    if versions is not None and not isinstance(versions, dict):
-        raise ApiError(400, "bad_request", "versions must be an object: file -> version")
     if need_versions and versions is None:  # even for a new file: the document says every edit sends them
         raise ApiError(400, "bad_request", "send versions: the version of each file as you loaded it")
     async with ed.lock:
@@ -338,6 +344,7 @@ async def learn_accept(request: web.Request) -> web.Response:
     for key in ("intent", "id", "title", "reply"):  # checked before the messages: a dict was taken when all were gone
         if body.get(key) is not None and not isinstance(body[key], str):
             raise ApiError(400, "bad_request", f"{key} must be a string")
+    _check_common(body)
     if "new_topic" in body and not isinstance(body["new_topic"], bool):
         raise ApiError(400, "bad_request", "new_topic must be true or false")
     extra = [] if body.get("questions") is None else body["questions"]

@@ -591,5 +591,5 @@ OPENAPI["paths"]["/metrics"]["get"]["responses"]["401"] = {
     "description": "server.metrics_token is set and the request does not bring it as a bearer token"}
 for (_method, _path, _status), _schema in ANSWERS.items():  # the successful JSON bodies (bot.web.answers_openapi)
     _response = OPENAPI["paths"][_path][_method]["responses"][_status]
-    _response.setdefault("content", {})["application/json"] = {"schema": _schema}
+    _response["content"] = {**_response.get("content", {}), "application/json": {"schema": _schema}}  # (shared dicts)
 _completed(OPENAPI)

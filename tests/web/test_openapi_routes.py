@@ -69,7 +69,11 @@ async def test_a_huge_message_id_to_learn_from_is_400(client):
 
 
 def test_every_successful_json_answer_says_what_it_holds():
-    """No 2xx JSON answer is described as a bare object: each lists its keys (bot/web/answers_openapi.py)."""
+    """No 2xx JSON answer is described as a bare object: each lists its keys (bot/web/answers_openapi.py),
+    its own (a schema shared by mistake once described /api/kb/reload's answer as a reply's)."""
+    from bot.web.answers_openapi import ANSWERS
+    for (method, path, status), schema in ANSWERS.items():
+        assert OPENAPI["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"] is schema
     for path, item in OPENAPI["paths"].items():
         for method, op in item.items():
             for status, response in op["responses"].items():
@@ -93,6 +97,7 @@ ADMIN = {"Authorization": "Bearer admin-token-12"}
     ("POST", "/api/kb/learn/accept", {"message_ids": [1], "action": "intent", "new_topic": {}}, "new_topic"),
     ("POST", "/api/kb/learn/accept", {"message_ids": [1], "action": "intent", "questions": [{}]}, "questions"),
     ("POST", "/api/kb/learn/accept", {"message_ids": [1], "action": "intent", "questions": {}}, "questions"),
+    ("POST", "/api/kb/learn/accept", {"message_ids": [1], "action": "intent", "dry_run": {}}, "dry_run"),
     ("POST", "/api/kb/topics", {"id": "a.b", "title": "x"}, "versions"),
     ("POST", "/api/phrases", {"code": " hi", "text": "亲"}, None),
     ("POST", "/api/tickets", {"conversation_id": 1, "note": "x", "category": "qualité"}, "category"),
