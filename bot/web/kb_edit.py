@@ -118,8 +118,8 @@ def _check_common(body: dict) -> None:
     for key in ("confirm", "dry_run"):
         if key in body and not isinstance(body[key], bool):
             raise ApiError(400, "bad_request", f"{key} must be true or false")
-    versions = body.get("versions")
-    if versions is not None and not (isinstance(versions, dict) and all(isinstance(v, str) for v in versions.values())):
+    versions = body.get("versions", {})
+    if not (isinstance(versions, dict) and all(isinstance(v, str) for v in versions.values())):
         raise ApiError(400, "bad_request", "versions must be an object: file -> version")
 
 

@@ -98,6 +98,7 @@ ADMIN = {"Authorization": "Bearer admin-token-12"}
     ("POST", "/api/kb/learn/accept", {"message_ids": [1], "action": "intent", "questions": [{}]}, "questions"),
     ("POST", "/api/kb/learn/accept", {"message_ids": [1], "action": "intent", "questions": {}}, "questions"),
     ("POST", "/api/kb/learn/accept", {"message_ids": [1], "action": "intent", "dry_run": {}}, "dry_run"),
+    ("POST", "/api/kb/learn/accept", {"message_ids": [1], "action": "intent", "versions": None}, "versions"),
     ("POST", "/api/kb/topics", {"id": "a.b", "title": "x"}, "versions"),
     ("POST", "/api/phrases", {"code": " hi", "text": "亲"}, None),
     ("POST", "/api/tickets", {"conversation_id": 1, "note": "x", "category": "qualité"}, "category"),
