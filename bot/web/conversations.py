@@ -198,7 +198,7 @@ async def end(request: web.Request) -> web.Response:
         except conversation_end.AlreadyEnded:
             raise ApiError(409, "already_ended", "这个会话已经结束了") from None
     invited = await request.app[keys.CSAT].invite(now=now, conversation_id=conversation.id)
-    return web.json_response({"id": conversation.id, "ended_at": ended_at.isoformat(),
+    return web.json_response({"id": conversation.id, "ended_at": iso(ended_at),
                               "ended_by": who.agent or who.role, "csat_invited": bool(invited)})
 
 
