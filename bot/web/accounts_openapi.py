@@ -111,8 +111,9 @@ PATHS = {
         "put": {"summary": "Add or change a shift (one the file declares is read-only)",
                 "parameters": [_SHIFT_PATH],
                 "requestBody": _body({"start": _HHMM, "end": _HHMM, "agents": _NAMES}, ["start", "end"]),
-                "responses": _r(s200=("the shift", _SHIFT), s400="`bad_request`: a time that is not HH:MM",
-                                s422="`bad_shift` (starts when it ends), `unknown_agent`: an id that names no agent",
+                "responses": _r(s200=("the shift", _SHIFT),
+                                s400="`bad_request`: a time that is not HH:MM; `bad_shift` (starts when it ends); "
+                                     "`unknown_agent`: an id that names no agent",
                                 s409="`declared_in_file`")},
         "delete": {"summary": "Remove a shift added here", "parameters": [_SHIFT_PATH],
                    "responses": _r(s200=("removed", _obj({"deleted": {"type": "string"}})), s404="`not_found`",
@@ -128,8 +129,8 @@ PATHS = {
                  "responses": _r(s201=("the token", {**_TOKEN, "properties": {**_TOKEN["properties"],
                                                                               "token": {"type": "string"}},
                                                      "required": [*_TOKEN["required"], "token"]}),
-                                 s400="`bad_request`",
-                                 s422="`unknown_agent`: an agent id that names no agent, or none for role agent")}},
+                                 s400="`bad_request`; `unknown_agent`: an agent id that names no agent, or none for "
+                                      "role agent")}},
     "/api/admin/tokens/{id}/revoke": {"post": {
         "summary": "Revoke a token: it is refused (401) from now on",
         "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],

@@ -198,10 +198,10 @@ async def put_shift(request: web.Request) -> web.Response:
     try:
         shift = ShiftConfig(name=name, start=body["start"], end=body["end"], agents=agents)
     except ValueError as e:  # well formed, but a shift that starts when it ends
-        raise ApiError(422, "bad_shift", _first_error(e)) from None
+        raise ApiError(400, "bad_shift", _first_error(e)) from None
     known = {a.id for a in request.app[keys.CONFIG].agents}
     if unknown := [a for a in agents if a not in known]:
-        raise ApiError(422, "unknown_agent", f"not agents: {', '.join(unknown)}")
+        raise ApiError(400, "unknown_agent", f"not agents: {', '.join(unknown)}")
     async with request.app[keys.DB]() as session, session.begin():
         await staff_store.put_shift(session, PageShift(name=name, start=shift.start, end=shift.end, agents=agents))
         await _apply(request, session)
@@ -249,9 +249,9 @@ async def add_token(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_request", "agent must be an agent id or null")
     known = {a.id for a in request.app[keys.CONFIG].agents}
     if role == "agent" and agent not in known:
-        raise ApiError(422, "unknown_agent", "a token with role agent needs agent: one of the agents")
+        raise ApiError(400, "unknown_agent", "a token with role agent needs agent: one of the agents")
     if agent is not None and agent not in known:
-        raise ApiError(422, "unknown_agent", f"{agent[:40]!r} is not an agent")
+        raise ApiError(400, "unknown_agent", f"{agent[:40]!r} is not an agent")
     now, token = request.app[keys.CLOCK].now(), secrets.new_token()
     async with request.app[keys.DB]() as session, session.begin():
         row = await staff_store.add_token(session, ApiToken(

@@ -146,7 +146,7 @@ async def reply(request: web.Request) -> web.Response:
     if intent is not None and not isinstance(intent, str):
         raise ApiError(400, "bad_request", "intent must be the id of a suggestion, or null")
     if intent is not None and intent not in engine.kb.by_id:
-        raise ApiError(422, "unknown_intent", f"no intent {intent[:60]!r} in the knowledge base")
+        raise ApiError(400, "unknown_intent", f"no intent {intent[:60]!r} in the knowledge base")
     client_msg_id = body.get("client_msg_id") or uuid.uuid4().hex
     if not isinstance(client_msg_id, str) or len(client_msg_id) > 80:
         raise ApiError(400, "bad_request", "client_msg_id must be a string of at most 80 characters")

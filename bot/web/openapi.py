@@ -7,7 +7,8 @@ from bot.web.answers_openapi import ANSWERS
 from bot.web.params import NOT_BLANK
 from bot.web.sse_openapi import BOARD as _SSE_BOARD, CONSOLE as _SSE_CONSOLE
 
-_PERIOD_422 = "`bad_period`: from after to, more than 366 days, or a day before 1970-01-01 or after 9998-12-31"
+_PERIOD_400 = ("`bad_period`: from or to not a date, from after to, more than 366 days, or a day before 1970-01-01 "
+               "or after 9998-12-31")
 _PUSH_ANSWER = {
     "type": "object",
     "properties": {"code": {"type": "integer"}, "msg": {"type": "string"}},
@@ -128,9 +129,8 @@ OPENAPI["paths"]["/api/metrics/agents"] = {
                     "content": {"application/json": {"schema": {"type": "object", "properties": {
                         "items": {"type": "array", "items": {"$ref": "#/components/schemas/AgentFigures"}},
                         "total": {"type": "integer"}}}}}},
-            "400": {"description": "`bad_period`: from or to not a date; `bad_paging`",
+            "400": {"description": _PERIOD_400 + "; `bad_paging`",
                     "content": {"application/json": {"schema": _ERROR}}},
-            "422": {"description": _PERIOD_422},
             "401": {"description": "no or unknown token"},
             "403": {"description": "not a supervisor"},
         },
@@ -249,17 +249,17 @@ OPENAPI["paths"]["/api/tickets/{id}/transition"] = {
             "properties": {
                 "to": {"enum": _TICKET_STATES},
                 "note": {"type": "string", "maxLength": 2000,
-                         "description": "required to resolve, reopen, or close a new ticket (else 422)"},
+                         "description": "required to resolve, reopen, or close a new ticket (else 400)"},
                 "version": {**_ROW_ID, "description": "the version the change is based on; 409 if it moved on"},
                 "resolution": {"enum": ["refund", "exchange", "compensation", "explanation"],
-                               "description": "required to resolve (else 422)"},
+                               "description": "required to resolve (else 400)"},
                 "owner": {"type": "string", "description": "agent id, to assign (a supervisor; an agent only themself)"},
             }}}}},
         "responses": {
             "200": {"description": "the Ticket after the change"},
-            "400": {"description": "unknown state or resolution, a field not as described", "content": _ERR},
-            "422": {"description": "`incomplete_transition`: no note or resolution where this move needs one, no owner "
-                                   "to assign to; `unknown_agent`: an owner that names no agent", "content": _ERR},
+            "400": {"description": "unknown state or resolution, a field not as described; `incomplete_transition`: no "
+                                   "note or resolution where this move needs one, no owner to assign to; "
+                                   "`unknown_agent`: an owner that names no agent", "content": _ERR},
             "401": {"description": "no or unknown token"},
             "403": {"description": "an agent moving someone else's ticket, or assigning it to someone else", "content": _ERR},
             "404": {"description": "no such ticket", "content": _ERR},
@@ -278,8 +278,7 @@ OPENAPI["paths"]["/api/reminders/report"] = {
         "responses": {
             "200": {"description": "`{\"from\", \"to\", \"timezone\", \"items\": [{day, platform, reminded_orders, recovered_orders, "
                                    "recovered_sales_fen, recovery_rate, skipped: {reason: n}}], \"total\", \"totals\"}`"},
-            "400": {"description": "`bad_period`: from or to not a date", "content": {"application/json": {"schema": _ERROR}}},
-            "422": {"description": _PERIOD_422},
+            "400": {"description": _PERIOD_400, "content": {"application/json": {"schema": _ERROR}}},
             "401": {"description": "no or unknown token"},
             "403": {"description": "not a supervisor"},
         },
@@ -349,8 +348,7 @@ def _kb_edit_paths() -> dict:
                        "both left out: the last 7 days",
             "parameters": date_params, "responses": {
                 "200": {"description": "`{from, to, items, total}`"},
-                "400": {"description": "`bad_period`: from or to not a date", "content": err},
-                "422": {"description": _PERIOD_422}, "403": {"description": "not an admin"}}}},
+                "400": {"description": _PERIOD_400, "content": err}, "403": {"description": "not an admin"}}}},
         "/api/kb/learn/accept": write(
             "Learn a group: `action` intent (its messages become questions of `intent`), new_intent (`id`, "
             "`title`, `reply`, more `questions`), off_topic (`intent`: a subject; `new_topic: true` makes it). "
@@ -419,9 +417,8 @@ OPENAPI["paths"]["/api/reports/agents"] = {
                         "text/csv": {"schema": {"type": "string"}},
                         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
                             "schema": {"type": "string", "contentEncoding": "binary"}}}},
-            "400": {"description": "`bad_period`: from or to not a date; bad by or format",
+            "400": {"description": _PERIOD_400 + "; bad by or format",
                     "content": {"application/json": {"schema": _ERROR}}},
-            "422": {"description": _PERIOD_422},
             **_SUPERVISOR_ERRORS,
         },
     }
@@ -440,8 +437,8 @@ OPENAPI["paths"]["/api/scorecard"] = {
         "responses": {
             "200": {"description": "`{\"month\", \"timezone\", \"items\": [{agent, name, month, score, status, flagged, previous, "
                                    "deductions, sales, commission}]}`"},
-            "400": {"description": "`bad_month`: not YYYY-MM", "content": {"application/json": {"schema": _ERROR}}},
-            "422": {"description": "`bad_month`: a month in the future, or before 1970-01"},
+            "400": {"description": "`bad_month`: not YYYY-MM, a month in the future, or before 1970-01",
+                    "content": {"application/json": {"schema": _ERROR}}},
             **_SUPERVISOR_ERRORS,
         },
     }
@@ -453,12 +450,12 @@ OPENAPI["paths"]["/api/scorecard/deductions"] = {
             "type": "object", "required": ["agent", "month", "points", "reason"],
             "properties": {"agent": {"type": "string"}, "month": _MONTH,
                            "points": {"type": "number", "exclusiveMinimum": 0,
-                                      "description": "at most [scorecard] max_manual_points (10 by default), else 422"},
+                                      "description": "at most [scorecard] max_manual_points (10 by default), else 400"},
                            "reason": {"type": "string", "pattern": NOT_BLANK, "maxLength": 500}}}}}},
         "responses": {
             "201": {"description": "the entry: id, agent, month, points, reason, created_by, created_at"},
-            "400": {"description": "a field missing or not as described", "content": {"application/json": {"schema": _ERROR}}},
-            "422": {"description": "`unknown_agent`; `bad_month` (in the future); points above max_manual_points"},
+            "400": {"description": "a field missing or not as described; `unknown_agent`; `bad_month` (in the future); "
+                                   "points above max_manual_points", "content": {"application/json": {"schema": _ERROR}}},
             **_SUPERVISOR_ERRORS,
         },
     }
@@ -519,11 +516,11 @@ OPENAPI["paths"].update({
                                   "description": "left out, null or empty: the bot makes one"}}}}}},
         "responses": {"202": {"description": "`{client_msg_id, queued, state, warnings}`: queued (queued false: "
                                              "the same key again, nothing sent twice)", "content": _JSON_OBJECT},
-                      "400": {"description": "bad body"}, "401": {"description": "no or unknown token"},
+                      "400": {"description": "bad body; `unknown_intent`: no such intent in the knowledge base"},
+                      "401": {"description": "no or unknown token"},
                       "403": {"description": "not routed to the caller, or no account on its platform"},
                       "404": {"description": "no such conversation"},
-                      "422": {"description": "`blocked` with `rule`, `reason`, `span`: nothing was sent; "
-                                             "`unknown_intent`: no such intent in the knowledge base"}}}},
+                      "422": {"description": "`blocked` with `rule`, `reason`, `span`: nothing was sent"}}}},
     "/api/console/stream": {"get": {
         "summary": "The agent's console as Server-Sent Events (Bearer, or `?token=`)",
         "parameters": [{"name": "token", "in": "query", "schema": {"type": "string"}}],

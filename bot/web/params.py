@@ -1,8 +1,9 @@
 """Query parameters every list shares (limit, default 50, at most 1000, and offset) and the reports'
 period (from, to).
 
-A value the served document refuses (not a number, not a date, out of range) is 400; a well-formed
-request refused on its meaning (a period whose end is before its start) is 422."""
+A value the served document refuses (not a number, not a date, out of range) is 400, and so is a
+well-formed period refused on its meaning (its end before its start, more than a year): issues 4 and
+17 fix 400 for those."""
 
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9998, 12, 31)
 def period(request: web.Request, *, today: date, default_days: int = 1) -> tuple[date, date]:
     """`from` and `to` (YYYY-MM-DD, days inclusive, shop time): one left out means the other, both left
     out the `default_days` days up to `today`. 400 `bad_period` for a value that is not a date (an empty
-    one too); 422 `bad_period` for from after to or more than MAX_PERIOD_DAYS days."""
+    one too), from after to, or more than MAX_PERIOD_DAYS days."""
     def day(name: str) -> date | None:
         text = request.query.get(name)
         if text is None:
@@ -95,11 +96,11 @@ def period(request: web.Request, *, today: date, default_days: int = 1) -> tuple
         start, end = today - timedelta(days=default_days - 1), today
     start, end = start or end, end or start
     if start > end:
-        raise ApiError(422, "bad_period", f"from ({start}) is after to ({end})")
+        raise ApiError(400, "bad_period", f"from ({start}) is after to ({end})")
     if start < FIRST_DAY or end > LAST_DAY:
-        raise ApiError(422, "bad_period", f"days are from {FIRST_DAY} to {LAST_DAY}")
+        raise ApiError(400, "bad_period", f"days are from {FIRST_DAY} to {LAST_DAY}")
     if (end - start).days + 1 > MAX_PERIOD_DAYS:
-        raise ApiError(422, "bad_period", f"the period is {(end - start).days + 1} days, more than a year "
+        raise ApiError(400, "bad_period", f"the period is {(end - start).days + 1} days, more than a year "
                                           f"({MAX_PERIOD_DAYS} days at most); the last day may be "
                                           f"{start + timedelta(days=MAX_PERIOD_DAYS - 1)} at most")
     return start, end

@@ -70,8 +70,8 @@ MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")  # the document's pattern
 
 
 def _month(request: web.Request, text: object):
-    """400 for what the document's pattern refuses; 422 for a month it allows but that cannot be
-    reported on: one in the future, or in the year 0."""
+    """400 for what the document's pattern refuses, and for a month it allows but that cannot be
+    reported on: one in the future, or before 1970."""
     if not isinstance(text, str) or not MONTH.fullmatch(text):
         raise ApiError(400, "bad_month", f"month must be YYYY-MM, not {str(text)[:20]!r}")
     rules = request.app[keys.BOARD].rules
@@ -79,9 +79,9 @@ def _month(request: web.Request, text: object):
     try:
         first, last = scorecard.parse_month(text, today=today)
     except ValueError as e:
-        raise ApiError(422, "bad_month", str(e)) from None
+        raise ApiError(400, "bad_month", str(e)) from None
     if first < params.FIRST_DAY:
-        raise ApiError(422, "bad_month", f"months are from {params.FIRST_DAY:%Y-%m} on")
+        raise ApiError(400, "bad_month", f"months are from {params.FIRST_DAY:%Y-%m} on")
     return first, last
 
 
@@ -106,8 +106,8 @@ async def add_deduction(request: web.Request) -> web.Response:
     if not isinstance(body, dict):
         raise ApiError(400, "bad_request", "the body must be a JSON object")
     config = request.app[keys.CONFIG]
-    # What the document refuses first (400), then what it cannot say (422): an unknown agent, a month in
-    # the future, more points than [scorecard] max_manual_points.
+    # What the document refuses first, then what it cannot say (an unknown agent, a month in the
+    # future, more points than [scorecard] max_manual_points): 400 both, as issue 17 fixes.
     agent, points, reason = body.get("agent"), body.get("points"), body.get("reason")
     if not isinstance(agent, str):  # a dict is unhashable: 400, not 500
         raise ApiError(400, "bad_request", f"agent must be an agent id, not {str(agent)[:40]!r}")
@@ -119,10 +119,10 @@ async def add_deduction(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_request", "reason is at most 500 characters")
     first, _ = _month(request, body.get("month"))
     if agent not in {a.id for a in config.agents}:
-        raise ApiError(422, "unknown_agent", f"agent must be one of the configured agents, not {agent[:40]!r}")
+        raise ApiError(400, "unknown_agent", f"agent must be one of the configured agents, not {agent[:40]!r}")
     most = config.scorecard.max_manual_points
     if points > most:
-        raise ApiError(422, "bad_request", f"points must be at most {most:g} ([scorecard] max_manual_points)")
+        raise ApiError(400, "bad_request", f"points must be at most {most:g} ([scorecard] max_manual_points)")
     async with request.app[keys.DB]() as session, session.begin():
         row = await reports_store.add_deduction(session, agent=agent, month=monthly.month_label(first),
                                                 points=float(points), reason=reason.strip(), created_by=who.role,

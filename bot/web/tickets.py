@@ -125,7 +125,7 @@ async def transition(request: web.Request) -> web.Response:
     if owner is not None and not isinstance(owner, str):
         raise ApiError(400, "bad_request", "owner must be an agent id")
     if owner is not None and owner not in {a.id for a in config.agents}:
-        raise ApiError(422, "unknown_agent", f"owner {owner[:40]!r} is not an agent")
+        raise ApiError(400, "unknown_agent", f"owner {owner[:40]!r} is not an agent")
     if to == "assigned" and owner is None and who.role == "agent":
         owner = who.agent  # an agent takes the ticket
     now = request.app[keys.CLOCK].now()
@@ -142,7 +142,7 @@ async def transition(request: web.Request) -> web.Response:
                 version=version, resolution=resolution, owner=owner,
             )
         except workflow.InvalidTransition as e:  # well formed, but a note or a resolution is missing for this move
-            raise ApiError(422, "incomplete_transition", str(e)) from None
+            raise ApiError(400, "incomplete_transition", str(e)) from None
         except workflow.IllegalTransition as e:
             return web.json_response({"error": "illegal_transition", "message": str(e), "state": e.state,
                                       "allowed": list(e.allowed)}, status=409)

@@ -151,11 +151,11 @@ async def transfer(request: web.Request) -> web.Response:
     if to.startswith("group:") or to in ("售前", "售后"):
         group = GROUPS.get(to.removeprefix("group:"), "")
         if not group:
-            raise ApiError(422, "unknown_group", "没有这个组（可以转给 售前 或 售后）")
+            raise ApiError(400, "unknown_group", "没有这个组（可以转给 售前 或 售后）")
     elif to not in names:
-        raise ApiError(422, "unknown_agent", "没有这个客服")
+        raise ApiError(400, "unknown_agent", "没有这个客服")
     elif to == who.agent:
-        raise ApiError(422, "transfer_to_self", "不能转接给自己")
+        raise ApiError(400, "transfer_to_self", "不能转接给自己")
     conversation_id = path_id(request)
     if version is None:
         # What the caller is taken to have seen: the conversation as it was when the request came in.
@@ -179,7 +179,7 @@ async def transfer(request: web.Request) -> web.Response:
             to = await _pick_from_group(request, session, group, platform=conversation.platform, exclude=me, now=now)
         account = _account_on(request, to, conversation.platform)
         if account is None:
-            raise ApiError(422, "no_account_on_platform", f"{names.get(to, to)} 没有这个平台的账号，不能接这个会话")
+            raise ApiError(400, "no_account_on_platform", f"{names.get(to, to)} 没有这个平台的账号，不能接这个会话")
         try:
             done = await access.record_transfer(session, conversation=conversation, version=version, from_agent=me,
                                                 to_agent=to, to_account=account, group=group, note=note.strip(),

@@ -40,8 +40,8 @@ PATHS = {
         "requestBody": _body({"to": {"type": "string", "pattern": NOT_BLANK}, "note": {"type": "string", "maxLength": 500},
                               "version": {"type": "integer", "minimum": 0}}, ["to"]),
         "responses": _r(s200="the transfer: `{conversation_id, seq, from, from_name, to, to_name, group, note, at, buyer, version}`",
-                        s400="`bad_request`: to, note or version not as described",
-                        s422="`unknown_agent`, `transfer_to_self`, `unknown_group`, `no_account_on_platform`",
+                        s400="`bad_request`: to, note or version not as described; `unknown_agent`, "
+                             "`transfer_to_self`, `unknown_group`, `no_account_on_platform`",
                         s403=_NOT_ROUTED, s404="no such conversation",
                         s409="`transfer_conflict` (another transfer came first, or a stale `version`); `group_unavailable`")}},
     "/api/conversations/{id}/end": {"post": {

@@ -101,7 +101,7 @@ async def test_the_reminder_report_api(make_shop):
                               "recovery_rate": 1.0, "skipped": {"opted_out": 1}}
     assert [(i["day"], i["platform"]) for i in body["items"]] == [("2026-11-24", "wangwang")]
     resp = await s.client.get("/api/reminders/report?from=2026-11-25&to=2026-11-24", headers=SUPERVISOR)
-    assert (resp.status, (await resp.json())["error"]) == (422, "bad_period")
+    assert (resp.status, (await resp.json())["error"]) == (400, "bad_period")
     resp = await s.client.get("/api/reminders/report", headers={"Authorization": "Bearer agent-xiaomei-token"})
     assert resp.status == 403
 

@@ -121,15 +121,15 @@ async def test_whole_numbers_written_with_a_point_are_integers(client):
 
 
 @pytest.mark.parametrize("url, status", [
-    ("/api/scorecard?month=0001-05", 422), ("/api/scorecard?month=1970-01", 200), ("/api/scorecard?month=1969-12", 422),
-    ("/api/metrics/agents?from=0001-01-01", 422), ("/api/metrics/agents?to=9999-12-31", 422),
-    ("/api/reports/agents?from=9999-12-31", 422), ("/api/reminders/report?from=0001-01-01", 422),
-    ("/api/kb/learn?to=9999-12-31", 422), ("/api/metrics/agents?from=1970-01-01", 200),
+    ("/api/scorecard?month=0001-05", 400), ("/api/scorecard?month=1970-01", 200), ("/api/scorecard?month=1969-12", 400),
+    ("/api/metrics/agents?from=0001-01-01", 400), ("/api/metrics/agents?to=9999-12-31", 400),
+    ("/api/reports/agents?from=9999-12-31", 400), ("/api/reminders/report?from=0001-01-01", 400),
+    ("/api/kb/learn?to=9999-12-31", 400), ("/api/metrics/agents?from=1970-01-01", 200),
     ("/api/metrics/agents?from=9998-12-31", 200), ("/api/reports/agents?from=9998-12-31&to=9998-12-31", 200),
 ])
 async def test_the_calendars_edges_are_answered_not_500s(client, url, status):
     """Found by scripts/schemathesis: month=0001-05 was a 500 (strftime wrote the year 1 as "1"); near the
-    calendar's edges the figures' windows are no datetimes: days are from 1970-01-01 to 9998-12-31 (422)."""
+    calendar's edges the figures' windows are no datetimes: days are from 1970-01-01 to 9998-12-31 (400)."""
     resp = await client.get(url, headers=ADMIN)
     assert resp.status == status, await resp.text()
 

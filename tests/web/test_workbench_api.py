@@ -111,8 +111,8 @@ async def test_transfer_moves_the_buyer_to_the_receiver_and_away_from_the_sender
 
 async def test_a_transfer_to_an_unknown_agent_to_oneself_or_to_a_group_nobody_can_take_is_refused(bot):
     mine = (await ids(bot, MEI))["tb_mine"]
-    cases = [({"to": "nobody"}, 422, "unknown_agent"), ({"to": "xiaomei"}, 422, "transfer_to_self"),
-             ({}, 400, "bad_request"), ({"to": "group:财务"}, 422, "unknown_group"),
+    cases = [({"to": "nobody"}, 400, "unknown_agent"), ({"to": "xiaomei"}, 400, "transfer_to_self"),
+             ({}, 400, "bad_request"), ({"to": "group:财务"}, 400, "unknown_group"),
              ({"to": "aqiang", "note": "长" * 501}, 400, "bad_request")]
     for body, status, code in cases:
         resp = await bot.post(f"/api/conversations/{mine}/transfer", headers=MEI, json=body)

@@ -677,7 +677,7 @@ async function moveTicket(to) {
   if (status !== 200) {
     let text = errorText(status, data);
     if (status === 403 && t.owner) text = `这张工单归 ${t.owner} 处理，请找主管`;
-    if (status === 422 && data.error === "incomplete_transition") text = "请先填写备注（处理时还要选处理方式）";
+    if (status === 400 && data.error === "incomplete_transition") text = "请先填写备注（处理时还要选处理方式）";
     if (data && data.allowed) text += `（现在可以：${data.allowed.map((s) => ACTION_NAMES[s] || s).join("、")}）`;
     $("ticket-error").textContent = text;
     return;
