@@ -71,9 +71,13 @@ def from_epoch_ms(value: object) -> datetime:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ValueError(f"not epoch milliseconds: {value!r}")
     ms = int(value)
-    if not 0 < ms < 10**14:
-        raise ValueError(f"epoch milliseconds out of range: {value!r}")
+    if not _EPOCH_MS_2000 <= ms < _EPOCH_MS_2101:  # as parse_platform_time: no push is older or newer
+        raise ValueError(f"epoch milliseconds {str(value)[:40]!r} are not between the years 2000 and 2100")
     return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+_EPOCH_MS_2000 = 946_684_800_000  # 2000-01-01T00:00:00Z
+_EPOCH_MS_2101 = 4_133_980_800_000  # 2101-01-01T00:00:00Z
 
 
 def to_epoch_ms(at: datetime) -> int:

@@ -24,7 +24,7 @@ from bot.gateway import PLATFORMS
 from bot.gateway.base import Push, Rejected
 from bot.partitions import partition_of
 from bot.rounds import run_rounds
-from bot.store import changes, chat, chat_batch, orders, pushes
+from bot.store import changes, chat, chat_batch, consumer_failures, orders, pushes
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,12 @@ def is_transient(error: BaseException) -> bool:
     # PostgreSQL's classes 22 (data exception, e.g. a NUL in a text) and 23 (integrity constraint).
     sqlstate = getattr(getattr(error, "orig", None), "sqlstate", None) or ""
     return not sqlstate.startswith(("22", "23"))
+
+
+def _maybe_a_race(error: BaseException) -> bool:
+    """A unique-key conflict: another process may have inserted the same row meanwhile."""
+    sqlstate = getattr(getattr(error, "orig", None), "sqlstate", None) or ""
+    return isinstance(error, sa_exc.IntegrityError) and (sqlstate == "23505" or "UNIQUE constraint" in str(error))
 
 
 def _brief(error: BaseException) -> str:
@@ -277,6 +283,10 @@ class Processor:
         # (since when, the last error) while processing fails on the store's errors; None once a batch commits.
         self.store_failing: tuple[datetime, str] | None = None
 
+    @property
+    def consumer_names(self) -> list[str]:
+        return [c.name for c in self._consumers]
+
     def wake(self) -> None:
         self._wake.set()
 
@@ -327,6 +337,11 @@ class Processor:
             if self._partition_lock_ns is not None:
                 mine = await pushes.lock_partitions(session, mine, ns=self._partition_lock_ns)
             stored = await pushes.claim_pending(session, limit=limit, partitions=mine)
+        if not stored:  # idle: the consumers' failed parts asked to be replayed, if any
+            replayed = await self._replay_consumers(session, None if self._leases is None else mine, processed)
+            if processed:
+                await changes.append(session, processed, now=self._clock.now())
+            return replayed
         parsed: list[tuple[sa.Row, Event]] = []
         for push in stored:
             try:
@@ -414,9 +429,45 @@ class Processor:
         return done
 
     async def _failed(self, session: AsyncSession, push: sa.Row, error: Exception) -> None:
+        """Set the push aside with its reason: at once, as trying again gives the same result; but a
+        unique-key conflict may be a race with another process, so that push is tried MAX_ATTEMPTS times."""
         log.error("push processing failed platform=%s push_id=%s error=%s: %s", push.platform, push.push_id,
                   type(error).__name__, error, exc_info=error)
-        await pushes.mark_failed(session, push.id, now=self._clock.now(), error=f"{type(error).__name__}: {error}")
+        await pushes.mark_failed(session, push.id, now=self._clock.now(), error=f"{type(error).__name__}: {error}",
+                                 at_once=not _maybe_a_race(error))
+
+    async def _consumer_failed(self, session: AsyncSession, consumer: str, event: Event, error: Exception) -> None:
+        await consumer_failures.record(session, platform=event.platform, push_id=event.push_id, consumer=consumer,
+                                       error=f"{type(error).__name__}: {error}", now=self._clock.now())
+
+    async def _replay_consumers(self, session: AsyncSession, partitions, processed: list[Event]) -> int:
+        """Consumer failures whose replay was asked for (`csbot pushes retry --consumers`): that
+        consumer alone, on its push again, in a savepoint; on success the failure is marked replayed,
+        on failure recorded again with the new error."""
+        by_name = {c.name: c for c in self._consumers}
+        replays = await consumer_failures.claim_replays(session, limit=self._batch, partitions=partitions)
+        for failure in replays:
+            consumer = by_name.get(failure.consumer)
+            try:
+                if consumer is None:
+                    raise LookupError(f"no consumer named {failure.consumer!r} runs in this bot")
+                event = event_of(failure)
+                async with session.begin_nested():
+                    await consumer.handle(session, event)
+            except Exception as e:
+                if transient(e):
+                    raise
+                self._forget_lookups(session)
+                log.error("consumer replay failed consumer=%s push_id=%s error=%s", failure.consumer,
+                          failure.push_id, _brief(e))
+                await consumer_failures.record(session, platform=failure.platform, push_id=failure.push_id,
+                                               consumer=failure.consumer, error=f"{type(e).__name__}: {e}",
+                                               now=self._clock.now())
+                continue
+            await consumer_failures.mark_replayed(session, failure.id, now=self._clock.now())
+            processed.append(event)
+            log.info("consumer replayed consumer=%s push_id=%s", failure.consumer, failure.push_id)
+        return len(replays)
 
     def _forget_lookups(self, session: AsyncSession) -> None:
         """What was looked up or attached inside a rolled-back savepoint may be gone."""
@@ -456,3 +507,4 @@ class Processor:
                 if transient(e):
                     raise  # the store's fault, not this consumer's: the push waits, whole, for a retry
                 log.exception("consumer failed consumer=%s push_id=%s", consumer.name, event.push_id)
+                await self._consumer_failed(session, consumer.name, event, e)

@@ -9,6 +9,7 @@ import json
 import logging
 import logging.handlers
 import queue
+import re
 import sys
 from datetime import datetime, timezone, tzinfo
 
@@ -28,6 +29,19 @@ def timestamp(created: float, zone: tzinfo | None) -> str:
     return at.replace("+00:00", "Z") if zone is None else at
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def one_line(message: str) -> str:
+    """Control characters and line breaks escaped, so that a value from a request (a push id, a path,
+    a key) cannot forge a log line of its own.
+
+    >>> one_line("push_id=a\\nforged line=1\\x1b[31m")
+    'push_id=a\\\\nforged line=1\\\\x1b[31m'
+    """
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], message)
+
+
 class _Text(logging.Formatter):
     def __init__(self, zone: tzinfo | None) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -35,6 +49,10 @@ class _Text(logging.Formatter):
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return timestamp(record.created, self._zone)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = one_line(record.message)  # the traceback, added after, keeps its lines
+        return super().formatMessage(record)
 
 
 class _Json(logging.Formatter):

@@ -1,4 +1,5 @@
-"""`csbot pushes failed` and `csbot pushes retry`: the pushes set aside (bot.store.set_aside)."""
+"""`csbot pushes failed` and `csbot pushes retry`: the pushes set aside (bot.store.set_aside) and the
+consumers' failures on single pushes (bot.store.consumer_failures)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,16 @@ from bot.config import Config, config_dir
 def add_parser(sub, config_arg) -> None:
     pushes = sub.add_parser("pushes", help="pushes set aside as failed: list them, process them again")
     pushes_sub = pushes.add_subparsers(dest="pushes_command", required=True, metavar="PUSHES_COMMAND")
-    failed = pushes_sub.add_parser("failed", help="the pushes set aside, newest first, with their error")
+    failed = pushes_sub.add_parser("failed", help="the pushes set aside and the consumers' failures, newest first, "
+                                                   "with their error")
     config_arg(failed)
     failed.add_argument("--limit", type=int, default=100, help="how many (default 100)")
     failed.add_argument("--json", action="store_true", help="one JSON object")
-    retry = pushes_sub.add_parser("retry", help="process pushes set aside again (a running bot picks them up)")
+    retry = pushes_sub.add_parser("retry", help="process pushes set aside again, and replay the consumers that "
+                                                 "failed on a push (a running bot picks them up)")
     config_arg(retry)
+    retry.add_argument("--consumer", metavar="NAME", help="replay only this consumer's failures (matching, metrics, "
+                                                          "reminders, tickets)")
     which = retry.add_mutually_exclusive_group(required=True)
     which.add_argument("push_ids", nargs="*", default=[], metavar="PUSH_ID", help="these push ids")
     which.add_argument("--all", action="store_true", help="every push set aside")
@@ -35,22 +40,41 @@ async def _with_session(config: Config, work):
 
 
 def run(args, config: Config) -> int:
-    from bot.store import set_aside
+    from bot.store import consumer_failures, set_aside
 
     if args.pushes_command == "failed":
-        rows = asyncio.run(_with_session(config, lambda s: set_aside.listed(s, limit=args.limit)))
+        async def both(session):
+            return (await set_aside.listed(session, limit=args.limit),
+                    await consumer_failures.listed(session, limit=args.limit))
+
+        rows, failures = asyncio.run(_with_session(config, both))
         items = [{"platform": r.platform, "push_id": r.push_id, "kind": r.kind, "attempts": r.attempts,
                   "set_aside_at": r.processed_at.isoformat(), "error": r.last_error} for r in rows]
+        consumer_items = [{"platform": f.platform, "push_id": f.push_id, "consumer": f.consumer,
+                           "attempts": f.attempts, "failed_at": f.failed_at.isoformat(), "replay_asked": f.replay,
+                           "error": f.error} for f in failures]
         if args.json:
-            print(json.dumps({"items": items}, ensure_ascii=False))
+            print(json.dumps({"items": items, "consumer_failures": consumer_items}, ensure_ascii=False))
         else:
             for i in items:
                 print(f"{i['set_aside_at']}  {i['platform']}  {i['push_id']}  after {i['attempts']} tries: {i['error'][:200]}")
             print(f"{len(items)} push(es) set aside")
+            for i in consumer_items:
+                asked = ", replay asked" if i["replay_asked"] else ""
+                print(f"{i['failed_at']}  {i['platform']}  {i['push_id']}  consumer {i['consumer']}, "
+                      f"{i['attempts']} tries{asked}: {i['error'][:200]}")
+            print(f"{len(consumer_items)} consumer failure(s)")
         return 0
     if not args.all and not args.push_ids:
         print("csbot pushes retry: give PUSH_ID... or --all")
         return 2
-    n = asyncio.run(_with_session(config, lambda s: set_aside.retry(s, push_ids=None if args.all else args.push_ids)))
+    ids = None if args.all else args.push_ids
+
+    async def retry(session):
+        pushes_n = 0 if args.consumer else await set_aside.retry(session, push_ids=ids)
+        return pushes_n, await consumer_failures.ask_replay(session, push_ids=ids, consumer=args.consumer)
+
+    n, replays = asyncio.run(_with_session(config, retry))
     print(f"{n} push(es) put back to be processed")
-    return 0 if n or args.all else 1
+    print(f"{replays} consumer failure(s) to be replayed")
+    return 0 if n or replays or args.all else 1

@@ -62,3 +62,19 @@ async def test_pushes_are_summed_up_at_info_once_a_minute(client, caplog):
     [summary] = [r.getMessage() for r in caplog.records if r.name == "bot.web.webhooks"]
     assert summary.startswith("pushes seconds=61 total=4 ") and "wangwang.ok=3" in summary
     assert "wangwang.bad_signature=1" in summary
+
+
+def test_a_value_with_a_line_break_cannot_forge_a_line():
+    """The text format as `setup` installs it: one record is one line, a traceback's lines kept."""
+    from bot.logs import _Text
+
+    record = logging.LogRecord("bot.intake", logging.ERROR, __file__, 1, "push processing failed push_id=%s",
+                               ("a\n2026-12-06T00:00:00.000Z INFO bot.x forged=1",), None)
+    line = _Text(None).format(record)
+    assert "\n" not in line and line.endswith("push_id=a\\n2026-12-06T00:00:00.000Z INFO bot.x forged=1")
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.LogRecord("bot.intake", logging.ERROR, __file__, 1, "failed id=%s", ("x\ry",), sys.exc_info())
+    first, *traceback = _Text(None).format(record).splitlines()
+    assert first.endswith("failed id=x\\ry") and traceback[-1] == "ValueError: boom"

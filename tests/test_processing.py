@@ -270,7 +270,7 @@ async def test_a_push_that_cannot_be_processed_is_set_aside_with_its_error(store
     async with store_client.app[keys.DB]() as session:
         broken = await session.scalar(sa.select(RawPush).where(RawPush.push_id == "broken"))
         texts = (await session.scalars(sa.select(Message.text))).all()
-    assert broken.processed_at is not None and broken.attempts == 5
+    assert broken.processed_at is not None and broken.attempts == 1  # set aside at once
     assert "missing field" in broken.last_error
     assert texts == ["在吗"]
 

@@ -125,7 +125,7 @@ def push_form(
     elif isinstance(event, OrderCreated):
         topic = TRADE_CREATE
         content = {
-            "tid": int(event.order_id) if event.order_id.isdigit() else event.order_id,
+            "tid": int(event.order_id) if event.order_id.isascii() and event.order_id.isdigit() else event.order_id,
             "buyer_nick": event.buyer, "seller_nick": seller_nick, "title": event.title,
             "payment": format_yuan(event.amount_fen), "created": format_platform_time(event.created_at),
         }
@@ -134,14 +134,14 @@ def push_form(
     elif isinstance(event, OrderPaid):
         topic = TRADE_PAY
         content = {
-            "tid": int(event.order_id) if event.order_id.isdigit() else event.order_id,
+            "tid": int(event.order_id) if event.order_id.isascii() and event.order_id.isdigit() else event.order_id,
             "buyer_nick": event.buyer, "payment": format_yuan(event.amount_fen or 0),
             "pay_time": format_platform_time(event.paid_at),
         }
     elif isinstance(event, OrderClosed):
         topic = TRADE_CLOSE
         content = {
-            "tid": int(event.order_id) if event.order_id.isdigit() else event.order_id,
+            "tid": int(event.order_id) if event.order_id.isascii() and event.order_id.isdigit() else event.order_id,
             "buyer_nick": event.buyer, "close_reason": event.reason,
         }
     else:

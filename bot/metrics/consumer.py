@@ -100,6 +100,7 @@ class MetricsConsumer:
         self._clock = clock
         self._config = config
         self._rules = board.rules
+        self._loaded_accounts = None  # the rules' accounts the day was loaded under: /admin may change them
         self._poll_s = poll_s
         self._recheck = recheck
         self._horizon = timedelta(hours=config.metrics.waiting_horizon_hours)
@@ -174,7 +175,7 @@ class MetricsConsumer:
         position = self.change_position()
         self._board.set_lag(self.lag_s())
         today = now.astimezone(self._rules.zone).date()
-        if self._board.day != today:
+        if self._board.day != today or self._rules.accounts != self._loaded_accounts:
             await self.load_today(now)
         self._roster(now)
         await self._handovers(now)
@@ -201,6 +202,7 @@ class MetricsConsumer:
         """Everything for today from the store: the snapshot the live updates then build on."""
         today = now.astimezone(self._rules.zone).date()
         start, end = self._rules.day_bounds(today, today)
+        self._loaded_accounts = self._rules.accounts
         async with self._db() as session:
             await reading(session)
             self._last_id = await store.last_message_id(session)

@@ -40,8 +40,7 @@ class PeriodFigures:
     def __init__(self, db: async_sessionmaker, *, rules: Rules, gate: asyncio.Lock | None = None,
                  batch: int = 200, poll_s: float = 1.0) -> None:
         self._db = db
-        self._rules = rules
-        self._basis = rules_basis(rules)
+        self._rules = rules  # shared: /admin changes its accounts in place (bot.web.roster)
         self._gate = gate
         self._batch = batch
         self._poll_s = poll_s
@@ -66,11 +65,12 @@ class PeriodFigures:
         busy shop cannot keep it going.
         """
         batch = batch or self._batch
+        basis = rules_basis(self._rules)
         async with self._writing() as session:
-            if await store.basis(session) != self._basis:
+            if await store.basis(session) != basis:
                 log.info("metric facts built under other rules (or never): rebuilding every buyer")
                 await store.mark_all_stale(session)
-                await store.set_basis(session, self._basis)
+                await store.set_basis(session, basis)
             todo = await store.stale_ids(session) if now_stale else None
         total = 0
         while True:

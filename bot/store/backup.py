@@ -2,8 +2,8 @@
 
 A backup is one consistent snapshot of a live database (WAL: writers go on meanwhile), copied in one
 step, so a `cp` of a database and its WAL caught in between is never what is kept. Sealed values stay
-sealed: a backup is read with the key it was written under. On PostgreSQL, pg_dump and pg_restore
-are the tools (README, Buyer data); these commands say so and stop.
+sealed: a backup is read with the key it was written under. On PostgreSQL the commands wrap pg_dump
+and pg_restore instead (bot.store.pg_backup).
 """
 
 from __future__ import annotations
@@ -23,12 +23,7 @@ class BackupError(Exception):
 
 
 def sqlite_path(url: str) -> Path:
-    """The file of an async SQLite URL (store.db.async_url); BackupError for PostgreSQL."""
-    if not url.startswith("sqlite"):
-        raise BackupError(
-            "on PostgreSQL use pg_dump and pg_restore: "
-            "pg_dump --format=custom --file FILE DSN, and into an empty database pg_restore --no-owner --dbname DSN FILE "
-            "(README, Buyer data)")
+    """The file of an async SQLite URL (store.db.async_url)."""
     return Path(url.removeprefix("sqlite+aiosqlite:///"))
 
 

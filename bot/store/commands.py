@@ -14,7 +14,8 @@ def add_parser(sub, config_arg) -> None:
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
     config_arg(db_sub.add_parser("upgrade", help="apply the schema migrations (serve also does this at start)"))
-    backup = db_sub.add_parser("backup", help="copy the live SQLite database to FILE, one consistent snapshot")
+    backup = db_sub.add_parser("backup", help="copy the live database to FILE, one consistent snapshot "
+                                              "(SQLite's backup API; on PostgreSQL pg_dump --format=custom)")
     config_arg(backup)
     backup.add_argument("file", type=Path)
     restore = db_sub.add_parser("restore", help="copy a backup into the empty database of the configuration, and check it")
@@ -63,7 +64,13 @@ def _print_counts(counts: dict[str, int]) -> None:
 async def _backup(args, config: Config) -> int:
     from bot.store import backup
 
-    counts = await asyncio.to_thread(backup.backup, backup.sqlite_path(_url(config)), args.file)
+    url = _url(config)
+    if url.startswith("postgresql"):
+        from bot.store import pg_backup
+
+        counts = await pg_backup.backup(url, args.file)
+    else:
+        counts = await asyncio.to_thread(backup.backup, backup.sqlite_path(url), args.file)
     print(f"backed up to {args.file}:")
     _print_counts(counts)
     return 0
@@ -72,8 +79,16 @@ async def _backup(args, config: Config) -> int:
 async def _restore(args, config: Config) -> int:
     from bot.store import backup, sealed
 
-    db = backup.sqlite_path(_url(config))
-    counts = await asyncio.to_thread(backup.restore, args.file, db)
+    url = _url(config)
+    if url.startswith("postgresql"):
+        from bot.store import pg_backup
+        from sqlalchemy.engine import make_url
+
+        db = make_url(url).database
+        counts = await pg_backup.restore(args.file, url)
+    else:
+        db = backup.sqlite_path(url)
+        counts = await asyncio.to_thread(backup.restore, args.file, db)
     print(f"restored {args.file} into {db}; it opens and its counts match the backup's:")
     _print_counts(counts)
     from bot.store.db import create_engine

@@ -100,14 +100,14 @@ async def mark_processed(session: AsyncSession, push_ids: list[int], *, now: dat
 _MARK_FAILED = (
     sa.update(pushes).where(_t.id == sa.bindparam("pid"))
     .values(attempts=_t.attempts + 1, last_error=sa.bindparam("error"),
-            processed_at=sa.case((_t.attempts + 1 >= MAX_ATTEMPTS, sa.bindparam("now", type_=_t.processed_at.type)),
-                                 else_=None))
+            processed_at=sa.case((sa.or_(sa.bindparam("at_once", type_=sa.Boolean), _t.attempts + 1 >= MAX_ATTEMPTS),
+                                  sa.bindparam("now", type_=_t.processed_at.type)), else_=None))
 )
 
 
-async def mark_failed(session: AsyncSession, push_id: int, *, now: datetime, error: str) -> None:
-    """Record a failure; after MAX_ATTEMPTS the push is set aside (processed, with its error)."""
-    await session.execute(_MARK_FAILED, {"pid": push_id, "now": now, "error": error[:2000]})
+async def mark_failed(session: AsyncSession, push_id: int, *, now: datetime, error: str, at_once: bool) -> None:
+    """Record a failure; the push is set aside (processed, with its error) at once, or after MAX_ATTEMPTS."""
+    await session.execute(_MARK_FAILED, {"pid": push_id, "now": now, "error": error[:2000], "at_once": at_once})
 
 
 async def counts_by_platform(session: AsyncSession) -> dict[str, int]:

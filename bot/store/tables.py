@@ -104,6 +104,24 @@ class RawPush(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=Masked)  # masked: no buyer data, no SQL parameters
 
 
+class ConsumerFailure(SQLModel, table=True):
+    """A consumer that failed on one push with an error of its own (a bug, not the store's): the push
+    was processed by everything else, and this consumer's part waits here until it is replayed
+    (`csbot pushes retry --consumers`; a running bot replays it, bot.store.consumer_failures)."""
+
+    __tablename__ = "consumer_failures"
+    __table_args__ = (sa.UniqueConstraint("platform", "push_id", "consumer"),)
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str
+    push_id: str
+    consumer: str  # the consumer's name: matching, metrics, reminders, tickets
+    error: str = Field(sa_type=Masked)  # masked: no buyer data, no SQL parameters
+    failed_at: datetime = _at()
+    attempts: int = 1
+    replay: bool = False  # asked to be replayed, not yet tried again
+    replayed_at: datetime | None = _at(nullable=True)  # done: the consumer went through on a replay
+
+
 class Setting(SQLModel, table=True):
     """What every process on one database must agree on (the partition count)."""
 

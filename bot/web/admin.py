@@ -264,7 +264,7 @@ async def add_token(request: web.Request) -> web.Response:
 async def revoke_token(request: web.Request) -> web.Response:
     caller(request, role="admin")
     raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:  # "²" is a digit to str.isdigit
         raise ApiError(404, "not_found", "no such token")
     async with request.app[keys.DB]() as session, session.begin():
         if not await staff_store.revoke_token(session, int(raw), now=request.app[keys.CLOCK].now()):

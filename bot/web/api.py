@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.store import outbox as outbox_store
-from bot.store import pushes, set_aside
+from bot.store import consumer_failures, pushes, set_aside
 from bot.store import tickets as tickets_store
 from bot.web import board, keys
 from bot.web.openapi import OPENAPI
@@ -46,6 +46,7 @@ async def prometheus(request: web.Request) -> web.Response:
     async with app[keys.DB]() as session:
         pending = await pushes.count_pending(session)
         set_aside_n = await set_aside.count(session)
+        consumer_failed = await consumer_failures.open_by_consumer(session)
         ticket_counts = await tickets_store.count_by_state(session)
         overdue = (await tickets_store.search(session, overdue_at=app[keys.CLOCK].now(), limit=1))[1]
     backlog, processor, leases = app[keys.BACKLOG], app[keys.PROCESSOR], app[keys.LEASES]
@@ -54,6 +55,9 @@ async def prometheus(request: web.Request) -> web.Response:
         gauge("csbot_pushes_pending", "Stored pushes not processed yet (by any process).", rows=[((), pending)]),
         gauge("csbot_pushes_set_aside", "Pushes set aside as failed (csbot pushes failed lists them, retry replays them).",
               rows=[((), set_aside_n)]),
+        gauge("csbot_consumer_failures", "Consumers' failures on a push, not replayed yet, by consumer (csbot pushes"
+              " failed lists them, retry replays them).", ("consumer",),
+              [((name,), consumer_failed.get(name, 0)) for name in sorted({*processor.consumer_names, *consumer_failed})]),
         gauge("csbot_processing_lag_seconds", "Age of the oldest unprocessed push now (by any process).",
               rows=[((), backlog.lag_s())]),
         counter("csbot_pushes_processed", "Pushes this process processed.", (), [((), processor.processed_total)]),

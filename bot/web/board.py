@@ -69,7 +69,7 @@ def _last_event_id(request: web.Request) -> int | None:
     """The position a reconnecting client had: EventSource's Last-Event-ID header, or
     `?last_event_id=` from a page that opens a new EventSource (which cannot send the header)."""
     raw = request.headers.get("Last-Event-ID") or request.query.get("last_event_id") or ""
-    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None  # "²" is a digit to isdigit
 
 
 async def _opening(request: web.Request, board) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -207,10 +208,15 @@ def scoped_key(who: Caller, key: str) -> str:
     scoped to the caller, so it never equals another agent's key nor one of the bot's own (`remind:`,
     `ticket:`, `auto:`), whatever the request says.
 
+    The caller is the agent, else the logged-in person (each supervisor has their own keys), else the
+    role of a program's token; quoted, so that a ":" in an id cannot make two callers' keys meet.
+
     >>> scoped_key(Caller(role="agent", agent="xiaomei", accounts=frozenset()), "remind:wangwang:T1:1")
     'agent:xiaomei:remind:wangwang:T1:1'
+    >>> scoped_key(Caller(role="supervisor", agent=None, accounts=frozenset(), user="a:b"), "k")
+    'agent:a%3Ab:k'
     """
-    return f"agent:{who.agent or who.role}:{key}"
+    return f"agent:{quote(who.agent or who.user or who.role, safe='')}:{key}"
 
 
 def _outgoing_json(m) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp import web
@@ -39,3 +40,21 @@ async def json_errors(request: web.Request, handler) -> web.StreamResponse:
     except Exception:
         log.exception("unhandled error path=%s", request.path)
         return api_error(500, "internal", "internal error; it has been logged")
+
+
+def body_deadline(timeout_s: float):
+    """A middleware: the body of an API or page request must arrive within `timeout_s` (else 408), so
+    that a client sending a byte now and then cannot hold a handler forever. Webhooks read theirs under
+    the same deadline themselves (bot.web.webhooks), to answer in the platform's own error format."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler) -> web.StreamResponse:
+        if request.body_exists and not request.path.startswith("/webhooks/"):
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await request.read()  # kept by aiohttp: the handler's request.json() reads it from memory
+            except TimeoutError:
+                raise ApiError(408, "body_timeout", f"the body did not arrive within {timeout_s:g} s") from None
+        return await handler(request)
+
+    return middleware

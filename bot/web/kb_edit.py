@@ -19,6 +19,7 @@ from bot.config import config_dir, resolve_path
 from bot.matching import editor, impact, kb_files, learn
 from bot.matching.editor import Proposal, ProposalError
 from bot.matching.kb import KnowledgeBaseError
+from bot.privacy import mask, mask_strings
 from bot.store import feedback, kb_changes, learning
 from bot.store.tables import KbChange
 from bot.web import keys, params
@@ -303,7 +304,8 @@ async def stats(request: web.Request) -> web.Response:
     items = [{"intent": u.intent, "title": titles.get(u.intent, u.intent), "shown": u.shown, "used": u.used,
               "edited": u.edited, "ignored": u.ignored, "rewritten_share": round(u.rewritten_share, 3),
               "examples": u.examples} for u in uses]
-    return web.json_response({"items": items, "total": len(items)})
+    # What agents wrote may quote a buyer's phone or address: masked, as for every supervisor.
+    return web.json_response(mask_strings({"items": items, "total": len(items)}))
 
 
 def _period(request: web.Request) -> tuple[datetime, datetime, date, date]:
@@ -326,8 +328,9 @@ async def learn_groups(request: web.Request) -> web.Response:
     groups = await asyncio.to_thread(learn.group, messages, engine.matcher)
     titles = {i.id: i.title for i in (*engine.kb.intents, *engine.kb.off_topic)}
     items = [g.as_dict(titles=titles) for g in groups]
+    # Buyers' messages, for curating the knowledge base: phone numbers, ID numbers and addresses masked.
     return web.json_response({"from": first.isoformat(), "to": last.isoformat(),
-                              "items": items[offset:offset + limit], "total": len(items)})
+                              "items": mask_strings(items[offset:offset + limit]), "total": len(items)})
 
 
 async def learn_accept(request: web.Request) -> web.Response:
@@ -356,8 +359,11 @@ async def learn_accept(request: web.Request) -> web.Response:
     if not found:
         return web.json_response({"applied": False, "gone": gone,
                                   "message": "these messages are gone (deleted by retention); nothing to learn"})
-    questions = list(dict.fromkeys(found[i].strip() for i in ids if i in found and found[i].strip()))
+    # Masked before they are written into the knowledge base's files (and the change history): a question
+    # learned keeps its shape, not a buyer's phone number or address.
+    questions = list(dict.fromkeys(mask(found[i].strip()) for i in ids if i in found and found[i].strip()))
     if action == "new_intent":
+        extra = [mask(q) for q in extra]
         reply = body.get("reply")
         replies = [{"text": reply}] if isinstance(reply, str) and reply.strip() else []
         fields = {"title": body.get("title", ""), "questions": questions + extra, "replies": replies}

@@ -51,7 +51,7 @@ async def login(request: web.Request) -> web.Response:
     if not isinstance(username, str) or not isinstance(password, str) or not username or len(username) > 100:
         raise ApiError(400, "bad_request", "send JSON {\"user\": ..., \"password\": ...}")
     app, rule = request.app, lockout_rule(request)
-    now, address = app[keys.CLOCK].now(), request.remote or "-"
+    now, address = app[keys.CLOCK].now(), app[keys.CLIENT_ADDRESS].of(request)
     async with app[keys.DB]() as session, session.begin():
         by_name, by_address = await staff_store.failures(session, username=username, address=address,
                                                          since=rule.since(now))

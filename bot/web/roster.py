@@ -4,9 +4,11 @@ The configuration object is shared by every part of the bot; a change on /admin 
 and `shifts` in place (and refreshes the few objects that took them once at start: the tokens' callers,
 the board's names, the ticket assignment), so each part sees the change at its next use. The file's own
 declarations win (bot/staff/roster.py). Other processes on the same database take the change up within
-`Roster.POLL_S`. Which account belongs to which agent in the period figures is
-taken at start (the stored facts are rebuilt when it changed), so a moved platform account counts for
-its new agent in the figures after the next start.
+`Roster.POLL_S`. Which platform account belongs to which agent (the figures' `Rules.accounts`) changes
+with it: the board reloads the day, and the stored period facts are rebuilt, so a platform account given
+to an agent, or moved to another, counts for that agent at once. (With several processes, until the
+others have polled, each finds the facts built under the other's accounts and rebuilds them again:
+a few extra rebuilds, for at most `Roster.POLL_S`.)
 """
 
 from __future__ import annotations
@@ -89,7 +91,10 @@ class Roster:
         fresh = callers(live)
         self._app[keys.CALLERS].clear()
         self._app[keys.CALLERS].update(fresh)
-        self._app[keys.BOARD].rename({a.id: a.name or a.id for a in live.agents})
+        board = self._app[keys.BOARD]
+        board.rename({a.id: a.name or a.id for a in live.agents})
+        # The board's rules object is the one the figures' consumer, the period facts and the jobs hold.
+        object.__setattr__(board.rules, "accounts", Rules.from_config(live).accounts)
         assignment, new = self._app[keys.TICKET_ASSIGNMENT], Assignment.from_config(live)
         for f in dataclasses.fields(assignment):  # the ticket consumer and job hold this very object
             object.__setattr__(assignment, f.name, getattr(new, f.name))

@@ -74,6 +74,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/board/stream", board.stream)
     app.router.add_get("/api/board/outbox", send_failures.send_failures)
     app.router.add_get("/api/pushes/failed", pushes_failed.failed_pushes)
+    app.router.add_post("/api/pushes/retry", pushes_failed.retry)
     app.router.add_get("/board", board.board_page)
     app.router.add_get("/board/board.js", board.board_js)
     app.router.add_get("/board/board.css", board.board_css)

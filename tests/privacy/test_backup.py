@@ -1,27 +1,31 @@
-"""`csbot db backup` and `csbot db restore`: a live bot backed up while pushes are being posted, restored
-into an empty database with the counts checked; a non-empty target, a truncated file and a file that
-is no backup are refused with a clear message."""
+"""`csbot db backup` and `csbot db restore`, on SQLite and on PostgreSQL (pg_dump and pg_restore): a live bot
+backed up while pushes are being posted, restored into an empty database with the counts checked; a
+non-empty target, a truncated file and a file that is no backup are refused with a clear message."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import os
+import re
 import sqlite3
 import subprocess
 import sys
 
+import asyncpg
 import pytest
 
-from bot.store import sealed
+from bot.store import pg_backup, sealed
 from bot.store.backup import counts
 from tests.conftest import ROOT
 from tests.privacy.test_sealed import KEY_A
 from bot.clock import SystemClock
 from bot.events import BuyerMessage
 from bot.gateway import PLATFORMS
-from tests.conftest import APP_KEYS, SECRETS
+from tests.conftest import APP_KEYS, PG_DSN, SECRETS, pg_database
 from tests.test_durability import deliver, free_port, start_bot, stored, write_config
+from tests.test_multiprocess import write_pg_config
 
 pytestmark = pytest.mark.slow
 
@@ -158,9 +162,141 @@ def test_the_database_files_are_created_owner_only(backup_file):
     conn.close()
 
 
-def test_on_postgresql_backup_points_to_pg_dump(tmp_path, monkeypatch):
-    monkeypatch.setenv("CSBOT_DATABASE_URL", "postgresql://root@127.0.0.1:5432/test")
-    config = write_config(tmp_path, free_port())
-    for command in ("backup", "restore"):
-        done = csbot("db", command, str(tmp_path / "x.dump"), "--config", str(config))
-        assert done.returncode == 1 and "pg_dump --format=custom" in done.stderr, done.stderr
+# PostgreSQL: the same commands wrap pg_dump and pg_restore.
+
+async def pg_counts(url: str) -> dict[str, int]:
+    conn = await asyncpg.connect(url)
+    try:
+        return await pg_backup._counts(conn)
+    finally:
+        await conn.close()
+
+
+def printed_counts(stdout: str) -> dict[str, int]:
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"(?m)^  (\w+) +(\d+)$", stdout)}
+
+
+async def post(port: int, event: BuyerMessage) -> str:
+    form = PLATFORMS[event.platform].push_form(event, app_key=APP_KEYS[event.platform],
+                                               secret=SECRETS[event.platform], now=SystemClock().now())
+    answered = await deliver(port, [(event.platform, event.push_id, form)])
+    return answered.get(event.push_id, "no answer")
+
+
+async def test_on_postgresql_a_live_bot_under_traffic_is_backed_up_and_restored(tmp_path, data_key):
+    async with pg_database() as live_url, pg_database() as restored_url:
+        port = free_port()
+        config = write_pg_config(tmp_path, port, live_url, name="live")
+        proc = await start_bot(config, port)
+        backup = tmp_path / "snapshot.dump"
+        try:
+            stop = asyncio.Event()
+            posting = asyncio.create_task(traffic(port, stop))
+            while (await pg_counts(live_url))["pushes"] < 50:  # the backup is taken while pushes arrive
+                await asyncio.sleep(0.02)
+            done = await asyncio.to_thread(csbot, "db", "backup", str(backup), "--config", str(config))
+            await asyncio.sleep(0.3)
+            stop.set()
+            answered = await posting
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+        assert done.returncode == 0, done.stderr
+        assert oct(backup.stat().st_mode & 0o777) == "0o600"
+        covered = printed_counts(done.stdout)
+        assert 50 <= covered["pushes"] < answered, "the backup was not taken under traffic"
+        assert covered == await pg_backup.dump_counts(backup)
+
+        port = free_port()
+        target = write_pg_config(tmp_path, port, restored_url, name="restored")
+        done = csbot("db", "restore", str(backup), "--config", str(target))
+        assert done.returncode == 0, done.stderr
+        assert "counts match" in done.stdout
+        assert await pg_counts(restored_url) == covered
+        conn = await asyncpg.connect(restored_url)
+        kept = await conn.fetch("SELECT platform, push_id, form FROM pushes ORDER BY id")
+        await conn.close()
+        keyring = sealed.Keyring(base64.b64decode(KEY_A))
+        assert all("有货吗" in keyring.open(row["form"]) for row in kept)
+
+        # the restored database serves: it knows the pushes it holds, and takes new ones
+        proc = await start_bot(target, port)
+        try:
+            platform, push_id = kept[0]["platform"], kept[0]["push_id"]
+            known = BuyerMessage(platform=platform, shop=APP_KEYS[platform], buyer="buyer0", push_id=push_id,
+                                 at=SystemClock().now(), text="有货吗", agent_account="")
+            assert await post(port, known) == "duplicate"
+            assert await post(port, dataclasses.replace(known, push_id="after-restore")) == "ok"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+        after = await pg_counts(restored_url)
+        assert after["pushes"] == covered["pushes"] + 1
+
+        # restoring again: the database is no longer empty, and stays as it is
+        again = csbot("db", "restore", str(backup), "--config", str(target))
+        assert again.returncode == 1 and "not empty" in again.stderr, again.stderr
+        assert await pg_counts(restored_url) == after
+
+
+@pytest.fixture
+async def pg_backup_file(tmp_path) -> tuple:
+    """A real pg_dump backup of a migrated database, and a configuration whose database is empty."""
+    async with pg_database() as source, pg_database() as target:
+        config = write_pg_config(tmp_path, free_port(), source, name="src")
+        assert csbot("db", "upgrade", "--config", str(config)).returncode == 0
+        file = tmp_path / "good.dump"
+        done = csbot("db", "backup", str(file), "--config", str(config))
+        assert done.returncode == 0, done.stderr
+        yield file, write_pg_config(tmp_path, free_port(), target, name="dst"), target
+
+
+async def test_on_postgresql_a_truncated_backup_is_refused(pg_backup_file, tmp_path):
+    good, config, target = pg_backup_file
+    size = good.stat().st_size
+    for keep in (size // 2, size - 200):
+        cut = tmp_path / f"cut{keep}.dump"
+        cut.write_bytes(good.read_bytes()[:keep])
+        done = csbot("db", "restore", str(cut), "--config", str(config))
+        assert done.returncode == 1 and "truncated" in done.stderr, done.stderr
+        assert await pg_counts(target) == {}
+
+
+@pytest.mark.parametrize("content, says", [
+    (b"id,text\n1,hello\n", "not a pg_dump custom-format file"),
+    (None, "not a csbot backup"),
+])
+async def test_on_postgresql_a_file_that_is_no_backup_is_refused(pg_backup_file, tmp_path, content, says):
+    _, config, target = pg_backup_file
+    other = tmp_path / "other.dump"
+    if content is None:  # a pg_dump archive, but not of a csbot database
+        dsn = PG_DSN.rsplit("/", 1)[0] + "/postgres"
+        subprocess.run(["pg_dump", "--format=custom", f"--file={other}", dsn], check=True)
+    else:
+        other.write_bytes(content)
+    done = csbot("db", "restore", str(other), "--config", str(config))
+    assert done.returncode == 1 and says in done.stderr, done.stderr
+    assert await pg_counts(target) == {}
+
+
+async def test_on_postgresql_a_backup_never_overwrites_a_file(pg_backup_file):
+    good, config, _ = pg_backup_file
+    before = good.read_bytes()
+    done = csbot("db", "backup", str(good), "--config", str(config))
+    assert done.returncode == 1 and "exists" in done.stderr
+    assert good.read_bytes() == before
+
+
+async def test_a_database_the_bot_creates_is_owner_only_with_its_wal(tmp_path, aiohttp_client, make_app, clock):
+    """The normal start (not a restore): the file, its -wal and -shm are 0600 under a umask of 022."""
+    from tests.conftest import buyer_message, make_config, push_and_process
+
+    db = tmp_path / "fresh" / "bot.db"
+    old = os.umask(0o022)
+    try:
+        client = await aiohttp_client(make_app(make_config(f"sqlite:///{db}"), clock))
+        await push_and_process(client, buyer_message(text="在吗"))
+        modes = {suffix: oct(os.stat(f"{db}{suffix}").st_mode & 0o777) for suffix in ("", "-wal", "-shm")}
+    finally:
+        os.umask(old)
+    assert modes == {"": "0o600", "-wal": "0o600", "-shm": "0o600"}

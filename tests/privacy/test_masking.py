@@ -97,14 +97,20 @@ async def test_agents_see_it_masked_when_the_shop_says_so(aiohttp_client, clock,
 async def test_a_failed_push_stores_its_error_masked(aiohttp_client, clock, make_app, sqlite_url):
     client = await aiohttp_client(make_app(make_config(sqlite_url), clock))
     app_db = client.app[keys.DB]
-    from bot.store import pushes
+    from bot.store import consumer_failures, pushes
+    from bot.store.tables import ConsumerFailure
 
     async with app_db() as session, session.begin():
         session.add(RawPush(platform="wangwang", push_id="x1", kind="k", shop="s", buyer="b", event_at=clock.now(),
                             received_at=clock.now(), form="{}"))
     async with app_db() as session, session.begin():
         pid = await session.scalar(sa.select(RawPush.id))
-        await pushes.mark_failed(session, pid, now=clock.now(), error=f"KeyError [parameters: ('{PHONE}',)] {ID_NUMBER}")
+        await pushes.mark_failed(session, pid, now=clock.now(), error=f"KeyError [parameters: ('{PHONE}',)] {ID_NUMBER}",
+                                 at_once=False)
+        await consumer_failures.record(session, platform="wangwang", push_id="x1", consumer="tickets",
+                                       error=f"KeyError: {PHONE} {ID_NUMBER}", now=clock.now())
     async with client.app[keys.ENGINE].connect() as conn:
         stored = await conn.scalar(sa.select(RawPush.__table__.c.last_error))
+        consumer_error = await conn.scalar(sa.select(ConsumerFailure.__table__.c.error))
     assert PHONE not in stored and ID_NUMBER not in stored and "KeyError" in stored
+    assert PHONE not in consumer_error and ID_NUMBER not in consumer_error and "KeyError" in consumer_error

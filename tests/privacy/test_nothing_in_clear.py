@@ -1,7 +1,9 @@
 """Done when: after a day's worth of simulated traffic (compressed into seconds) with buyers' phone
 numbers, ID numbers and addresses in the messages and in the orders' raw forms, none of them is found
-in clear in the bot's log file, in the raw bytes of its database files (the database, its WAL and
-shared memory) or in /metrics. The same values are found once decrypted: the grep can fail."""
+in clear in the bot's log file, in the database or in /metrics. On SQLite the database is the raw bytes
+of its files (the database, its WAL and shared memory); on PostgreSQL it is a plain-text pg_dump of it,
+and the database's own files in the server's data directory when this process can read them. The
+same values are found once decrypted: the grep can fail."""
 
 from __future__ import annotations
 
@@ -10,11 +12,13 @@ import base64
 import dataclasses
 import itertools
 import json
+import os
 import sqlite3
 import subprocess
 import sys
 
 import aiohttp
+import asyncpg
 import pytest
 
 from bot.clock import SystemClock
@@ -23,10 +27,11 @@ from bot.events import OrderCreated
 from bot.gateway import PLATFORMS
 from bot.sim import traffic
 from bot.store import sealed
-from tests.conftest import ROOT
+from tests.conftest import ROOT, pg_database
 from tests.privacy.test_masking import ADDRESSES
 from tests.privacy.test_sealed import KEY_A
 from tests.test_durability import free_port, write_config
+from tests.test_multiprocess import write_pg_config
 
 pytestmark = pytest.mark.slow
 DURATION_S, RATE = 5.0, 60.0
@@ -59,10 +64,88 @@ def order_form(shop: traffic.Shop, n: int) -> dict[str, str]:
     return adapter.sign(form, shop.app_secret)
 
 
-async def test_a_day_of_traffic_leaves_no_buyer_data_in_clear(tmp_path, monkeypatch):
+class SqliteFiles:
+    """The bot's SQLite database, read as the raw bytes of its files."""
+
+    def __init__(self, folder):
+        self.folder, self.db = folder, folder / "bot.db"
+
+    def config(self, port: int):
+        return write_config(self.folder, port)
+
+    async def pending(self) -> int:
+        with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as conn:
+            return conn.execute("SELECT count(*) FROM pushes WHERE processed_at IS NULL").fetchone()[0]
+
+    async def raw(self, when: str) -> dict[str, bytes]:
+        return {f"{p.name}{when}": p.read_bytes() for p in self.folder.glob("bot.db*")}
+
+    def check_files(self, files: dict[str, bytes]) -> None:
+        assert "bot.db-wal" in files, sorted(files)  # read while running: the WAL too
+
+    async def column(self, sql: str) -> list[str]:
+        with sqlite3.connect(self.db) as conn:
+            return [v for (v,) in conn.execute(sql)]
+
+
+class PostgresDump:
+    """The bot's PostgreSQL database, read as a plain-text pg_dump and as the database's own files."""
+
+    def __init__(self, folder, url: str):
+        self.folder, self.url = folder, url
+
+    def config(self, port: int):
+        return write_pg_config(self.folder, port, self.url)
+
+    async def pending(self) -> int:
+        conn = await asyncpg.connect(self.url)
+        try:
+            return await conn.fetchval("SELECT count(*) FROM pushes WHERE processed_at IS NULL")
+        finally:
+            await conn.close()
+
+    async def raw(self, when: str) -> dict[str, bytes]:
+        dump = subprocess.run(["pg_dump", "--format=plain", f"--dbname={self.url}"], capture_output=True, check=True)
+        found = {f"pg_dump{when}": dump.stdout}
+        conn = await asyncpg.connect(self.url)
+        try:
+            await conn.execute("CHECKPOINT")  # the pages on disk, not only in the server's buffers
+            folder = os.path.join(await conn.fetchval("SHOW data_directory"), "base", str(await conn.fetchval(
+                "SELECT oid FROM pg_database WHERE datname = current_database()")))
+        except asyncpg.PostgresError:  # not a superuser: the dump is what can be read
+            return found
+        finally:
+            await conn.close()
+        if os.access(folder, os.R_OK):
+            for name in os.listdir(folder):
+                with open(os.path.join(folder, name), "rb") as f:
+                    found[f"{folder}/{name}{when}"] = f.read()
+        return found
+
+    def check_files(self, files: dict[str, bytes]) -> None:
+        assert b"COPY public.messages" in files["pg_dump"], files["pg_dump"][:500]
+
+    async def column(self, sql: str) -> list[str]:
+        conn = await asyncpg.connect(self.url)
+        try:
+            return [v for (v,) in await conn.fetch(sql)]
+        finally:
+            await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request, tmp_path):
+    if request.param == "sqlite":
+        yield SqliteFiles(tmp_path)
+        return
+    async with pg_database() as url:
+        yield PostgresDump(tmp_path, url)
+
+
+async def test_a_day_of_traffic_leaves_no_buyer_data_in_clear(tmp_path, monkeypatch, store):
     monkeypatch.setenv(sealed.KEY_ENV, KEY_A)
     port = free_port()
-    config_file = write_config(tmp_path, port)
+    config_file = store.config(port)
     config = load_config(config_file)
     log_file = tmp_path / "bot.log"
     with log_file.open("ab") as log:  # DEBUG: every line the bot can write, SQLAlchemy's included
@@ -93,21 +176,19 @@ async def test_a_day_of_traffic_leaves_no_buyer_data_in_clear(tmp_path, monkeypa
                 shop = shops[n % len(shops)]
                 async with http.post(f"{base}/webhooks/{shop.platform}", data=order_form(shop, n)) as resp:
                     assert resp.status == 200, await resp.text()
-            db = tmp_path / "bot.db"
             for _ in range(300):
-                with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-                    if conn.execute("SELECT count(*) FROM pushes WHERE processed_at IS NULL").fetchone()[0] == 0:
-                        break
+                if await store.pending() == 0:
+                    break
                 await asyncio.sleep(0.1)
             async with http.get(f"{base}/metrics") as resp:
                 metrics = await resp.text()
-            files = {p.name: p.read_bytes() for p in tmp_path.glob("bot.db*")}  # while running: the WAL too
+            files = await store.raw("")
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    files.update({f"{p.name} (stopped)": p.read_bytes() for p in tmp_path.glob("bot.db*")})
+    store.check_files(files)
+    files.update(await store.raw(" (stopped)"))
     logged = log_file.read_text(encoding="utf-8")
-    assert "bot-wal" not in files and "bot.db-wal" in files, sorted(files)
     assert "push" in logged and len(logged) > 1000, logged[-500:]
 
     found = [(value, where) for value in PLANTED for where, text in
@@ -117,8 +198,7 @@ async def test_a_day_of_traffic_leaves_no_buyer_data_in_clear(tmp_path, monkeypa
 
     # The control: the planted values are in the database, sealed.
     keyring = sealed.Keyring(base64.b64decode(KEY_A))
-    with sqlite3.connect(tmp_path / "bot.db") as conn:
-        texts = [keyring.open(v) for (v,) in conn.execute("SELECT text FROM messages")]
-        raw_forms = [keyring.open(v) for (v,) in conn.execute("SELECT form FROM pushes")]
+    texts = [keyring.open(v) for v in await store.column("SELECT text FROM messages")]
+    raw_forms = [keyring.open(v) for v in await store.column("SELECT form FROM pushes")]
     assert sum(PHONES[0] in t for t in texts) > 0
     assert any(ADDRESSES[0][0] in f for f in raw_forms)

@@ -140,12 +140,13 @@ async def test_thanks_are_listed_apart_and_each_agent_shows_its_load(page, tmp_p
 
 
 async def test_a_click_on_a_waiting_buyer_opens_the_chat_and_the_reply_goes_out_as_the_supervisor(
-        page, tmp_path, aiohttp_client, make_app, clock):
+        page, tmp_path, aiohttp_client, make_app, clock, gateway):
     import sqlalchemy as sa
 
     from bot.store.tables import OutboxMessage
+    from tests.conftest import gateway_url, sent_by_gateway
 
-    bot = await start_bot(tmp_path, aiohttp_client, make_app, clock)
+    bot = await start_bot(tmp_path, aiohttp_client, make_app, clock, gateway_url=gateway_url(gateway))
     await page.goto(str(bot.make_url("/board")) + "#token=supervisor-token")
     await push(bot, buyer_message(buyer="tb_late", text="到底什么时候发货？", at=START, agent="小店:小美"))
     await page.click('#waiting tr.waiting[data-buyer="tb_late"]', timeout=3000)
@@ -154,10 +155,25 @@ async def test_a_click_on_a_waiting_buyer_opens_the_chat_and_the_reply_goes_out_
     await expect(page.locator("#chat-messages li.buyer time")).to_contain_text("2026/11/24 10:00:00")  # shop time
     await page.fill("#chat-text", "亲，今天下午就发，我盯着")
     await page.click("#chat-reply button")
-    await expect(page.locator("#chat-status")).to_have_text("queued 已发送")
+    # Sent only once the gateway took it (the page follows the message, not the 202 that queued it).
+    await expect(page.locator("#chat-status")).to_have_text("已发送", timeout=10_000)
+    assert [m["text"] for m in await sent_by_gateway(gateway)] == ["亲，今天下午就发，我盯着"]
     async with bot.app[keys.DB]() as session:
         queued = (await session.execute(sa.select(OutboxMessage.buyer, OutboxMessage.agent_account, OutboxMessage.text))).all()
     assert [tuple(r) for r in queued] == [("tb_late", "主管", "亲，今天下午就发，我盯着")]
+
+
+async def test_a_reply_from_the_board_the_gateway_refuses_is_not_shown_as_sent(page, tmp_path, aiohttp_client,
+                                                                               make_app, clock):
+    bot = await start_bot(tmp_path, aiohttp_client, make_app, clock)  # its gateway: nothing listens there
+    await page.goto(str(bot.make_url("/board")) + "#token=supervisor-token")
+    await push(bot, buyer_message(buyer="tb_down", text="在吗", at=START, agent="小店:小美"))
+    await page.click('#waiting tr.waiting[data-buyer="tb_down"]', timeout=3000)
+    await page.fill("#chat-text", "亲，在的")
+    await page.click("#chat-reply button")
+    await expect(page.locator("#chat-status")).to_contain_text("发送中")
+    await expect(page.locator("#chat-status")).to_contain_text("ClientConnectorError", timeout=10_000)  # the reason
+    await expect(page.locator("#chat-status")).not_to_contain_text("已发送")
 
 
 async def test_a_ticket_is_reassigned_from_the_board(page, tmp_path, aiohttp_client, make_app, clock):

@@ -57,6 +57,17 @@ async def test_a_body_that_never_finishes_is_408_and_counted_apart_from_the_stor
     assert not any(outcome == "store unavailable" for _, outcome in app[keys.PUSH_COUNTS])
 
 
+async def test_an_api_body_that_never_finishes_is_408(served):
+    _, port, _ = served
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)  # no login needed to try this
+    writer.write(b"POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 100\r\n\r\n{\"user\": ")
+    await writer.drain()
+    answer = await closed_within(reader, 5)
+    assert answer.startswith(b"HTTP/1.1 408") and b"body_timeout" in answer, answer[:200]
+    writer.close()
+
+
 async def test_a_client_that_goes_away_mid_body_is_not_store_unavailable(served):
     app, port, _ = served
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -80,11 +91,12 @@ async def test_connections_over_the_cap_per_client_are_closed_and_health_still_a
     reader, writer = await asyncio.open_connection("127.0.0.1", port)  # a fifth from the same address
     assert await closed_within(reader, 5) == b""
     assert guard.refusals["too many connections from one address"] == 1
+    # Another address is served while this one holds its cap (127.0.0.2 is loopback too).
+    other = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+    async with aiohttp.ClientSession(connector=other) as session, session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+        assert resp.status == 200
     for _, w in held:
         w.close()
-    await asyncio.sleep(0.05)
-    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/healthz") as resp:
-        assert resp.status == 200
 
 
 async def test_the_total_cap(served):
@@ -104,3 +116,22 @@ def test_a_flood_of_one_error_is_logged_once_a_second(caplog):
     for _ in range(10_000):
         limited.warning("accept", "socket.accept() out of system resource")
     assert len([r for r in caplog.records if r.name == "flood"]) == 1
+
+
+async def test_serving_installs_the_rate_limited_loop_error_handler(served, caplog):
+    caplog.set_level(logging.WARNING)
+    loop = asyncio.get_running_loop()
+    for _ in range(1000):  # what a flood of failing accept() calls looks like to the loop
+        loop.call_exception_handler({"message": "socket.accept() out of system resource",
+                                     "exception": OSError(24, "Too many open files")})
+    assert len([r for r in caplog.records if r.name == "asyncio"]) == 1
+
+
+def test_the_connection_cap_stays_under_a_small_file_limit():
+    import subprocess
+    import sys
+
+    code = ("import resource; resource.setrlimit(resource.RLIMIT_NOFILE, (300, 300)); "
+            "from bot.web.serving import connection_cap; print(connection_cap(1000), connection_cap(150))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
+    assert out.split() == ["200", "150"]  # 100 descriptors kept for the database, logs and the rest

@@ -1,6 +1,6 @@
 """The staff login walked in Chromium (issue 18): a wrong password's message, the first admin adds an
 agent and a supervisor on /admin, each logs in and lands on their page working from the session cookie,
-a change without the CSRF token is refused 403, and logging out ends the session."""
+a change without the CSRF token is refused 403, and logging out ends the session, on /kb too."""
 
 from __future__ import annotations
 
@@ -67,3 +67,18 @@ async def test_staff_log_in_work_and_log_out(page, tmp_path, aiohttp_client, mak
     await log_in(page, base, "zhuguan", "zhuguan-pw-1")
     await expect(page).to_have_url(base + "/board")
     await expect(page.locator("#status")).to_have_attribute("data-state", "live")
+
+
+async def test_logging_out_of_kb_ends_the_login_session(page, tmp_path, aiohttp_client, make_app, clock):
+    bot = await aiohttp_client(make_app(staff_config(f"sqlite:///{tmp_path / 'bot.db'}"), clock))
+    base = str(bot.make_url("")).rstrip("/")
+    await log_in(page, base, "boss", ADMIN_PASSWORD)
+    await expect(page).to_have_url(base + "/admin")
+    await page.goto(base + "/kb")
+    await expect(page.locator("#who")).to_have_text("管理员")
+    await page.click("#logout")
+    await expect(page).to_have_url(base + "/login?next=%2Fkb")
+    assert await page.evaluate("async () => (await fetch('/api/me')).status") == 401
+    await page.goto(base + "/kb")  # not logged in again by a cookie that outlived the logout
+    await expect(page.locator("#login")).to_be_visible()
+    await expect(page.locator("#work")).to_be_hidden()

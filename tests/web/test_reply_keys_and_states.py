@@ -72,3 +72,17 @@ async def test_the_conversation_shows_each_message_state_and_the_reason(bot, gat
     assert [(m["client_msg_id"], m["label"], m["error"]) for m in shown][-1] == ("c-2", "已发送", None)
     _, repeat = await reply(bot, ids["tb_mine"], XIAOMEI, client_msg_id="c-2")
     assert (repeat["queued"], repeat["state"]) == (False, "sent")
+
+
+def test_each_person_has_their_own_keys_and_a_colon_cannot_join_two():
+    from bot.web.auth import Caller
+    from bot.web.conversations import scoped_key
+
+    def person(**who) -> Caller:
+        return Caller(**{"role": "supervisor", "agent": None, "accounts": frozenset(), **who})
+
+    keys_ = [scoped_key(person(user="zhuguan1"), "k"), scoped_key(person(user="zhuguan2"), "k"),
+             scoped_key(person(role="agent", agent="a"), "b:k"), scoped_key(person(role="agent", agent="a:b"), "k"),
+             scoped_key(person(), "k")]
+    assert len(set(keys_)) == len(keys_), keys_
+    assert all(k.startswith("agent:") for k in keys_)

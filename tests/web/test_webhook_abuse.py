@@ -167,8 +167,17 @@ async def test_request_values_in_labels_and_logs_are_escaped_and_bounded(client,
 
 async def test_deeply_nested_json_and_huge_ids_on_the_api_are_400(client):
     headers = {"Authorization": "Bearer agent-xiaomei-token", "Content-Type": "application/json"}
-    resp = await client.post("/api/suggest", data="[" * 20_000 + "]" * 20_000, headers=headers)
+    nested = "[" * 20_000 + "]" * 20_000
+    resp = await client.post("/api/suggest", data=nested, headers=headers)
     assert (resp.status, (await resp.json())["error"]) == (400, "bad_json")
+    for path, token in [("/api/login", None), ("/api/admin/users", "admin-token-12"),
+                        ("/api/scorecard/deductions", "supervisor-token"), ("/api/pushes/retry", "admin-token-12")]:
+        auth = {"Authorization": f"Bearer {token}"} if token else {}
+        resp = await client.post(path, data=nested, headers={**auth, "Content-Type": "application/json"})
+        assert resp.status == 400, path
+    for path in ("/api/admin/tokens/²/revoke", "/api/admin/tokens/" + "9" * 40 + "/revoke"):
+        resp = await client.post(path, headers={"Authorization": "Bearer admin-token-12"})
+        assert resp.status == 404, path
     for path in ("/api/tickets/" + "9" * 40, "/api/tickets/²", "/api/conversations/" + "9" * 40):
         resp = await client.get(path, headers=headers)
         assert resp.status == 404, path

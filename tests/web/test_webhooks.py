@@ -144,6 +144,9 @@ def _jd_params(**changes) -> dict:
         ("dongdong", _jd(method="jingdong.ware.delete"), "unknown method 'jingdong.ware.delete'"),
         ("dongdong", _jd(_jd_params(sendTime="yesterday")),
          "360buy_param_json.sendTime is not epoch milliseconds: 'yesterday'"),
+        ("dongdong", _jd(_jd_params(sendTime="1000")), "360buy_param_json.sendTime is not epoch milliseconds: '1000'"),
+        ("dongdong", _jd(_jd_params(sendTime="99999999999999")),
+         "360buy_param_json.sendTime is not epoch milliseconds: '99999999999999'"),
     ],
 )
 async def test_malformed_pushes_are_400_with_what_is_wrong(client, platform, form, msg):

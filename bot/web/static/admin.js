@@ -95,6 +95,7 @@ async function load() {
     shifts.appendChild(tr);
   }
   await loadTokens();
+  await loadFailures();
 }
 
 async function loadTokens() {
@@ -112,6 +113,39 @@ async function loadTokens() {
     }));
     tbody.appendChild(tr);
   }
+}
+
+// Pushes set aside and consumers' failures (issue 14): listed with their reason, replayed on request.
+async function loadFailures() {
+  const { ok, data } = await api("GET", "/api/pushes/failed");
+  if (!ok) return;
+  const pushes = $("set-aside").tBodies[0];
+  pushes.replaceChildren();
+  for (const p of data.items) {
+    const tr = document.createElement("tr");
+    tr.dataset.push = p.push_id;
+    cell(tr, p.set_aside_at); cell(tr, p.platform); cell(tr, p.push_id); cell(tr, String(p.attempts)); cell(tr, p.error);
+    cell(tr, button("重试", () => retry({ push_ids: [p.push_id] })));
+    pushes.appendChild(tr);
+  }
+  const consumers = $("consumer-failures").tBodies[0];
+  consumers.replaceChildren();
+  for (const f of data.consumer_failures.items) {
+    const tr = document.createElement("tr");
+    tr.dataset.push = f.push_id; tr.dataset.consumer = f.consumer;
+    cell(tr, f.failed_at); cell(tr, f.platform); cell(tr, f.push_id); cell(tr, f.consumer);
+    cell(tr, String(f.attempts)); cell(tr, f.error);
+    cell(tr, f.replay_asked ? "等待重试" : button("重试", () => retry({ push_ids: [f.push_id], consumer: f.consumer })));
+    consumers.appendChild(tr);
+  }
+  $("retry-all").disabled = !data.items.length && !data.consumer_failures.items.length;
+}
+
+async function retry(body) {
+  const { ok, data } = await api("POST", "/api/pushes/retry", body);
+  if (ok) $("retry-result").textContent = `已放回 ${data.pushes} 条推送，${data.consumer_failures} 个环节待重试`;
+  setTimeout(loadFailures, 1000);  // the bot processes them in the background
+  loadFailures();
 }
 
 $("add-user").addEventListener("submit", async (e) => {
@@ -139,6 +173,7 @@ $("add-token").addEventListener("submit", async (e) => {
     loadTokens();
   }
 });
+$("retry-all").addEventListener("click", () => retry({ all: true }));
 $("logout").addEventListener("click", () => csbotSession.logout());
 
 (async () => {

@@ -276,9 +276,23 @@
     const resp = await authed(`/api/conversations/${chatId}/reply`, {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text, intent: null }) });
     const body = await resp.json();
-    if (resp.status === 202) { $("#chat-text").value = ""; $("#chat-status").textContent = "queued 已发送"; }
+    if (resp.status === 202) { $("#chat-text").value = ""; followSend(chatId, body.client_msg_id); }
     else $("#chat-status").textContent = body.message || String(resp.status);
   });
+  // Queued is not sent: 发送中 until the gateway took it (已发送), or 发送失败 with the reason, read back
+  // from the conversation's outgoing messages while the chat stays open on it.
+  async function followSend(id, key) {
+    $("#chat-status").textContent = "发送中…";
+    for (let tries = 0; tries < 600 && chatId === id; tries++) {
+      const resp = await authed(`/api/conversations/${id}`).catch(() => null);
+      const m = resp && resp.ok ? ((await resp.json()).outgoing || []).find((o) => o.client_msg_id === key) : null;
+      if (m && chatId === id) {
+        $("#chat-status").textContent = m.label + (m.error ? `：${m.error}` : "");
+        if (m.state !== "pending") return;
+      }
+      await new Promise((done) => setTimeout(done, 1000));
+    }
+  }
 
   // --- open tickets, reassigned from the board (POST /api/tickets/{id}/transition, to "assigned") -----------
   const OPEN = new Set(["new", "assigned", "investigating", "reopened"]);

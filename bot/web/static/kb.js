@@ -4,7 +4,7 @@
 
 const TOKEN_KEY = "csbot.kb.token";
 const state = { token: sessionStorage.getItem(TOKEN_KEY) || "", base: null, selected: null, kind: "intent",
-  isNew: false, moving: null, pending: null, tab: "intents", role: "" };
+  isNew: false, moving: null, pending: null, tab: "intents", role: "", session: false };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, text, cls) {
@@ -43,6 +43,8 @@ async function login(token) {
 }
 
 function logout() {
+  // Logged in with a user name: the login session itself ends (else a reload would be logged in again).
+  if (state.session) { state.session = false; csbotSession.logout(); }
   sessionStorage.removeItem(TOKEN_KEY); state.token = "";
   $("login").hidden = false; $("work").hidden = true; $("tabs").hidden = true; $("logout").hidden = true;
 }
@@ -419,4 +421,4 @@ $("new-intent").addEventListener("click", () => {
 $("learn-load").addEventListener("click", loadGroups);
 for (const b of document.querySelectorAll("#tabs button")) b.addEventListener("click", () => showTab(b.dataset.tab));
 if (state.token) login(state.token);
-else csbotSession.me().then((me) => { if (me) login(""); });  // the login session, if there is one
+else csbotSession.me().then((me) => { if (me) { state.session = true; login(""); } });  // the login session, if there is one
