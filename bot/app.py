@@ -50,6 +50,7 @@ from bot.web.auth import GuessLimit, callers, identify
 from bot.web.console_feed import ConsoleFeed
 from bot.web.client_address import ClientAddress
 from bot.web.errors import body_deadline, json_errors
+from bot.web.params import one_value_each
 from bot.web.kb_edit import KbEditor
 from bot.web.roster import Roster
 from bot.web.routes import setup_routes
@@ -69,7 +70,8 @@ def create_app(
     before (tests share one instead of loading jieba for every app).
     """
     app = web.Application(client_max_size=config.server.max_body_bytes,
-                          middlewares=[timed, json_errors, body_deadline(config.server.body_timeout_seconds), identify])
+                          middlewares=[timed, json_errors, body_deadline(config.server.body_timeout_seconds), identify,
+                                       one_value_each])
     app[keys.CONFIG] = config
     app.on_response_prepare.append(security_headers)
     app[keys.CLOCK] = clock or SystemClock()

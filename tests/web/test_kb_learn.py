@@ -55,7 +55,7 @@ async def test_learn_groups_unanswered_messages_with_closest_intents_and_agent_r
 
 
 @pytest.mark.parametrize(("query", "status"), [("from=2026-11-30&to=2026-11-01", 400), ("from=yesterday", 400),
-                                               ("from=2026-01-01&to=2027-06-01", 400), ("limit=0", 400)])
+                                               ("to=", 400), ("from=2026-01-01&to=2027-06-01", 400), ("limit=0", 400)])
 async def test_learn_bad_periods_are_400(learn_bot, query, status):
     client, _, _ = learn_bot
     resp = await client.get(f"/api/kb/learn?{query}", headers=ADMIN)
