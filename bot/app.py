@@ -48,7 +48,9 @@ from bot.web.prometheus import Instruments, timed
 from bot.web.push_summary import PushSummary
 from bot.web.auth import GuessLimit, callers, identify
 from bot.web.console_feed import ConsoleFeed
+from bot.web.client_address import ClientAddress
 from bot.web.errors import body_deadline, json_errors
+from bot.web.params import one_value_each
 from bot.web.kb_edit import KbEditor
 from bot.web.roster import Roster
 from bot.web.routes import setup_routes
@@ -68,7 +70,8 @@ def create_app(
     before (tests share one instead of loading jieba for every app).
     """
     app = web.Application(client_max_size=config.server.max_body_bytes,
-                          middlewares=[timed, json_errors, body_deadline(config.server.body_timeout_seconds), identify])
+                          middlewares=[timed, json_errors, body_deadline(config.server.body_timeout_seconds), identify,
+                                       one_value_each])
     app[keys.CONFIG] = config
     app.on_response_prepare.append(security_headers)
     app[keys.CLOCK] = clock or SystemClock()
@@ -78,6 +81,7 @@ def create_app(
     app.on_shutdown.append(_flush_push_summary)
     app[keys.CALLERS] = callers(config)
     app[keys.TOKEN_GUESSES] = GuessLimit(config.server.token_failures_per_minute)
+    app[keys.CLIENT_ADDRESS] = ClientAddress(config.server.trusted_proxies)
     app[keys.INSTRUMENTS] = Instruments(response_bounds_s=config.metrics.thresholds_s)
     app[keys.SESSION_STREAMS] = SessionStreams()
     app[keys.BOARD] = Board(Rules.from_config(config), thresholds_s=config.metrics.thresholds_s,

@@ -1,6 +1,6 @@
 """`csbot check-config`: what `serve` would meet, checked without serving. The file is valid (or
-loading it already said why, exit 2); then the database answers, the knowledge base and the complaint
-rules load, and no secret or token is still the example's. Exit 1 when one of them fails."""
+loading it already said why, exit 2); then the database answers and the data key opens it, the
+knowledge base and the complaint rules load, and no secret, token or password is still the example's. Exit 1 when one of them fails."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import tomllib
 from pathlib import Path
 
 from bot.config import Config, config_dir, resolve_path
+from bot.staff import passwords
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
 CONNECT_TIMEOUT_S = 10.0
+DEMO_ADMIN_PASSWORD = "demo-admin"  # config.example.toml's, said there in a comment
 
 
 def check_config(config: Config, *, example: Path = EXAMPLE) -> int:
@@ -39,21 +41,27 @@ def database_problem(config: Config) -> str | None:
             return f"{folder} is not a folder: the SQLite file {path} cannot be created"
         if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.R_OK | os.W_OK)):
             return f"{path} cannot be written by this user"
-        return None
-    return asyncio.run(_postgres_problem(config))
+        return asyncio.run(_open_problem(config)) if path.exists() else None
+    return asyncio.run(_open_problem(config))
 
 
-async def _postgres_problem(config: Config) -> str | None:
+async def _open_problem(config: Config) -> str | None:
+    """The database answers, and the data key in the environment opens what it holds (serve refuses
+    to start otherwise). Reads only."""
     import sqlalchemy as sa
 
+    from bot.store import sealed
     from bot.store.db import async_url, create_engine
 
     engine = create_engine(async_url(config.database.url, base=config_dir(config)))
     try:
         async with asyncio.timeout(CONNECT_TIMEOUT_S), engine.connect() as conn:
             await conn.execute(sa.text("SELECT 1"))
+            await sealed.check_keys(conn, sealed.current())
     except TimeoutError:
         return f"no answer from the database within {CONNECT_TIMEOUT_S:g} s"
+    except sealed.DataKeyError as e:
+        return str(e)
     except Exception as e:  # the driver's own error says best what is wrong (refused, auth, no such database)
         return f"cannot connect: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     finally:
@@ -82,7 +90,8 @@ def knowledge_problem(config: Config) -> str | None:
 
 
 def demo_values_problem(config: Config, example: Path) -> str | None:
-    """Platform secrets and API tokens that are still the example file's: anyone who read it knows them."""
+    """Platform secrets, API tokens and the first admin's password that are still the example file's:
+    anyone who read it knows them."""
     try:
         demo = tomllib.loads(example.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError):
@@ -92,6 +101,10 @@ def demo_values_problem(config: Config, example: Path) -> str | None:
     found = [f"platforms.{p.name}.app_secret" for p in config.platforms
              if p.app_secret in secrets or p.app_secret.startswith("change-me")]
     found += [f"tokens.{i} ({t.role})" for i, t in enumerate(config.tokens) if t.token in tokens]
+    admin_hash = config.staff.first_admin_password_hash
+    if admin_hash and (admin_hash == demo.get("staff", {}).get("first_admin_password_hash")
+                       or passwords.verify(admin_hash, DEMO_ADMIN_PASSWORD)):
+        found.append(f"staff.first_admin_password_hash (the password is the example's {DEMO_ADMIN_PASSWORD!r})")
     if not found:
         return None
     return ("still the example's (set real ones, e.g. CSBOT_<PLATFORM>_APP_SECRET in the environment): "

@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "hash, for staff.first_admin_password_hash")
     hash_password.add_argument("--stdin", action="store_true", help="read the password from the first line of stdin")
 
+    sub.add_parser("new-token", help="make an API token for a program: prints it once, and the lines for the "
+                                      "file's [[tokens]] (its SHA-256, so the file never holds it)")
+
     check = sub.add_parser("check-config", help="validate a configuration file and exit")
     _config_arg(check)
 
@@ -132,6 +135,14 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup(level, format=log_format)
     if args.command == "hash-password":
         return hash_password(stdin=args.stdin)
+    if args.command == "new-token":
+        from bot.staff import secrets
+
+        token = secrets.new_token()
+        print(f"token (give it to the program; it is not shown again): {token}")
+        print(f'[[tokens]]\nsha256 = "{secrets.digest(token)}"\nrole = "supervisor"  # or agent (with agent = "<id>"), admin'
+              '\n# expires = 2027-12-31  # optional: its last day')
+        return 0
     if args.config is None:
         print(f"csbot: {args.command} needs a configuration: --config FILE or CSBOT_CONFIG=FILE "
               f"({DEFAULT_CONFIG} is the demo's, with public secrets and tokens: copy and edit it)", file=sys.stderr)

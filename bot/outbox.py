@@ -222,7 +222,7 @@ class OutboxSender:
             )
             if message.sender == "agent":  # an agent's reply answers the buyer's open tickets
                 await ticket_actions.first_response(session, buyer_id=buyer_id, at=now, agent=message.agent_account)
-            log.info("sent platform=%s client_msg_id=%s kind=%s", message.platform, message.client_msg_id, message.kind)
+            log.debug("sent platform=%s client_msg_id=%s kind=%s", message.platform, message.client_msg_id, message.kind)
             return MessageSent(platform=message.platform, shop=message.shop, buyer=message.buyer,
                                push_id=message.client_msg_id, at=now, text=message.text,
                                agent_account=message.agent_account, sender=message.sender, kind=message.kind)

@@ -79,6 +79,22 @@ def mask_fields(value):
     return value
 
 
+def mask_strings(value):
+    """A JSON-like value with every string in it masked: for answers made mostly of buyer text (the
+    knowledge base's learning groups, agents' rewrites), where no key tells which strings are.
+
+    >>> mask_strings({"examples": ["电话13812345678"], "n": 2})
+    {'examples': ['电话138****5678'], 'n': 2}
+    """
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, dict):
+        return {k: mask_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_strings(v) for v in value]
+    return value
+
+
 class MaskingFilter(logging.Filter):
     """Masks each record's message (arguments and traceback included) before it is written."""
 

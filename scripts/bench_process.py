@@ -7,7 +7,9 @@ processes are started and become healthy; then the pushes are stored in one tran
 would have stored them (their partition included), and the clock runs until none is pending. Printed:
 processed pushes/s (wall), the processes' CPU ms per push (user+system, from /proc), the statements
 per push the processes ran (csbot_store_statements_total), and the speed-up over one process on the
-same store. The baseline is the first setup of each store, measured in the same run.
+same store. The baseline is the first setup of each store, measured in the same run. On SQLite two
+more setups against it: `sqlite-threaded` (`database.sqlite_inline = false`) and `sqlite-sealed`
+(buyer text encrypted at rest under a fresh CSBOT_DATA_KEY); every other setup runs without a key.
 
 After the drain, the per-agent figures, conversations, suggestions, orders, reminders and tickets
 are read back from each database and compared with the first setup's: they must be identical.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import itertools
 import json
 import os
@@ -138,11 +141,11 @@ def stored(text: str) -> float:
     return sum(float(m.group(1)) for m in re.finditer(r'(?m)^csbot_pushes_total\{[^}]*outcome="stored"[^}]*\} (\S+)$', text))
 
 
-async def store_rows(db_url: str, rows: list[dict]) -> None:
+async def store_rows(db_url: str, rows: list[dict], env: dict[str, str]) -> None:
     from bot.store import pushes, sealed
     from bot.store.db import async_url, create_engine
 
-    sealed.use(sealed.Keyring.from_environ(os.environ))  # stored as intake would, under $CSBOT_DATA_KEY if set
+    sealed.use(sealed.Keyring.from_environ(env))  # stored as intake would, under the setup's CSBOT_DATA_KEY if any
     engine = create_engine(async_url(db_url))
     async with engine.begin() as conn:
         for i in range(0, len(rows), 1000):
@@ -159,6 +162,20 @@ async def pending(db_url: str) -> int:
         n, _ = await pushes.backlog(conn)
     await engine.dispose()
     return n
+
+
+async def sealed_messages(db_url: str) -> tuple[int, int]:
+    """How many stored messages have their text sealed, of how many: proof of what a setup measured."""
+    import sqlalchemy as sa
+
+    from bot.store import sealed
+    from bot.store.db import async_url, create_engine
+
+    engine = create_engine(async_url(db_url))
+    async with engine.connect() as conn:
+        texts = (await conn.execute(sa.text("SELECT text FROM messages"))).scalars().all()
+    await engine.dispose()
+    return sum(sealed.sealed_by(t) is not None for t in texts), len(texts)
 
 
 def _plain(value) -> str:
@@ -240,6 +257,8 @@ def run_setup(name: str, db_url: str, processes: int, rows: list[dict], *, parti
                for i, p in enumerate(ports)]
     procs = []
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    if name == "sqlite-sealed":  # the same drain with buyer text sealed at rest, as with a key in production
+        env["CSBOT_DATA_KEY"] = base64.b64encode(os.urandom(32)).decode()
     try:
         for config in configs:
             procs.append(subprocess.Popen([str(CSBOT), "--log-level", "WARNING", "serve", "--config", str(config)],
@@ -254,7 +273,7 @@ def run_setup(name: str, db_url: str, processes: int, rows: list[dict], *, parti
         spy = subprocess.Popen([str(ROOT / ".venv" / "bin" / "py-spy"), "record", "--format", "raw", "--rate", "250",
                                 "--nonblocking", "-o", str(profile), "--pid", str(procs[0].pid)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) if profile else None
-        asyncio.run(store_rows(db_url, rows))
+        asyncio.run(store_rows(db_url, rows, env))
         started = time.monotonic()
         while True:
             left = asyncio.run(pending(db_url))
@@ -332,6 +351,8 @@ def main() -> int:
     parser.add_argument("--profile", type=Path, metavar="FILE",
                         help="sample the first setup's (first) process with py-spy over the drain; stacks to FILE")
     args = parser.parse_args()
+    for name in ("CSBOT_DATA_KEY", "CSBOT_DATA_KEY_OLD"):  # like with like: only sqlite-sealed has a key
+        os.environ.pop(name, None)
     print("command: scripts/bench process " + shlex.join(sys.argv[1:]), flush=True)
     print(f"machine: {os.cpu_count()} cores (shared by the bot processes, PostgreSQL and this script)")
     rows = plan_rows(args.pushes, seed=args.seed, partitions=args.partitions)
@@ -343,14 +364,32 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="csbot-bench-process-") as tmp:
         folder = Path(tmp)
         # sqlite-threaded: the same process with `database.sqlite_inline = false`, to show what the
-        # in-loop SQLite driver (bot/store/inline_sqlite.py) buys
+        # in-loop SQLite driver (bot/store/inline_sqlite.py) buys; sqlite-sealed: what encryption costs
         setups = [] if args.skip_sqlite or not rows else [("sqlite-1", f"sqlite:///{folder / 'bench.db'}", 1),
-                                                          ("sqlite-threaded", f"sqlite:///{folder / 'threaded.db'}", 1)]
+                                                          ("sqlite-threaded", f"sqlite:///{folder / 'threaded.db'}", 1),
+                                                          ("sqlite-sealed", f"sqlite:///{folder / 'sealed.db'}", 1)]
         if args.pg and rows:
             for n in (int(x) for x in args.processes.split(",") if x):
                 setups.append((f"postgresql-{n}", None, n))
+        warmed: set[str] = set()
         try:
             for name, url, n in setups:
+                store = name.split("-")[0]
+                if store not in warmed:
+                    # An unmeasured drain first, on each store: the first setup of a run (the baseline)
+                    # was slower than the same setup run later (sqlite-1 run third had 1.68x the rate of
+                    # sqlite-sealed run first; in the other order 1.35-1.51x the other way).
+                    warmed.add(store)
+                    warm = f"sqlite:///{folder / 'warm-up.db'}" if url else asyncio.run(fresh_pg(args.pg))
+                    if not url:
+                        cleanup.append(warm)
+                    subprocess.run([str(CSBOT), "--log-level", "WARNING", "db", "upgrade", "--config",
+                                    str(write_config(folder, port=9, db_url=warm, partitions=args.partitions, name="upgrade"))],
+                                   check=True, stdout=subprocess.DEVNULL)
+                    r = run_setup(f"{store}-warm-up", warm, 1, rows[:1000], partitions=args.partitions, folder=folder,
+                                  timeout_s=args.timeout)
+                    print(f"{store} warm-up (not measured: {r['pushes']} pushes on a scratch database, {r['wall_s']:.1f} s)",
+                          flush=True)
                 if url is None:
                     url = asyncio.run(fresh_pg(args.pg))
                     cleanup.append(url)
@@ -362,11 +401,13 @@ def main() -> int:
                                    profile=profile)
                 results.append(result)
                 outcomes[name] = asyncio.run(outcome(url))
+                result["sealed"] = asyncio.run(sealed_messages(url))
                 if profile:
                     print_profile(profile)
                 print(f"{name:16} {result['rate']:8.0f} pushes/s  {result['cpu_ms_per_push']:6.2f} CPU ms/push  "
                       f"{result['statements_per_push']:5.1f} statements/push  {result['wall_s']:6.1f} s  "
-                      f"left {result['left']}  per process {result['per_process']}", flush=True)
+                      f"left {result['left']}  per process {result['per_process']}  "
+                      f"sealed text {result['sealed'][0]} of {result['sealed'][1]} messages", flush=True)
         finally:
             for url in cleanup:
                 asyncio.run(drop_pg(args.pg, url))

@@ -119,3 +119,47 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_the_demo_admin_password_is_flagged_however_it_was_hashed(tmp_path):
+    from bot.staff import passwords
+
+    for admin_hash in (passwords.hash_password("demo-admin"), passwords.hash_password("a-password-of-our-own")):
+        config = OWN.format(db=tmp_path / "csbot.db") + f'[staff]\nfirst_admin = "boss"\nfirst_admin_password_hash = "{admin_hash}"\n'
+        result = csbot("check-config", "--config", str(write(tmp_path, config)))
+        flagged = "staff.first_admin_password_hash" in result.stdout
+        assert (flagged, result.returncode) == ((True, 1) if passwords.verify(admin_hash, "demo-admin") else (False, 0))
+    example = csbot("check-config", "--config", "config.example.toml")
+    assert "staff.first_admin_password_hash (the password is the example's 'demo-admin')" in example.stdout
+
+
+def test_a_data_key_that_cannot_open_the_database_is_a_failed_check(tmp_path):
+    """As serve would refuse to start: check-config says so first (ExecStartPre), and changes nothing."""
+    import asyncio
+    import base64
+
+    from bot.store import sealed
+    from bot.store.db import async_url, create_engine, migrate
+
+    key = base64.b64encode(os.urandom(32)).decode()
+    db = tmp_path / "csbot.db"
+
+    async def sealed_database() -> None:
+        engine = create_engine(async_url(f"sqlite:///{db}"))
+        await migrate(engine)
+        async with engine.begin() as conn:
+            await sealed.register_current(conn, sealed.Keyring(sealed.parse_key(key, name="k")))
+        await engine.dispose()
+
+    asyncio.run(sealed_database())
+    before = db.read_bytes()
+    config = str(write(tmp_path, OWN.format(db=db)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CSBOT_")}
+    run = lambda **extra: subprocess.run([sys.executable, "-m", "bot", "check-config", "--config", config],  # noqa: E731
+                                         capture_output=True, text=True, timeout=120, cwd=ROOT, env={**env, **extra})
+    without = run()
+    assert without.returncode == 1 and "database: " in without.stdout and "CSBOT_DATA_KEY" in without.stdout
+    other = run(CSBOT_DATA_KEY=base64.b64encode(os.urandom(32)).decode())
+    assert other.returncode == 1 and "not ready: database" in other.stdout
+    assert run(CSBOT_DATA_KEY=key).returncode == 0
+    assert db.read_bytes() == before

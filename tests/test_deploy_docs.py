@@ -47,7 +47,7 @@ def test_the_unit_file_runs_what_the_guide_says():
 
 def test_the_nginx_example_bounds_slow_clients():
     conf = (ROOT / "deploy" / "nginx.conf").read_text(encoding="utf-8")
-    for directive in ("client_header_timeout", "client_body_timeout", "limit_conn ", "ssl_certificate ",
+    for directive in ("client_header_timeout", "client_body_timeout", "limit_conn ", "limit_req ", "ssl_certificate ",
                       "client_max_body_size"):
         assert re.search(rf"^\s*{directive}", conf, re.M), directive
     assert conf.count("{") == conf.count("}")

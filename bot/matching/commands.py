@@ -8,6 +8,7 @@ import json
 import sys
 from datetime import datetime, time, timedelta
 
+from bot.clock import Clock, SystemClock
 from bot.config import Config, config_dir, resolve_path
 from bot.store import feedback
 from bot.store.db import async_url, create_engine, migrate, sessionmaker
@@ -19,9 +20,11 @@ from bot.matching.matcher import Matcher
 from bot.matching.scope import Scope
 from bot.matching.normalize import normalize
 from bot.matching.tokenizer import Tokenizer
+from bot.privacy import mask, mask_strings
 
 
-def run(args: argparse.Namespace, config: Config) -> int:
+def run(args: argparse.Namespace, config: Config, *, clock: Clock | None = None) -> int:
+    """`clock`: what "today" is for `kb learn` without --from/--to (the system's unless a test injects one)."""
     folder = resolve_path(config, getattr(args, "path", None) or config.knowledge.path)
     if args.command == "kb" and args.kb_command == "lint":
         problems = lint(folder)
@@ -32,7 +35,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if args.command == "kb" and args.kb_command == "stats":
         return asyncio.run(_stats(config, args.limit))
     if args.command == "kb" and args.kb_command == "learn":
-        return _learn(config, folder, args)
+        return _learn(config, folder, args, clock or SystemClock())
     try:
         engine = build_engine(folder)
     except KnowledgeBaseError as e:
@@ -58,18 +61,19 @@ async def _stats(config: Config, limit: int) -> int:
     for use in uses[:limit]:
         print(f"{use.intent:<28} {use.shown:>5} {use.used:>5} {use.edited:>6} {use.ignored:>7} {use.rewritten_share:>9.0%}")
         for example in use.examples:
-            print(f"    agents wrote: {example[:80]}")
+            print(f"    agents wrote: {mask(example)[:80]}")
     return 0
 
 
-def _learn(config: Config, folder, args: argparse.Namespace) -> int:
-    """`csbot kb learn --from DAY --to DAY`: the groups GET /api/kb/learn answers, in the terminal."""
-    from bot.clock import SystemClock, shop_zone
+def _learn(config: Config, folder, args: argparse.Namespace, clock: Clock) -> int:
+    """`csbot kb learn --from DAY --to DAY`: the groups GET /api/kb/learn answers, in the terminal, with
+    buyers' phone numbers, ID numbers and addresses masked as there."""
+    from bot.clock import shop_zone
     from bot.matching import learn
 
     zone = shop_zone(config.shop.timezone)
     try:
-        first, last = learn.parse_days(args.first, args.last, today=SystemClock().now().astimezone(zone).date())
+        first, last = learn.parse_days(args.first, args.last, today=clock.now().astimezone(zone).date())
     except ValueError as e:
         print(f"csbot: {e}", file=sys.stderr)
         return 2
@@ -83,7 +87,7 @@ def _learn(config: Config, folder, args: argparse.Namespace) -> int:
     rows = asyncio.run(_unanswered(config, start, end))
     groups = learn.group([learn.Unanswered(*row) for row in rows], engine.matcher)
     titles = {i.id: i.title for i in (*engine.kb.intents, *engine.kb.off_topic)}
-    items = [g.as_dict(titles=titles) for g in groups[:args.limit]]
+    items = mask_strings([g.as_dict(titles=titles) for g in groups[:args.limit]])
     if args.json:
         print(json.dumps({"from": first.isoformat(), "to": last.isoformat(), "items": items, "total": len(groups)},
                          ensure_ascii=False))

@@ -151,7 +151,7 @@ class MatchingConsumer:
             shop=event.shop, buyer=event.buyer, agent_account=event.agent_account, text=text, kind="reply",
             sender="bot", now=self._auto_reply.clock.now(),
         )
-        log.info("auto-reply queued platform=%s push_id=%s intent=%s", event.platform, event.push_id, intent)
+        log.debug("auto-reply queued platform=%s push_id=%s intent=%s", event.platform, event.push_id, intent)
 
     async def _judge_answer(self, session: AsyncSession, event: AgentMessage) -> None:
         """An answer typed in the platform's own chat: record how it relates to the suggestions."""

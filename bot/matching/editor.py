@@ -101,7 +101,7 @@ def _clean_replies(replies: object) -> tuple[ReplyText, ...]:
         if not isinstance(r, dict) or not isinstance(r.get("text"), str):
             raise ProposalError("each reply needs a text", f"replies.{i}.text")
         platform = r.get("platform") or None
-        if platform is not None and platform not in PLATFORMS:
+        if platform is not None and (not isinstance(platform, str) or platform not in PLATFORMS):  # a list was a 500
             raise ProposalError("platform must be wangwang, dongdong or empty", f"replies.{i}.platform")
         out.append(ReplyText(r["text"].strip(), platform))
     return tuple(out)

@@ -53,7 +53,7 @@ class Weights:
     here by hand) by L2-regularised logistic regression (Newton's method, C=1, bias not penalised)
     over every candidate intent of every message (gold intent = 1, the others and every intent of an
     out-of-scope message = 0; off-topic subjects are scored by the same model, never fitted on), on
-    tests/matching/data/dev*.tsv (buyer messages written for tuning),
+    tests/matching/data/dev.tsv, dev2.tsv and dev3.tsv (buyer messages written for tuning),
     the knowledge base's own questions by 5-fold (each against a base without its fold, weight 0.3)
     and, weighted 0.1, the even query rows of the public LCQMC retrieval set (question similarity
     for large bases; the data stays outside the repository). The held-out files are never fitted on.

@@ -34,7 +34,7 @@ class Scope:
     """show = sigmoid(bias + coef · scope_features) >= threshold, and the best intent's score >= floor.
 
     Fitted offline by `scripts/fit_match.py` after the intent model (L2 logistic regression, C=1, on
-    standardised features, folded back into these raw-feature coefficients): in scope = any dev*.tsv
+    standardised features, folded back into these raw-feature coefficients): in scope = any dev.tsv-dev3.tsv
     message with a gold intent, and each knowledge-base question matched against a base without its
     fold (weight 0.3); out of scope = dev's `none` messages, the off-topic examples by the same folds
     (weight 0.3), and, weighted 0.1, the even query rows of the public LCQMC set (open-domain

@@ -36,7 +36,7 @@ class ReminderConsumer:
                 # Also covers a creation that arrives after its payment: nothing is scheduled.
                 stopped = await reminders.stop_for_order(session, order_pk=order.id, reason=status, now=event.at)
                 if stopped:
-                    log.info("reminders stopped platform=%s order=%s reason=%s n=%d",
+                    log.debug("reminders stopped platform=%s order=%s reason=%s n=%d",
                              event.platform, event.order_id, status, stopped)
         elif isinstance(event, BuyerMessage):
             message = await suggestions.message_for_push(session, platform=event.platform, push_id=event.push_id)

@@ -132,7 +132,7 @@ class ReminderJob:
         else:
             state = "missed" if decision.action == "missed" else "skipped"
             outcome.decide(row.id, state=state, reason=decision.reason, now=now)
-            log.info("reminder %s platform=%s order=%s slot=%s reason=%s", state, row.platform, row.order_id,
+            log.debug("reminder %s platform=%s order=%s slot=%s reason=%s", state, row.platform, row.order_id,
                      row.slot, decision.reason)
         result.outcomes[(row.platform, decision.outcome)] += 1
 
@@ -155,7 +155,7 @@ class ReminderJob:
         result.messages.append(Planned(platform=lead.platform, shop=lead.shop, buyer=lead.buyer,
                                        client_msg_id=key, text=text, at=now,
                                        orders=tuple(o.order_id for o in orders)))
-        log.info("reminder queued platform=%s order=%s slot=%s orders=%d client_msg_id=%s",
+        log.debug("reminder queued platform=%s order=%s slot=%s orders=%d client_msg_id=%s",
                  lead.platform, lead.order_id, lead.slot, len(orders), key)
 
     def _template(self, platform: str, orders: list[OpenOrder]) -> tuple[str, str, dict[str, object]]:

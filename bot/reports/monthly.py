@@ -31,7 +31,7 @@ async def first_seen_in_shift(session: AsyncSession, *, agent: str, start: datet
 
 
 def month_label(first: date) -> str:
-    return first.strftime("%Y-%m")
+    return f"{first.year:04d}-{first.month:02d}"  # strftime's %Y leaves years before 1000 unpadded
 
 
 async def _cards(session: AsyncSession, *, config: Config, first: date, last: date, now: datetime, rules: Rules,

@@ -204,8 +204,9 @@ def _banner(config: Config, bot_url: str) -> str:
         f"  metrics  {bot_url}/metrics",
         *(f"  sent     {url}/sent   (what the bot sent, as the gateway saw it)" for url in _gateway_urls(config)),
     ]
-    if config.tokens:
+    shown = [t for t in config.tokens if t.token]  # those kept as a digest cannot be shown
+    if shown:
         lines.append("tokens (Authorization: Bearer <token>):")
-        width = max(len(t.token) for t in config.tokens)
-        lines += [f"  {t.token.ljust(width)}  {t.role}{' ' + t.agent if t.agent else ''}" for t in config.tokens]
+        width = max(len(t.token) for t in shown)
+        lines += [f"  {t.token.ljust(width)}  {t.role}{' ' + t.agent if t.agent else ''}" for t in shown]
     return "\n".join(lines)

@@ -48,7 +48,9 @@ async def _rotate_column(engine: AsyncEngine, keyring: sealed.Keyring, table: sa
                          *, batch: int) -> int:
     (pk,) = table.primary_key.columns
     raw = sa.type_coerce(column, sa.String)  # the stored text, not decrypted
-    update = (sa.update(table).where(pk == sa.bindparam("k"))
+    # Only if the value is still the one read: a bot running meanwhile may have written a new one
+    # (sealed with the current key already), which must not be overwritten with the old.
+    update = (sa.update(table).where(pk == sa.bindparam("k"), raw == sa.bindparam("old"))
               .values({column.name: sa.type_coerce(sa.bindparam("v"), sa.String)}))
     last, changed = None, 0
     while True:
@@ -58,7 +60,7 @@ async def _rotate_column(engine: AsyncEngine, keyring: sealed.Keyring, table: sa
             if not rows:
                 return changed
             last = rows[-1][0]
-            todo = [{"k": key, "v": keyring.seal(keyring.open(value))} for key, value in rows
+            todo = [{"k": key, "old": value, "v": keyring.seal(keyring.open(value))} for key, value in rows
                     if value and sealed.sealed_by(value) != keyring.current_id]
             if todo:
                 await conn.execute(update, todo)

@@ -53,7 +53,8 @@ async def blank_older_than(engine: AsyncEngine, *, now: datetime, days: int, bat
     done: dict[str, int] = {}
     for rule in BLANKED:
         (pk,) = rule.table.primary_key.columns
-        blank = (sa.update(rule.table).where(pk.in_(sa.bindparam("ids", expanding=True)))
+        # The rule again in the update: a row written meanwhile (a conversation's newer last text) stays.
+        blank = (sa.update(rule.table).where(pk.in_(sa.bindparam("ids", expanding=True)), *rule.where(cutoff))
                  .values({rule.column: sa.type_coerce(sa.literal(""), sa.String)}))
         n = 0
         while True:

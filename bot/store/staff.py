@@ -94,8 +94,11 @@ async def add_token(session: AsyncSession, token: ApiToken) -> ApiToken:
 
 
 async def live_token(session: AsyncSession, digest: str, *, now: datetime) -> ApiToken | None:
-    return await session.scalar(sa.select(ApiToken).where(ApiToken.digest == digest, ApiToken.revoked_at.is_(None),
-                                                          ApiToken.expires_at > now))
+    """The token, unless revoked, expired, or made for an agent whose login is disabled (disabling a
+    person stops their programs too)."""
+    disabled = sa.select(StaffUser.username).where(StaffUser.username == ApiToken.agent, StaffUser.disabled)
+    return await session.scalar(sa.select(ApiToken).where(
+        ApiToken.digest == digest, ApiToken.revoked_at.is_(None), ApiToken.expires_at > now, ~disabled.exists()))
 
 
 async def tokens(session: AsyncSession) -> list[ApiToken]:

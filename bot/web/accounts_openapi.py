@@ -8,6 +8,8 @@ SESSION = {"type": "apiKey", "in": "cookie", "name": "csbot_session"}
 _ERR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 _TIME = {"type": "string", "format": "date-time"}
 _STRINGS = {"type": "array", "items": {"type": "string"}}
+# What a request may put in accounts, groups and a shift's agents: each with something besides spaces, no comma.
+_NAMES = {"type": "array", "items": {"type": "string", "pattern": "^[^,]*[^,\\s][^,]*$"}}
 _ROLE = {"type": "string", "enum": ["agent", "supervisor", "admin"]}
 _HTML = {"content": {"text/html": {"schema": {"type": "string"}}}}
 
@@ -50,7 +52,7 @@ _TOKEN = _obj({"id": {"type": "integer"}, "label": {"type": "string"}, "role": _
                "expires_at": _TIME, "revoked_at": {"oneOf": [_TIME, {"type": "null"}]}})
 _USER_PATH = {"name": "user", "in": "path", "required": True, "schema": {"type": "string"}}
 _SHIFT_PATH = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
-_HHMM = {"type": "string", "pattern": "^\\d{2}:\\d{2}$"}
+_HHMM = {"type": "string", "pattern": "^((0[0-9]|1[0-9]|2[0-3]):[0-5][0-9]|24:00)$"}
 
 PATHS = {
     "/login": {"get": {"summary": "The login page (user name and password)", "security": [],
@@ -61,7 +63,7 @@ PATHS = {
         "summary": "Log in: sets the session cookie (csbot_session: HttpOnly, SameSite=Lax) and its CSRF token "
                    "(csbot_csrf, also in the answer). `next`: one of the bot's own pages to go to",
         "security": [],
-        "requestBody": _body({"user": {"type": "string", "maxLength": 100}, "password": {"type": "string"},
+        "requestBody": _body({"user": {"type": "string", "minLength": 1, "maxLength": 100}, "password": {"type": "string"},
                               "next": {"type": "string"}}, ["user", "password"]),
         "responses": {
             "200": {"description": "logged in", **_json(_obj({"user": {"type": "string"}, "role": _ROLE,
@@ -89,7 +91,7 @@ PATHS = {
         "summary": "Add a user (a login; with accounts or groups also an agent), in service at once",
         "requestBody": _body({"user": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,40}$"},
                               "password": {"type": "string", "minLength": 8}, "role": _ROLE,
-                              "name": {"type": "string", "maxLength": 100}, "accounts": _STRINGS, "groups": _STRINGS},
+                              "name": {"type": "string", "maxLength": 100}, "accounts": _NAMES, "groups": _NAMES},
                              ["user", "password"]),
         "responses": _r(s201=("the user", _USER), s400="`bad_request`, `weak_password`",
                         s409="`user_exists`, `declared_in_file`",
@@ -98,8 +100,8 @@ PATHS = {
         "summary": "Change a user: name, role, accounts, groups, disabled, password. Disabling, a new role or a new "
                    "password ends their sessions and their open streams",
         "parameters": [_USER_PATH],
-        "requestBody": _body({"name": {"type": "string", "maxLength": 100}, "role": _ROLE, "accounts": _STRINGS,
-                              "groups": _STRINGS, "disabled": {"type": "boolean"},
+        "requestBody": _body({"name": {"type": "string", "maxLength": 100}, "role": _ROLE, "accounts": _NAMES,
+                              "groups": _NAMES, "disabled": {"type": "boolean"},
                               "password": {"type": "string", "minLength": 8}}, []),
         "responses": _r(s200=("the user", _USER), s400="`bad_request`, `weak_password`", s404="`not_found`",
                         s409="`declared_in_file` (name, accounts, groups of an agent the file declares), "
@@ -108,9 +110,11 @@ PATHS = {
     "/api/admin/shifts/{name}": {
         "put": {"summary": "Add or change a shift (one the file declares is read-only)",
                 "parameters": [_SHIFT_PATH],
-                "requestBody": _body({"start": _HHMM, "end": _HHMM, "agents": _STRINGS}, ["start", "end"]),
-                "responses": _r(s200=("the shift", _SHIFT), s400="`bad_request`: a time that is not HH:MM",
-                                s409="`declared_in_file`", s422="`unknown_agent`")},
+                "requestBody": _body({"start": _HHMM, "end": _HHMM, "agents": _NAMES}, ["start", "end"]),
+                "responses": _r(s200=("the shift", _SHIFT),
+                                s400="`bad_request`: a time that is not HH:MM; `bad_shift` (starts when it ends); "
+                                     "`unknown_agent`: an id that names no agent",
+                                s409="`declared_in_file`")},
         "delete": {"summary": "Remove a shift added here", "parameters": [_SHIFT_PATH],
                    "responses": _r(s200=("removed", _obj({"deleted": {"type": "string"}})), s404="`not_found`",
                                    s409="`declared_in_file`")}},
@@ -125,7 +129,8 @@ PATHS = {
                  "responses": _r(s201=("the token", {**_TOKEN, "properties": {**_TOKEN["properties"],
                                                                               "token": {"type": "string"}},
                                                      "required": [*_TOKEN["required"], "token"]}),
-                                 s400="`bad_request`, `unknown_agent`")}},
+                                 s400="`bad_request`; `unknown_agent`: an agent id that names no agent, or none for "
+                                      "role agent")}},
     "/api/admin/tokens/{id}/revoke": {"post": {
         "summary": "Revoke a token: it is refused (401) from now on",
         "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],

@@ -21,12 +21,13 @@ from bot.staff import passwords, secrets
 from bot.staff.roster import PageShift
 from bot.store import staff as staff_store
 from bot.store.tables import ApiToken, StaffUser
-from bot.web import keys
+from bot.web import keys, params
 from bot.web.auth import RANK, caller
 from bot.web.errors import ApiError
 from bot.web.pages import STATIC
 
 USERNAME = re.compile(r"[A-Za-z0-9_.-]{1,40}")
+HHMM = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00")  # the document's pattern for a shift's start and end
 DECLARED_FIELDS = ("name", "accounts", "groups")
 MAX_TOKEN_DAYS = 366
 
@@ -37,18 +38,23 @@ async def admin_page(request: web.Request) -> web.FileResponse:
 
 async def _body(request: web.Request) -> dict:
     try:
-        body = await request.json()
-    except (ValueError, RecursionError):  # RecursionError: nested too deeply
+        body = await request.json(loads=params.loads)
+    except (ValueError, RecursionError):
         body = None
     if not isinstance(body, dict):
         raise ApiError(400, "bad_request", "send a JSON object")
     return body
 
 
+def _is_role(value: object) -> bool:
+    return isinstance(value, str) and value in RANK  # a dict is unhashable: a 500 before
+
+
 def _strings(body: dict, key: str) -> tuple[str, ...] | None:
-    value = body.get(key)
-    if value is None:
+    """The list `key` of the body (None when left out; null is not a list: 400)."""
+    if key not in body:
         return None
+    value = body[key]
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() and "," not in v for v in value):
         raise ApiError(400, "bad_request", f"{key} must be a list of non-empty strings without commas")
     return tuple(v.strip() for v in value)
@@ -103,7 +109,7 @@ async def add_user(request: web.Request) -> web.Response:
     username, role, password = body.get("user"), body.get("role", "agent"), body.get("password")
     if not isinstance(username, str) or not USERNAME.fullmatch(username):
         raise ApiError(400, "bad_request", "user must be 1-40 letters, digits, _ . or -")
-    if role not in RANK:
+    if not _is_role(role):
         raise ApiError(400, "bad_request", "role must be agent, supervisor or admin")
     hashed = await _hash(password)
     accounts, groups = _strings(body, "accounts") or (), _strings(body, "groups") or ()
@@ -142,7 +148,7 @@ async def change_user(request: web.Request) -> web.Response:
     declared = set(request.app[keys.ROSTER].declared()["agents"])
     if username in declared and any(k in body for k in DECLARED_FIELDS):
         raise ApiError(409, "declared_in_file", f"{username}'s name, accounts and groups come from the configuration file")
-    if "role" in body and body["role"] not in RANK:
+    if "role" in body and not _is_role(body["role"]):
         raise ApiError(400, "bad_request", "role must be agent, supervisor or admin")
     if "disabled" in body and not isinstance(body["disabled"], bool):
         raise ApiError(400, "bad_request", "disabled must be true or false")
@@ -186,13 +192,16 @@ async def put_shift(request: web.Request) -> web.Response:
         raise ApiError(409, "declared_in_file", f"shift {name} comes from the configuration file")
     body = await _body(request)
     agents = _strings(body, "agents") or ()
+    for key in ("start", "end"):
+        if not isinstance(body.get(key), str) or not HHMM.fullmatch(body[key]):
+            raise ApiError(400, "bad_request", f"{key} must be a time HH:MM, 00:00 to 24:00")
     try:
-        shift = ShiftConfig(name=name, start=body.get("start"), end=body.get("end"), agents=agents)
-    except ValueError as e:
-        raise ApiError(400, "bad_request", _first_error(e)) from None
+        shift = ShiftConfig(name=name, start=body["start"], end=body["end"], agents=agents)
+    except ValueError as e:  # well formed, but a shift that starts when it ends
+        raise ApiError(400, "bad_shift", _first_error(e)) from None
     known = {a.id for a in request.app[keys.CONFIG].agents}
     if unknown := [a for a in agents if a not in known]:
-        raise ApiError(422, "unknown_agent", f"not agents: {', '.join(unknown)}")
+        raise ApiError(400, "unknown_agent", f"not agents: {', '.join(unknown)}")
     async with request.app[keys.DB]() as session, session.begin():
         await staff_store.put_shift(session, PageShift(name=name, start=shift.start, end=shift.end, agents=agents))
         await _apply(request, session)
@@ -230,17 +239,19 @@ async def add_token(request: web.Request) -> web.Response:
     me = caller(request, role="admin")
     body = await _body(request)
     role, agent, days, label = body.get("role"), body.get("agent"), body.get("expires_days"), body.get("label", "")
-    if role not in RANK:
+    if not _is_role(role):
         raise ApiError(400, "bad_request", "role must be agent, supervisor or admin")
     if not isinstance(days, int | float) or isinstance(days, bool) or not 0 < days <= MAX_TOKEN_DAYS:
         raise ApiError(400, "bad_request", f"expires_days must be a number of days, above 0 and at most {MAX_TOKEN_DAYS}")
     if not isinstance(label, str) or len(label) > 100:
         raise ApiError(400, "bad_request", "label must be a string of at most 100 characters")
+    if agent is not None and not isinstance(agent, str):  # a dict was a 500 (unhashable)
+        raise ApiError(400, "bad_request", "agent must be an agent id or null")
     known = {a.id for a in request.app[keys.CONFIG].agents}
     if role == "agent" and agent not in known:
         raise ApiError(400, "unknown_agent", "a token with role agent needs agent: one of the agents")
     if agent is not None and agent not in known:
-        raise ApiError(400, "unknown_agent", f"{agent!r} is not an agent")
+        raise ApiError(400, "unknown_agent", f"{agent[:40]!r} is not an agent")
     now, token = request.app[keys.CLOCK].now(), secrets.new_token()
     async with request.app[keys.DB]() as session, session.begin():
         row = await staff_store.add_token(session, ApiToken(

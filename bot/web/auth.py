@@ -11,7 +11,8 @@ always with the same message. Known caller, wrong role: 403. Agents see only the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -51,12 +52,23 @@ class Caller:
         return f"{platform}:{account}" in self.accounts
 
 
-def callers(config: Config) -> dict[str, Caller]:
+def callers(config: Config) -> dict[str, tuple[Caller, datetime | None]]:
+    """The file's tokens by their SHA-256: the caller, and when the token stops working (the end of its
+    `expires` day in the shop's time zone; None: never)."""
     accounts = {a.id: frozenset(a.accounts) for a in config.agents}
+    zone = ZoneInfo(config.shop.timezone)
     return {
-        t.token: Caller(role=t.role, agent=t.agent, accounts=accounts.get(t.agent, frozenset()))
+        t.digest: (Caller(role=t.role, agent=t.agent, accounts=accounts.get(t.agent, frozenset())),
+                   datetime.combine(t.expires + timedelta(days=1), time.min, tzinfo=zone) if t.expires else None)
         for t in config.tokens
     }
+
+
+def _file_caller(request: web.Request, token: str, now: datetime) -> Caller | None:
+    found = request.app[keys.CALLERS].get(secrets.digest(token))
+    if found is None or (found[1] is not None and now >= found[1]):
+        return None
+    return found[0]
 
 
 def accounts_of(config: Config, agent: str | None) -> frozenset[str]:
@@ -85,7 +97,8 @@ async def identify(request: web.Request, handler):
         cookie = request.cookies.get(SESSION_COOKIE)
         now = request.app[keys.CLOCK].now()
         guesses = request.app[keys.TOKEN_GUESSES]
-        if token and token not in request.app[keys.CALLERS] and not guesses.blocked(request.remote or "-", now):
+        if token and _file_caller(request, token, now) is None and not guesses.blocked(
+                request.app[keys.CLIENT_ADDRESS].of(request), now):
             # (an address answered 429 for its guesses costs no database read)
             async with request.app[keys.DB]() as session:
                 found = await staff_store.live_token(session, secrets.digest(token), now=now)
@@ -131,10 +144,11 @@ class GuessLimit:
 
 def authenticate(request: web.Request, token: str) -> Caller:
     """The caller a token belongs to; 401 if none, 429 once the address has guessed too often."""
-    limit, now, address = request.app[keys.TOKEN_GUESSES], request.app[keys.CLOCK].now(), request.remote or "-"
+    limit, now = request.app[keys.TOKEN_GUESSES], request.app[keys.CLOCK].now()
+    address = request.app[keys.CLIENT_ADDRESS].of(request)
     if limit.blocked(address, now):
         raise ApiError(429, "too_many_attempts", "too many wrong tokens from this address; wait a minute")
-    found = request.app[keys.CALLERS].get(token)
+    found = _file_caller(request, token, now)
     if found is None:
         stored = request.get(_FROM_TOKEN)
         found = stored[1] if stored and secrets.same(stored[0], token) else None

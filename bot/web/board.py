@@ -14,11 +14,10 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.metrics.board import iso, sse
-from bot.metrics.report import parse_period
 from bot.store import changes
 from bot.store import metrics as metrics_store
 from bot.store.db import reading
-from bot.web import keys
+from bot.web import keys, params
 from bot.web import sse as sse_stream
 from bot.web.buyer_text import json_for
 from bot.web.auth import Caller, authenticate, caller
@@ -98,11 +97,7 @@ async def agent_metrics(request: web.Request) -> web.Response:
     caller(request, role="supervisor")
     board = request.app[keys.BOARD]
     now = request.app[keys.CLOCK].now()
-    try:
-        first, last = parse_period(request.query.get("from"), request.query.get("to"),
-                                   today=now.astimezone(board.rules.zone).date())
-    except ValueError as e:
-        raise ApiError(400, "bad_period", str(e)) from None
+    first, last = params.period(request, today=now.astimezone(board.rules.zone).date())
     limit, offset = paging(request, error="bad_paging")
     totals = await request.app[keys.PERIOD].totals(first=first, last=last, now=now)
     names = {a.id: a.name or a.id for a in request.app[keys.CONFIG].agents}

@@ -20,7 +20,7 @@ from bot.web.buyer_text import json_for
 from bot.web.auth import Caller, caller
 from bot.web.errors import ApiError
 from bot.web.kb_api import json_body
-from bot.web.params import paging, path_id
+from bot.web.params import blank, paging, path_id
 from bot.store.outbox import shown_key
 from bot.web.workbench import deliveries_of, transfer_json, visible
 
@@ -139,13 +139,15 @@ async def reply(request: web.Request) -> web.Response:
     who = caller(request)
     body = await json_body(request)
     text, intent = body.get("text"), body.get("intent")
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str) or blank(text):
         raise ApiError(400, "bad_request", "text must be a non-empty string")
     if len(text) > MAX_REPLY:
         raise ApiError(400, "bad_request", f"text is longer than {MAX_REPLY} characters")
     engine = request.app[keys.ENGINES].engine
-    if intent is not None and (not isinstance(intent, str) or intent not in engine.kb.by_id):
+    if intent is not None and not isinstance(intent, str):
         raise ApiError(400, "bad_request", "intent must be the id of a suggestion, or null")
+    if intent is not None and intent not in engine.kb.by_id:
+        raise ApiError(400, "unknown_intent", f"no intent {intent[:60]!r} in the knowledge base")
     client_msg_id = body.get("client_msg_id") or uuid.uuid4().hex
     if not isinstance(client_msg_id, str) or len(client_msg_id) > 80:
         raise ApiError(400, "bad_request", "client_msg_id must be a string of at most 80 characters")
@@ -197,7 +199,7 @@ async def end(request: web.Request) -> web.Response:
         except conversation_end.AlreadyEnded:
             raise ApiError(409, "already_ended", "这个会话已经结束了") from None
     invited = await request.app[keys.CSAT].invite(now=now, conversation_id=conversation.id)
-    return web.json_response({"id": conversation.id, "ended_at": ended_at.isoformat(),
+    return web.json_response({"id": conversation.id, "ended_at": iso(ended_at),
                               "ended_by": who.agent or who.role, "csat_invited": bool(invited)})
 
 

@@ -31,6 +31,9 @@ def _check(name: str, ok: bool, detail: str) -> dict:
 
 async def healthz(request: web.Request) -> web.Response:
     app = request.app
+    detail = request.query.get("detail")
+    if detail not in (None, "1", "true"):
+        return web.json_response({"error": "bad_request", "message": "detail is 1 or true"}, status=400)
     ready = app[keys.READY]
     if not (ready and all(ready.values())):
         waiting = sorted(name for name, ok in ready.items() if not ok)
@@ -43,7 +46,7 @@ async def healthz(request: web.Request) -> web.Response:
     if any(c["name"] == "processing" for c in failed):
         backlog = app[keys.BACKLOG]
         body.update(lag_seconds=round(backlog.lag_s(), 1), pending=backlog.pending)
-    if request.query.get("detail") in ("1", "true"):
+    if detail:
         body["checks"] = checks
     return web.json_response(body, status=503 if failed else 200)
 

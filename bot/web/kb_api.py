@@ -9,7 +9,7 @@ from aiohttp import web
 from bot.matching.engine import shop_values
 from bot.matching.kb import KnowledgeBaseError
 from bot.tickets.detect import RulesError, detect
-from bot.web import keys
+from bot.web import keys, params
 from bot.web.auth import caller
 from bot.web.errors import ApiError
 
@@ -18,7 +18,7 @@ MAX_TEXT = 10_000
 
 async def json_body(request: web.Request) -> dict:
     try:
-        body = await request.json()
+        body = await request.json(loads=params.loads)
     except (ValueError, RecursionError):  # RecursionError: nested too deeply
         raise ApiError(400, "bad_json", "the body must be a JSON object") from None
     if not isinstance(body, dict):

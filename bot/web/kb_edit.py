@@ -19,9 +19,10 @@ from bot.config import config_dir, resolve_path
 from bot.matching import editor, impact, kb_files, learn
 from bot.matching.editor import Proposal, ProposalError
 from bot.matching.kb import KnowledgeBaseError
+from bot.privacy import mask, mask_strings
 from bot.store import feedback, kb_changes, learning
 from bot.store.tables import KbChange
-from bot.web import keys
+from bot.web import keys, params
 from bot.web.auth import Caller, caller
 from bot.web.errors import ApiError
 from bot.web.kb_api import json_body
@@ -113,14 +114,25 @@ async def current_impact(request: web.Request) -> web.Response:
     return web.json_response({**figures, "margin": ed.margin})
 
 
+def _check_common(body: dict) -> None:
+    """confirm, dry_run and versions, which every write takes: 400 unless as the document says."""
+    for key in ("confirm", "dry_run"):
+        if key in body and not isinstance(body[key], bool):
+            raise ApiError(400, "bad_request", f"{key} must be true or false")
+    versions = body.get("versions", {})
+    if not (isinstance(versions, dict) and all(isinstance(v, str) for v in versions.values())):
+        raise ApiError(400, "bad_request", "versions must be an object: file -> version")
+
+
 async def _apply(request: web.Request, who: Caller, build: Callable[[dict], Proposal], body: dict, *,
                  need_versions: bool = True, undo_of: int | None = None) -> web.Response:
     """The one path of every change: versions → proposal → trial → confirm → write → record → reload."""
     ed = _editor(request)
+    _check_common(body)
     confirm, dry_run = body.get("confirm") is True, body.get("dry_run") is True
     versions = body.get("versions")
-    if versions is not None and not isinstance(versions, dict):
-        raise ApiError(400, "bad_request", "versions must be an object: file -> version")
+    if need_versions and versions is None:  # even for a new file: the document says every edit sends them
+        raise ApiError(400, "bad_request", "send versions: the version of each file as you loaded it")
     async with ed.lock:
         texts = await asyncio.to_thread(editor.snapshot, ed.folder)
         try:
@@ -292,16 +304,14 @@ async def stats(request: web.Request) -> web.Response:
     items = [{"intent": u.intent, "title": titles.get(u.intent, u.intent), "shown": u.shown, "used": u.used,
               "edited": u.edited, "ignored": u.ignored, "rewritten_share": round(u.rewritten_share, 3),
               "examples": u.examples} for u in uses]
-    return web.json_response({"items": items, "total": len(items)})
+    # What agents wrote may quote a buyer's phone or address: masked, as for every supervisor.
+    return web.json_response(mask_strings({"items": items, "total": len(items)}))
 
 
 def _period(request: web.Request) -> tuple[datetime, datetime, date, date]:
     zone = shop_zone(request.app[keys.CONFIG].shop.timezone)
     today = request.app[keys.CLOCK].now().astimezone(zone).date()
-    try:
-        first, last = learn.parse_days(request.query.get("from"), request.query.get("to"), today=today)
-    except ValueError as e:
-        raise ApiError(400, "bad_period", str(e)) from None
+    first, last = params.period(request, today=today, default_days=7)
     return (datetime.combine(first, time.min, tzinfo=zone), datetime.combine(last + timedelta(days=1), time.min,
                                                                              tzinfo=zone), first, last)
 
@@ -318,8 +328,9 @@ async def learn_groups(request: web.Request) -> web.Response:
     groups = await asyncio.to_thread(learn.group, messages, engine.matcher)
     titles = {i.id: i.title for i in (*engine.kb.intents, *engine.kb.off_topic)}
     items = [g.as_dict(titles=titles) for g in groups]
+    # Buyers' messages, for curating the knowledge base: phone numbers, ID numbers and addresses masked.
     return web.json_response({"from": first.isoformat(), "to": last.isoformat(),
-                              "items": items[offset:offset + limit], "total": len(items)})
+                              "items": mask_strings(items[offset:offset + limit]), "total": len(items)})
 
 
 async def learn_accept(request: web.Request) -> web.Response:
@@ -333,17 +344,26 @@ async def learn_accept(request: web.Request) -> web.Response:
     action = body.get("action")
     if action not in ("intent", "new_intent", "off_topic"):
         raise ApiError(400, "bad_request", "action must be intent, new_intent or off_topic")
+    for key in ("intent", "id", "title", "reply"):  # checked before the messages: a dict was taken when all were gone
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise ApiError(400, "bad_request", f"{key} must be a string")
+    _check_common(body)
+    if "new_topic" in body and not isinstance(body["new_topic"], bool):
+        raise ApiError(400, "bad_request", "new_topic must be true or false")
+    extra = [] if body.get("questions") is None else body["questions"]
+    if not isinstance(extra, list) or not all(isinstance(q, str) for q in extra):
+        raise ApiError(400, "bad_request", "questions must be a list of strings")
     async with request.app[keys.DB]() as session:
         found = await learning.existing(session, ids)
     gone = sorted(set(ids) - set(found))
     if not found:
         return web.json_response({"applied": False, "gone": gone,
                                   "message": "these messages are gone (deleted by retention); nothing to learn"})
-    questions = list(dict.fromkeys(found[i].strip() for i in ids if i in found and found[i].strip()))
+    # Masked before they are written into the knowledge base's files (and the change history): a question
+    # learned keeps its shape, not a buyer's phone number or address.
+    questions = list(dict.fromkeys(mask(found[i].strip()) for i in ids if i in found and found[i].strip()))
     if action == "new_intent":
-        extra = body.get("questions") or []
-        if not isinstance(extra, list) or not all(isinstance(q, str) for q in extra):
-            raise ApiError(400, "bad_request", "questions must be a list of strings")
+        extra = [mask(q) for q in extra]
         reply = body.get("reply")
         replies = [{"text": reply}] if isinstance(reply, str) and reply.strip() else []
         fields = {"title": body.get("title", ""), "questions": questions + extra, "replies": replies}

@@ -18,7 +18,7 @@ from aiohttp import web
 from bot.staff import passwords, secrets
 from bot.staff.lockout import Lockout
 from bot.store import staff as staff_store
-from bot.web import keys
+from bot.web import keys, params
 from bot.web.auth import CSRF_COOKIE, REFUSED, SESSION_COOKIE, from_session
 from bot.web.errors import ApiError
 from bot.web.pages import STATIC
@@ -42,8 +42,8 @@ async def login(request: web.Request) -> web.Response:
     if request.content_type != "application/json":  # a cross-site form cannot send this without asking
         raise ApiError(400, "bad_request", "send JSON {\"user\": ..., \"password\": ...}")
     try:
-        body = await request.json()
-    except (ValueError, RecursionError):  # RecursionError: nested too deeply
+        body = await request.json(loads=params.loads)
+    except (ValueError, RecursionError):
         raise ApiError(400, "bad_request", "send JSON {\"user\": ..., \"password\": ...}") from None
     if not isinstance(body, dict):
         raise ApiError(400, "bad_request", "send JSON {\"user\": ..., \"password\": ...}")
@@ -51,7 +51,7 @@ async def login(request: web.Request) -> web.Response:
     if not isinstance(username, str) or not isinstance(password, str) or not username or len(username) > 100:
         raise ApiError(400, "bad_request", "send JSON {\"user\": ..., \"password\": ...}")
     app, rule = request.app, lockout_rule(request)
-    now, address = app[keys.CLOCK].now(), request.remote or "-"
+    now, address = app[keys.CLOCK].now(), app[keys.CLIENT_ADDRESS].of(request)
     async with app[keys.DB]() as session, session.begin():
         by_name, by_address = await staff_store.failures(session, username=username, address=address,
                                                          since=rule.since(now))

@@ -2,6 +2,13 @@
 
 import re
 
+from bot.matching.kb import INTENT_ID
+from bot.web.answers_openapi import ANSWERS
+from bot.web.params import NOT_BLANK
+from bot.web.sse_openapi import BOARD as _SSE_BOARD, CONSOLE as _SSE_CONSOLE
+
+_PERIOD_400 = ("`bad_period`: from or to not a date, from after to, more than 366 days, or a day before 1970-01-01 "
+               "or after 9998-12-31")
 _PUSH_ANSWER = {
     "type": "object",
     "properties": {"code": {"type": "integer"}, "msg": {"type": "string"}},
@@ -55,8 +62,9 @@ OPENAPI = {
                 "summary": "Health: ok when the store takes writes, the disk has room, processing is not behind "
                            "and sends are not failing for long ([health]); `?detail=1` lists each check",
                 "security": [],
-                "parameters": [{"name": "detail", "in": "query", "schema": {"enum": ["1"]}}],
+                "parameters": [{"name": "detail", "in": "query", "schema": {"enum": ["1", "true"]}}],
                 "responses": {"200": {"description": "`{\"status\": \"ok\"}` (with `checks` on ?detail=1)"},
+                              "400": {"description": "detail is neither 1 nor true, or a parameter is repeated"},
                               "503": {"description": "`{\"status\": \"starting\", \"waiting_for\"}` or "
                                                      "`{\"status\": \"unhealthy\", \"reasons\": [...]}`"}},
             }
@@ -121,7 +129,7 @@ OPENAPI["paths"]["/api/metrics/agents"] = {
                     "content": {"application/json": {"schema": {"type": "object", "properties": {
                         "items": {"type": "array", "items": {"$ref": "#/components/schemas/AgentFigures"}},
                         "total": {"type": "integer"}}}}}},
-            "400": {"description": "from after to, not a date, more than a year, bad limit/offset",
+            "400": {"description": _PERIOD_400 + "; `bad_paging`",
                     "content": {"application/json": {"schema": _ERROR}}},
             "401": {"description": "no or unknown token"},
             "403": {"description": "not a supervisor"},
@@ -148,7 +156,7 @@ OPENAPI["paths"]["/api/board/stream"] = {
                        "A viewer whose socket takes no data for 10 s is dropped; `retry: 1000` makes browsers reconnect.",
         "parameters": [{"name": "token", "in": "query", "schema": {"type": "string"}}],
         "responses": {
-            "200": {"description": "text/event-stream"},
+            "200": {"description": "text/event-stream", "content": _SSE_BOARD},
             "401": {"description": "no or unknown token"},
             "403": {"description": "not a supervisor"},
         },
@@ -183,6 +191,7 @@ _TICKET = {
 }
 OPENAPI["components"]["schemas"]["Ticket"] = _TICKET
 _ERR = {"application/json": {"schema": _ERROR}}
+_ROW_ID = {"type": "integer", "minimum": 0, "maximum": 2**53 - 1}
 OPENAPI["paths"]["/api/tickets"] = {
     "get": {
         "summary": "The complaint queue: supervisors see every ticket, agents those they own or whose buyer is routed to them",
@@ -209,9 +218,9 @@ OPENAPI["paths"]["/api/tickets"] = {
                    "category gets the complaint instead (200, created false), raising its severity if worse",
         "requestBody": {"required": True, "content": {"application/json": {"schema": {
             "type": "object", "required": ["conversation_id", "note"],
-            "properties": {"conversation_id": {"type": "integer"}, "note": {"type": "string", "minLength": 1},
+            "properties": {"conversation_id": _ROW_ID, "note": {"type": "string", "pattern": NOT_BLANK, "maxLength": 2000},
                            "severity": {"enum": ["P1", "P2", "P3"], "default": "P3"},
-                           "category": {"type": "string", "default": "service"}}}}}},
+                           "category": {"type": "string", "pattern": "^[a-z_]*[a-z][a-z_]*$", "default": "service"}}}}}},
         "responses": {
             "201": {"description": "Ticket with `created: true`"}, "200": {"description": "Ticket with `created: false`"},
             "400": {"description": "bad body", "content": _ERR}, "401": {"description": "no or unknown token"},
@@ -239,15 +248,18 @@ OPENAPI["paths"]["/api/tickets/{id}/transition"] = {
             "type": "object", "required": ["to"],
             "properties": {
                 "to": {"enum": _TICKET_STATES},
-                "note": {"type": "string", "description": "required to resolve, reopen, or close a new ticket"},
-                "version": {"type": "integer", "description": "the version the change is based on; 409 if it moved on"},
+                "note": {"type": "string", "maxLength": 2000,
+                         "description": "required to resolve, reopen, or close a new ticket (else 400)"},
+                "version": {**_ROW_ID, "description": "the version the change is based on; 409 if it moved on"},
                 "resolution": {"enum": ["refund", "exchange", "compensation", "explanation"],
-                               "description": "required to resolve"},
+                               "description": "required to resolve (else 400)"},
                 "owner": {"type": "string", "description": "agent id, to assign (a supervisor; an agent only themself)"},
             }}}}},
         "responses": {
             "200": {"description": "the Ticket after the change"},
-            "400": {"description": "unknown state, missing note or resolution, bad owner", "content": _ERR},
+            "400": {"description": "unknown state or resolution, a field not as described; `incomplete_transition`: no "
+                                   "note or resolution where this move needs one, no owner to assign to; "
+                                   "`unknown_agent`: an owner that names no agent", "content": _ERR},
             "401": {"description": "no or unknown token"},
             "403": {"description": "an agent moving someone else's ticket, or assigning it to someone else", "content": _ERR},
             "404": {"description": "no such ticket", "content": _ERR},
@@ -266,7 +278,7 @@ OPENAPI["paths"]["/api/reminders/report"] = {
         "responses": {
             "200": {"description": "`{\"from\", \"to\", \"timezone\", \"items\": [{day, platform, reminded_orders, recovered_orders, "
                                    "recovered_sales_fen, recovery_rate, skipped: {reason: n}}], \"total\", \"totals\"}`"},
-            "400": {"description": "bad period", "content": {"application/json": {"schema": _ERROR}}},
+            "400": {"description": _PERIOD_400, "content": {"application/json": {"schema": _ERROR}}},
             "401": {"description": "no or unknown token"},
             "403": {"description": "not a supervisor"},
         },
@@ -283,7 +295,8 @@ def _kb_edit_paths() -> dict:
     common = {"versions": {"type": "object", "additionalProperties": {"type": "string"},
                            "description": "file → version, from GET /api/kb/base"},
               "confirm": {"type": "boolean"}, "dry_run": {"type": "boolean"}}
-    reply = {"type": "object", "properties": {"platform": {"enum": ["wangwang", "dongdong", None]},
+    reply = {"type": "object", "properties": {"platform": {"enum": ["wangwang", "dongdong", "", None],
+                                                           "description": "empty or null: every platform"},
                                               "text": {"type": "string"}}}
     table = {"type": "object", "properties": {**common, "title": {"type": "string"},
                                               "questions": {"type": "array", "items": {"type": "string"}},
@@ -294,7 +307,10 @@ def _kb_edit_paths() -> dict:
               "422": {"description": "`invalid`: the rule and the field", "content": err},
               "503": {"description": "`cannot_write`: nothing was written", "content": err}}
 
-    def write(summary: str, body: dict, role: str = "supervisor") -> dict:
+    def write(summary: str, body: dict, role: str = "supervisor", *, versions: bool = True) -> dict:
+        """`versions`: the change edits files the caller loaded, so it must say which versions (else 400)."""
+        if versions:
+            body = {**body, "required": [*body.get("required", []), "versions"]}
         return {"post": {"summary": f"{summary} ({role})", "responses": writes,
                          "requestBody": {"required": True, "content": {"application/json": {"schema": body}}}}}
 
@@ -308,9 +324,9 @@ def _kb_edit_paths() -> dict:
         "/api/kb/topics/{id}": {"put": {**write("Edit an off-topic subject's title and questions", table)["post"]}},
         "/api/kb/intents": write("Add an intent (`id` group.name: intents/<group>.toml)",
                                  {**table, "required": ["id"], "properties": {**table["properties"], "id": {
-                                     "type": "string", "pattern": "^[a-z0-9_]+\\.[a-z0-9_]+$"}}}),
+                                     "type": "string", "pattern": INTENT_ID.pattern}}}),
         "/api/kb/topics": write("Add an off-topic subject", {**table, "properties": {**table["properties"],
-                                                                                     "id": {"type": "string"}}}),
+                                                                                     "id": {"type": "string", "pattern": INTENT_ID.pattern}}}),
         "/api/kb/intents/{id}/retire": write("Retire an intent (it leaves its file; undo brings it back)",
                                              {"type": "object", "properties": common}),
         "/api/kb/intents/{id}/reply": write("An agent's wording (from kb stats) as the intent's reply for a platform",
@@ -323,7 +339,7 @@ def _kb_edit_paths() -> dict:
                                                "the figures before and after (supervisor)",
                                     "responses": {"200": {"description": "`{items, total}`"}}}},
         "/api/kb/changes/{id}/undo": write("Undo a change: its files back as they were (itself a change); 409 when "
-                                           "a file changed after it", {"type": "object", "properties": common}),
+                                           "a file changed after it", {"type": "object", "properties": common}, versions=False),
         "/api/kb/stats": {"get": {"summary": "Per intent: shown, used, edited, ignored, and what agents wrote instead "
                                              "(supervisor)", "responses": {"200": {"description": "`{items, total}`"}}}},
         "/api/kb/learn": {"get": {
@@ -332,15 +348,18 @@ def _kb_edit_paths() -> dict:
                        "both left out: the last 7 days",
             "parameters": date_params, "responses": {
                 "200": {"description": "`{from, to, items, total}`"},
-                "400": {"description": "`bad_period`", "content": err}, "403": {"description": "not an admin"}}}},
+                "400": {"description": _PERIOD_400, "content": err}, "403": {"description": "not an admin"}}}},
         "/api/kb/learn/accept": write(
             "Learn a group: `action` intent (its messages become questions of `intent`), new_intent (`id`, "
             "`title`, `reply`, more `questions`), off_topic (`intent`: a subject; `new_topic: true` makes it). "
             "Messages since deleted are listed in `gone`; all gone answers `applied: false`",
             {"type": "object", "required": ["message_ids", "action"], "properties": {
                 **common, "message_ids": {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 0, "maximum": 2**53 - 1}},
-                "action": {"enum": ["intent", "new_intent", "off_topic"]}, "intent": {"type": "string"}}},
-            role="admin"),
+                "action": {"enum": ["intent", "new_intent", "off_topic"]}, "intent": {"type": ["string", "null"]},
+                "id": {"type": ["string", "null"]}, "title": {"type": ["string", "null"]}, "reply": {"type": ["string", "null"]},
+                "questions": {"type": ["array", "null"], "items": {"type": "string"}},
+                "new_topic": {"type": "boolean"}}},
+            role="admin", versions=False),
     }
 
 
@@ -366,6 +385,7 @@ OPENAPI["components"]["securitySchemes"]["session"] = _SESSION
 OPENAPI["security"].append({"session": []})
 
 
+_MONTH = {"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$"}
 _SUPERVISOR_ERRORS = {
     "401": {"description": "no or unknown token"},
     "403": {"description": "not a supervisor"},
@@ -383,8 +403,21 @@ OPENAPI["paths"]["/api/reports/agents"] = {
         "responses": {
             "200": {"description": "`{\"from\", \"to\", \"today\", \"timezone\", \"by\", \"items\": [row with day], \"period\": [row], "
                                    "\"totals\": [shop row per platform], \"daily_totals\": [shop row per platform and day], "
-                                   "\"effective_reply\": [...]}`; with format=csv or xlsx, the items and the shop's rows as a file"},
-            "400": {"description": "from after to, not a date, more than 366 days, bad by or format",
+                                   "\"effective_reply\": [...]}`; with format=csv or xlsx, the items and the shop's rows as a file",
+                    "content": {
+                        "application/json": {"schema": {"type": "object", "required": [
+                            "from", "to", "today", "timezone", "by", "items", "period", "totals", "daily_totals",
+                            "effective_reply"], "properties": {
+                            **{k: {"type": "string", "format": "date"} for k in ("from", "to", "today")},
+                            "timezone": {"type": "string"}, "by": {"enum": ["day", "period"]},
+                            **{k: {"type": "array", "items": {"$ref": "#/components/schemas/AgentFigures"}}
+                               for k in ("items", "period")},
+                            **{k: {"type": "array", "items": {"type": "object"}} for k in (
+                                "totals", "daily_totals", "effective_reply")}}}},
+                        "text/csv": {"schema": {"type": "string"}},
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                            "schema": {"type": "string", "contentEncoding": "binary"}}}},
+            "400": {"description": _PERIOD_400 + "; bad by or format",
                     "content": {"application/json": {"schema": _ERROR}}},
             **_SUPERVISOR_ERRORS,
         },
@@ -400,11 +433,12 @@ OPENAPI["paths"]["/api/scorecard"] = {
     "get": {
         "summary": "The monthly 10-point scorecard (10分制) per agent (supervisor): score, status, flagged, deductions "
                    "with rule, points and evidence (ticket, shift, entry, each with a url), sales and commission",
-        "parameters": [{"name": "month", "in": "query", "required": True, "schema": {"type": "string", "pattern": "^\\d{4}-(0[1-9]|1[0-2])$"}}],
+        "parameters": [{"name": "month", "in": "query", "required": True, "schema": _MONTH}],
         "responses": {
             "200": {"description": "`{\"month\", \"timezone\", \"items\": [{agent, name, month, score, status, flagged, previous, "
                                    "deductions, sales, commission}]}`"},
-            "400": {"description": "a malformed month, or one in the future", "content": {"application/json": {"schema": _ERROR}}},
+            "400": {"description": "`bad_month`: not YYYY-MM, a month in the future, or before 1970-01",
+                    "content": {"application/json": {"schema": _ERROR}}},
             **_SUPERVISOR_ERRORS,
         },
     }
@@ -414,12 +448,14 @@ OPENAPI["paths"]["/api/scorecard/deductions"] = {
         "summary": "A manual deduction on an agent's monthly card, with its reason (supervisor)",
         "requestBody": {"required": True, "content": {"application/json": {"schema": {
             "type": "object", "required": ["agent", "month", "points", "reason"],
-            "properties": {"agent": {"type": "string"}, "month": {"type": "string"}, "points": {"type": "number"},
-                           "reason": {"type": "string"}}}}}},
+            "properties": {"agent": {"type": "string"}, "month": _MONTH,
+                           "points": {"type": "number", "exclusiveMinimum": 0,
+                                      "description": "at most [scorecard] max_manual_points (10 by default), else 400"},
+                           "reason": {"type": "string", "pattern": NOT_BLANK, "maxLength": 500}}}}}},
         "responses": {
             "201": {"description": "the entry: id, agent, month, points, reason, created_by, created_at"},
-            "400": {"description": "no reason, unknown agent, points out of range, a malformed or future month",
-                    "content": {"application/json": {"schema": _ERROR}}},
+            "400": {"description": "a field missing or not as described; `unknown_agent`; `bad_month` (in the future); "
+                                   "points above max_manual_points", "content": {"application/json": {"schema": _ERROR}}},
             **_SUPERVISOR_ERRORS,
         },
     }
@@ -451,7 +487,7 @@ OPENAPI["paths"].update({
             "type": "object", "required": ["text"], "properties": {
                 "text": {"type": "string", "maxLength": 10000},
                 "limit": {"type": "integer", "minimum": 1, "maximum": 10, "default": 3},
-                "platform": {"enum": ["wangwang", "dongdong"]}}}}}},
+                "platform": {"enum": ["wangwang", "dongdong", None], "description": "null or left out: any"}}}}}},
         "responses": {"200": {"description": "`{suggestions, complaint}`, best first; empty when nothing is confident",
                               "content": {"application/json": {"schema": {"type": "object", "properties": {
                                   "suggestions": {"type": "array", "items": _SUGGESTION},
@@ -459,7 +495,7 @@ OPENAPI["paths"].update({
                       "400": {"description": "bad body"}, "401": {"description": "no or unknown token"}}}},
     "/api/conversations": {"get": {
         "summary": "Open conversations visible to the caller: buyer, platform, agent, waiting_since, the latest message",
-        "parameters": [*_PAGING, {"name": "waiting", "in": "query", "schema": {"enum": ["true", "false"]}}],
+        "parameters": _PAGING,
         "responses": {"200": {"description": "`{items, total, now, handovers}`", "content": _JSON_OBJECT},
                       "400": {"description": "bad paging"}, "401": {"description": "no or unknown token"}}}},
     "/api/conversations/{id}": {"get": {
@@ -474,19 +510,21 @@ OPENAPI["paths"].update({
         "parameters": [_ID_PARAM],
         "requestBody": {"required": True, "content": {"application/json": {"schema": {
             "type": "object", "required": ["text"], "properties": {
-                "text": {"type": "string", "minLength": 1, "maxLength": 2000},
+                "text": {"type": "string", "pattern": NOT_BLANK, "maxLength": 2000, "description": "not only spaces"},
                 "intent": {"type": ["string", "null"], "description": "the id of the suggestion used"},
-                "client_msg_id": {"type": "string", "maxLength": 80}}}}}},
+                "client_msg_id": {"type": ["string", "null"], "maxLength": 80,
+                                  "description": "left out, null or empty: the bot makes one"}}}}}},
         "responses": {"202": {"description": "`{client_msg_id, queued, state, warnings}`: queued (queued false: "
                                              "the same key again, nothing sent twice)", "content": _JSON_OBJECT},
-                      "400": {"description": "bad body, unknown intent"}, "401": {"description": "no or unknown token"},
+                      "400": {"description": "bad body; `unknown_intent`: no such intent in the knowledge base"},
+                      "401": {"description": "no or unknown token"},
                       "403": {"description": "not routed to the caller, or no account on its platform"},
                       "404": {"description": "no such conversation"},
                       "422": {"description": "`blocked` with `rule`, `reason`, `span`: nothing was sent"}}}},
     "/api/console/stream": {"get": {
         "summary": "The agent's console as Server-Sent Events (Bearer, or `?token=`)",
         "parameters": [{"name": "token", "in": "query", "schema": {"type": "string"}}],
-        "responses": {"200": {"description": "text/event-stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+        "responses": {"200": {"description": "text/event-stream", "content": _SSE_CONSOLE},
                       "401": {"description": "no or unknown token"}}}},
     "/api/kb/intents": {
         "get": {"summary": "The knowledge base in service (admin)",
@@ -509,7 +547,7 @@ OPENAPI["paths"].update({
         "summary": "The pages' scripts and style sheets", "security": [],
         "parameters": [{"name": "filename", "in": "path", "required": True, "schema": {"type": "string"}}],
         "responses": {"200": {"description": "the file", "content": {"*/*": {"schema": {"type": "string"}}}},
-                      "403": {"description": "outside the folder"}, "404": {"description": "no such file"}}}},
+                      "404": {"description": "no such file"}}}},
 })
 
 
@@ -540,8 +578,6 @@ def _completed(document: dict) -> None:
                     response["content"] = error
                 elif path == "/board":
                     response["content"] = {"text/html": {"schema": {"type": "string"}}}
-                elif path == "/api/board/stream":
-                    response["content"] = {"text/event-stream": {"schema": {"type": "string"}}}
                 elif path == "/metrics":
                     response["content"] = {"text/plain": {"schema": {"type": "string"}}}
                 else:
@@ -550,4 +586,7 @@ def _completed(document: dict) -> None:
 
 OPENAPI["paths"]["/metrics"]["get"]["responses"]["401"] = {
     "description": "server.metrics_token is set and the request does not bring it as a bearer token"}
+for (_method, _path, _status), _schema in ANSWERS.items():  # the successful JSON bodies (bot.web.answers_openapi)
+    _response = OPENAPI["paths"][_path][_method]["responses"][_status]
+    _response["content"] = {**_response.get("content", {}), "application/json": {"schema": _schema}}  # (shared dicts)
 _completed(OPENAPI)

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from bot.reminders.report import figures, period, summary
+from bot.reminders.report import figures, summary
 from bot.store import reminders
 from bot.metrics.board import iso
-from bot.web import keys
+from bot.web import keys, params
 from bot.web.auth import caller
 from bot.web.errors import ApiError
 from bot.web.params import paging
@@ -61,10 +61,7 @@ async def reminder_report(request: web.Request) -> web.Response:
     config = request.app[keys.CONFIG]
     zone = ZoneInfo(config.shop.timezone)
     today = request.app[keys.CLOCK].now().astimezone(zone).date()
-    try:
-        first, last = period(request.query.get("from"), request.query.get("to"), today=today)
-    except ValueError as e:
-        raise ApiError(400, "bad_period", str(e)) from None
+    first, last = params.period(request, today=today)
     since = datetime.combine(first, time(0), zone)
     until = datetime.combine(last + timedelta(days=1), time(0), zone)
     async with request.app[keys.DB]() as session:

@@ -3,18 +3,18 @@ monthly scorecard (GET /api/scorecard, POST /api/scorecard/deductions)."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
 
-from bot.metrics.report import parse_period
 from bot.reports import export, monthly, scorecard
 from bot.store import daily_reports as daily_reports_store
 from bot.store import reports as reports_store
 from bot.reports.figures import period_report
 from bot.metrics.board import iso
-from bot.web import keys
+from bot.web import keys, params
 from bot.web.auth import caller
 from bot.web.errors import ApiError
 
@@ -41,11 +41,7 @@ async def agents_report(request: web.Request) -> web.StreamResponse:
     caller(request, role="supervisor")
     rules = request.app[keys.BOARD].rules
     now = request.app[keys.CLOCK].now()
-    try:
-        first, last = parse_period(request.query.get("from"), request.query.get("to"),
-                                   today=now.astimezone(rules.zone).date())
-    except ValueError as e:
-        raise ApiError(400, "bad_period", str(e)) from None
+    first, last = params.period(request, today=now.astimezone(rules.zone).date())
     by = request.query.get("by", "day")
     if by not in ("day", "period"):
         raise ApiError(400, "bad_request", "by must be day or period")
@@ -70,13 +66,23 @@ async def agents_report(request: web.Request) -> web.StreamResponse:
         "Content-Disposition": f'attachment; filename="{name}.xlsx"'})
 
 
-def _month(request: web.Request, text: str | None):
+MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")  # the document's pattern
+
+
+def _month(request: web.Request, text: object):
+    """400 for what the document's pattern refuses, and for a month it allows but that cannot be
+    reported on: one in the future, or before 1970."""
+    if not isinstance(text, str) or not MONTH.fullmatch(text):
+        raise ApiError(400, "bad_month", f"month must be YYYY-MM, not {str(text)[:20]!r}")
     rules = request.app[keys.BOARD].rules
     today = request.app[keys.CLOCK].now().astimezone(rules.zone).date()
     try:
-        return scorecard.parse_month(text, today=today)
+        first, last = scorecard.parse_month(text, today=today)
     except ValueError as e:
         raise ApiError(400, "bad_month", str(e)) from None
+    if first < params.FIRST_DAY:
+        raise ApiError(400, "bad_month", f"months are from {params.FIRST_DAY:%Y-%m} on")
+    return first, last
 
 
 async def get_scorecard(request: web.Request) -> web.Response:
@@ -94,25 +100,29 @@ async def add_deduction(request: web.Request) -> web.Response:
     """POST /api/scorecard/deductions {"agent", "month", "points", "reason"} (supervisor): 201 with the entry."""
     who = caller(request, role="supervisor")
     try:
-        body = await request.json()
-    except (ValueError, RecursionError):  # RecursionError: nested too deeply
+        body = await request.json(loads=params.loads)
+    except (ValueError, RecursionError):
         raise ApiError(400, "bad_request", "the body must be JSON") from None
     if not isinstance(body, dict):
         raise ApiError(400, "bad_request", "the body must be a JSON object")
     config = request.app[keys.CONFIG]
-    agent = body.get("agent")
-    if not isinstance(agent, str) or agent not in {a.id for a in config.agents}:  # a dict is unhashable: 400, not 500
-        raise ApiError(400, "bad_request", f"agent must be one of the configured agents, not {str(agent)[:40]!r}")
-    first, _ = _month(request, body.get("month") if isinstance(body.get("month"), str) else None)
-    points = body.get("points")
-    most = config.scorecard.max_manual_points
-    if isinstance(points, bool) or not isinstance(points, (int, float)) or not 0 < points <= most:
-        raise ApiError(400, "bad_request", f"points must be a number above 0 and at most {most:g}")
-    reason = body.get("reason")
-    if not isinstance(reason, str) or not reason.strip():
+    # What the document refuses first, then what it cannot say (an unknown agent, a month in the
+    # future, more points than [scorecard] max_manual_points): 400 both, as issue 17 fixes.
+    agent, points, reason = body.get("agent"), body.get("points"), body.get("reason")
+    if not isinstance(agent, str):  # a dict is unhashable: 400, not 500
+        raise ApiError(400, "bad_request", f"agent must be an agent id, not {str(agent)[:40]!r}")
+    if isinstance(points, bool) or not isinstance(points, (int, float)) or not 0 < points < float("inf"):
+        raise ApiError(400, "bad_request", "points must be a number above 0")
+    if not isinstance(reason, str) or params.blank(reason):
         raise ApiError(400, "bad_request", "a manual deduction needs a reason")
     if len(reason) > 500:
         raise ApiError(400, "bad_request", "reason is at most 500 characters")
+    first, _ = _month(request, body.get("month"))
+    if agent not in {a.id for a in config.agents}:
+        raise ApiError(400, "unknown_agent", f"agent must be one of the configured agents, not {agent[:40]!r}")
+    most = config.scorecard.max_manual_points
+    if points > most:
+        raise ApiError(400, "bad_request", f"points must be at most {most:g} ([scorecard] max_manual_points)")
     async with request.app[keys.DB]() as session, session.begin():
         row = await reports_store.add_deduction(session, agent=agent, month=monthly.month_label(first),
                                                 points=float(points), reason=reason.strip(), created_by=who.role,

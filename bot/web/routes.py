@@ -47,7 +47,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/admin/tokens/{id}/revoke", admin.revoke_token)
     app.router.add_get("/console", pages.console)
     app.router.add_get("/api/console/stream", console_feed.stream)
-    app.router.add_static("/static", pages.STATIC, append_version=False)
+    app.router.add_get("/static/{filename}", pages.static_file)
     app.router.add_get("/api/kb/intents", kb_api.intents)
     app.router.add_post("/api/kb/reload", kb_api.reload)
     app.router.add_get("/kb", kb_edit.kb_page)

@@ -6,6 +6,8 @@ someone else; supervisors and admins see and move everything.
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 
@@ -20,7 +22,9 @@ from bot.web.buyer_text import json_for
 from bot.web.auth import Caller, caller
 from bot.web.errors import ApiError
 from bot.web.kb_api import json_body
-from bot.web.params import is_row_id, paging
+from bot.web.params import blank, is_row_id, paging
+
+CATEGORY = re.compile(r"[a-z_]*[a-z][a-z_]*")  # the document's pattern: service, quality, refund, ...
 
 
 
@@ -109,17 +113,19 @@ async def transition(request: web.Request) -> web.Response:
     body = await json_body(request)
     to, note = body.get("to"), body.get("note", "")
     version, resolution, owner = body.get("version"), body.get("resolution"), body.get("owner")
-    if not isinstance(to, str):
-        raise ApiError(400, "bad_request", "to must be a state")
+    if to not in workflow.STATES:
+        raise ApiError(400, "bad_request", f"unknown state {str(to)[:40]!r}; states are {', '.join(workflow.STATES)}")
     if not isinstance(note, str) or len(note) > 2000:
         raise ApiError(400, "bad_request", "note must be a string of at most 2000 characters")
     if version is not None and not is_row_id(version):
         raise ApiError(400, "bad_request", "version must be an integer")
-    if resolution is not None and not isinstance(resolution, str):
-        raise ApiError(400, "bad_request", "resolution must be a string")
+    if resolution is not None and resolution not in workflow.RESOLUTIONS:
+        raise ApiError(400, "bad_request", f"resolution must be one of {', '.join(workflow.RESOLUTIONS)}")
     config = request.app[keys.CONFIG]
-    if owner is not None and (not isinstance(owner, str) or owner not in {a.id for a in config.agents}):
+    if owner is not None and not isinstance(owner, str):
         raise ApiError(400, "bad_request", "owner must be an agent id")
+    if owner is not None and owner not in {a.id for a in config.agents}:
+        raise ApiError(400, "unknown_agent", f"owner {owner[:40]!r} is not an agent")
     if to == "assigned" and owner is None and who.role == "agent":
         owner = who.agent  # an agent takes the ticket
     now = request.app[keys.CLOCK].now()
@@ -135,8 +141,8 @@ async def transition(request: web.Request) -> web.Response:
                 session, ticket, to=to, actor=actor(who), now=now, config=config.tickets, note=note,
                 version=version, resolution=resolution, owner=owner,
             )
-        except workflow.InvalidTransition as e:
-            raise ApiError(400, "bad_request", str(e)) from None
+        except workflow.InvalidTransition as e:  # well formed, but a note or a resolution is missing for this move
+            raise ApiError(400, "incomplete_transition", str(e)) from None
         except workflow.IllegalTransition as e:
             return web.json_response({"error": "illegal_transition", "message": str(e), "state": e.state,
                                       "allowed": list(e.allowed)}, status=409)
@@ -158,9 +164,9 @@ async def create_ticket(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_request", "conversation_id must be an integer")
     if severity not in SEVERITIES:
         raise ApiError(400, "bad_request", "severity must be P1, P2 or P3")
-    if not isinstance(category, str) or not category.replace("_", "").isalpha() or not category.islower():
+    if not isinstance(category, str) or not CATEGORY.fullmatch(category):
         raise ApiError(400, "bad_request", "category must be lower-case letters, e.g. service, quality, refund")
-    if not isinstance(note, str) or not note.strip() or len(note) > 2000:
+    if not isinstance(note, str) or blank(note) or len(note) > 2000:
         raise ApiError(400, "bad_request", "note is required: what the buyer complains about")
     app = request.app
     now = app[keys.CLOCK].now()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import re
+
 import sqlalchemy as sa
 from aiohttp import web
 
@@ -23,11 +25,12 @@ from bot.web.buyer_text import json_for
 from bot.web.auth import Caller, caller
 from bot.web.errors import ApiError
 from bot.web.kb_api import json_body
-from bot.web.params import paging, path_id
+from bot.web.params import SPACES, blank, paging, path_id
 
 GROUPS = {"售前": "presale", "售后": "aftersale", "presale": "presale", "aftersale": "aftersale"}
 MAX_NOTE = 500
 MAX_PHRASE = 500
+PHRASE_CODE = f"/?[^{SPACES}/][^{SPACES}]{{0,19}}"  # typed after a "/" in the reply box; the document's pattern
 HEARTBEAT_S = 30  # how often the console beats; offline after agent_status.OFFLINE_AFTER
 
 
@@ -134,7 +137,7 @@ async def transfer(request: web.Request) -> web.Response:
     who = caller(request)
     body = await json_body(request)
     to, note, version = body.get("to"), body.get("note", ""), body.get("version")
-    if not isinstance(to, str) or not to.strip():
+    if not isinstance(to, str) or blank(to):
         raise ApiError(400, "bad_request", "请选择要转接给谁（to）")
     if not isinstance(note, str) or len(note) > MAX_NOTE:
         raise ApiError(400, "bad_request", f"备注最多 {MAX_NOTE} 个字")
@@ -312,13 +315,11 @@ async def add_phrase(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_request", "scope 只能是 personal（个人）或 team（团队）")
     if scope == "team" and not who.at_least("supervisor"):
         raise ApiError(403, "team_phrases_supervisor_only", "团队短语只有主管可以添加")
-    if not isinstance(code, str) or not code.strip() or len(code.strip()) > 20 or any(c.isspace() for c in code.strip()):
+    if not isinstance(code, str) or not re.fullmatch(PHRASE_CODE, code):
         raise ApiError(400, "bad_phrase_code", "短语代码必须是 1-20 个字符，不含空格")
-    if not isinstance(text, str) or not text.strip() or len(text) > MAX_PHRASE:
+    if not isinstance(text, str) or blank(text) or len(text) > MAX_PHRASE:
         raise ApiError(400, "bad_phrase_text", f"短语内容不能为空，最多 {MAX_PHRASE} 个字")
-    code, text = code.strip().lstrip("/"), text.strip()
-    if not code:
-        raise ApiError(400, "bad_phrase_code", "短语代码必须是 1-20 个字符，不含空格")
+    code, text = code.removeprefix("/"), text.strip()
     violations = request.app[keys.ENGINES].engine.guard.check(text)
     blocking = [v for v in violations if v.action == "block"]
     if blocking:

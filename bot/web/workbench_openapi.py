@@ -1,5 +1,8 @@
 """The OpenAPI paths of the agent's workbench (bot.web.workbench), merged into bot.web.openapi."""
 
+from bot.web.params import NOT_BLANK
+from bot.web.workbench import PHRASE_CODE
+
 _ERR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
 
@@ -34,10 +37,11 @@ PATHS = {
                    "an online member); the receiver may see and answer it, the sender no longer (a supervisor may transfer any). "
                    "`version` (optional): the conversation's `version` the caller saw",
         "parameters": [_ID],
-        "requestBody": _body({"to": {"type": "string", "minLength": 1}, "note": {"type": "string", "maxLength": 500},
-                              "version": {"type": "integer"}}, ["to"]),
+        "requestBody": _body({"to": {"type": "string", "pattern": NOT_BLANK}, "note": {"type": "string", "maxLength": 500},
+                              "version": {"type": "integer", "minimum": 0}}, ["to"]),
         "responses": _r(s200="the transfer: `{conversation_id, seq, from, from_name, to, to_name, group, note, at, buyer, version}`",
-                        s400="`unknown_agent`, `transfer_to_self`, `unknown_group`, `no_account_on_platform`, `bad_request`",
+                        s400="`bad_request`: to, note or version not as described; `unknown_agent`, "
+                             "`transfer_to_self`, `unknown_group`, `no_account_on_platform`",
                         s403=_NOT_ROUTED, s404="no such conversation",
                         s409="`transfer_conflict` (another transfer came first, or a stale `version`); `group_unavailable`")}},
     "/api/conversations/{id}/end": {"post": {
@@ -72,7 +76,9 @@ PATHS = {
         "get": {"summary": "Quick phrases (快捷短语) visible to me: the team's and my own",
                 "responses": _r(s200="`{items: [{id, code, text, scope, owner, created_by, created_at}], total}`")},
         "post": {"summary": "Add a phrase; team phrases by supervisors only; checked by the compliance guard",
-                 "requestBody": _body({"code": {"type": "string", "pattern": "^\\S{1,20}$"}, "text": {"type": "string", "minLength": 1, "maxLength": 500},
+                 "requestBody": _body({"code": {"type": "string", "pattern": f"^{PHRASE_CODE}$",
+                                                "description": "1-20 characters without spaces, after an optional /"},
+                                       "text": {"type": "string", "pattern": NOT_BLANK, "maxLength": 500},
                                        "scope": {"enum": ["personal", "team"]}}, ["code", "text"]),
                  "responses": _r(s201="the phrase", s400="`bad_phrase_code`, `bad_phrase_text`, `bad_request`",
                                  s403="`team_phrases_supervisor_only`",

@@ -285,3 +285,18 @@ async def test_on_postgresql_a_backup_never_overwrites_a_file(pg_backup_file):
     done = csbot("db", "backup", str(good), "--config", str(config))
     assert done.returncode == 1 and "exists" in done.stderr
     assert good.read_bytes() == before
+
+
+async def test_a_database_the_bot_creates_is_owner_only_with_its_wal(tmp_path, aiohttp_client, make_app, clock):
+    """The normal start (not a restore): the file, its -wal and -shm are 0600 under a umask of 022."""
+    from tests.conftest import buyer_message, make_config, push_and_process
+
+    db = tmp_path / "fresh" / "bot.db"
+    old = os.umask(0o022)
+    try:
+        client = await aiohttp_client(make_app(make_config(f"sqlite:///{db}"), clock))
+        await push_and_process(client, buyer_message(text="在吗"))
+        modes = {suffix: oct(os.stat(f"{db}{suffix}").st_mode & 0o777) for suffix in ("", "-wal", "-shm")}
+    finally:
+        os.umask(old)
+    assert modes == {"": "0o600", "-wal": "0o600", "-shm": "0o600"}

@@ -124,8 +124,10 @@ async def test_the_full_workflow_with_the_callback_through_the_chat(client, cloc
     assert (status, body["state"], body["version"]) == (200, "investigating", t.version + 1)
     assert body["first_response_at"] is None  # a move in the queue is no answer to the buyer (issue 14)
     status, body = await move(client, t.id, "resolved", note="", resolution="refund")
-    assert (status, body["error"]) == (400, "bad_request") and "note is required" in body["message"]
+    assert (status, body["error"]) == (400, "incomplete_transition") and "note is required" in body["message"]
     status, body = await move(client, t.id, "resolved", note="已退款 20 元", resolution="magic")
+    assert status == 400 and "resolution must be one of" in body["message"]
+    status, body = await move(client, t.id, "resolved", note="已退款 20 元")
     assert status == 400 and "resolution must be one of" in body["message"]
     status, body = await move(client, t.id, "resolved", note="已退款 20 元", resolution="refund")
     assert (status, body["state"], body["resolution"]) == (200, "callback", "refund")

@@ -13,18 +13,20 @@ from bot.web import keys
 SUPERVISOR = {"Authorization": "Bearer supervisor-token"}
 
 
-@pytest.mark.parametrize("query, fragment", [
-    ({"from": "2026-11-25", "to": "2026-11-24"}, "after"),
-    ({"from": "yesterday", "to": "2026-11-24"}, "from must be a date"),
-    ({"from": "2026-11-01", "to": "2026-02-30"}, "to must be a date"),
-    ({"from": "2026-11-1", "to": "2026-11-24"}, "from must be a date"),
-    ({"from": "2025-11-23", "to": "2026-11-24"}, "367 days, more than a year"),
-    ({"from": "2026-11-24", "limit": "0"}, "limit"),
+@pytest.mark.parametrize("query, status, fragment", [
+    ({"from": "2026-11-25", "to": "2026-11-24"}, 400, "after"),
+    ({"from": "yesterday", "to": "2026-11-24"}, 400, "from must be a date"),
+    ({"from": "2026-11-01", "to": "2026-02-30"}, 400, "to must be a date"),
+    ({"from": "2026-11-1", "to": "2026-11-24"}, 400, "from must be a date"),
+    ({"from": "2026-11-24", "to": ""}, 400, "to must be a date"),
+    ({"from": "2025-11-23", "to": "2026-11-24"}, 400, "367 days, more than a year"),
+    ({"from": "2026-11-24", "limit": "0"}, 400, "limit"),
 ])
-async def test_a_bad_period_is_400_with_a_message(client, query, fragment):
+async def test_a_bad_period_is_400_with_a_message(client, query, status, fragment):
+    """Not a date, from after to, or too long: 400 with what is wrong (issues 4 and 17)."""
     resp = await client.get("/api/metrics/agents", params=query, headers=SUPERVISOR)
     body = await resp.json()
-    assert resp.status == 400, body
+    assert resp.status == status, body
     assert body["error"] in ("bad_period", "bad_paging") and fragment in body["message"]
 
 

@@ -128,15 +128,16 @@ async def test_the_same_client_msg_id_is_queued_once(bot):
     assert (first["queued"], again["queued"]) == (True, False)
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ({"text": ""}, "text must be a non-empty string"), ({"text": 3}, "text must be a non-empty string"),
-    ({"text": "x" * 2001}, "text is longer than 2000 characters"),
-    ({"text": "好", "intent": "no.such"}, "intent must be the id of a suggestion, or null"),
+@pytest.mark.parametrize(("body", "status", "message"), [
+    ({"text": ""}, 400, "text must be a non-empty string"), ({"text": 3}, 400, "text must be a non-empty string"),
+    ({"text": "x" * 2001}, 400, "text is longer than 2000 characters"),
+    ({"text": "好", "intent": 3}, 400, "intent must be the id of a suggestion, or null"),
+    ({"text": "好", "intent": "no.such"}, 400, "no intent 'no.such' in the knowledge base"),
 ])
-async def test_bad_replies_are_400(bot, body, message):
+async def test_bad_replies_are_400(bot, body, status, message):
     ids = await conversation_ids(bot, XIAOMEI)
     resp = await bot.post(f"/api/conversations/{ids['tb_mine']}/reply", json=body, headers=XIAOMEI)
-    assert (resp.status, (await resp.json())["message"]) == (400, message)
+    assert (resp.status, (await resp.json())["message"]) == (status, message)
 
 
 async def test_an_agent_answering_takes_over_the_conversation(bot, clock):

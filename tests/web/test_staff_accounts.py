@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from bot.config import TokenConfig
 from bot.staff.passwords import hash_password
 from bot.store.tables import StaffSession
 from bot.web import keys
@@ -114,6 +115,24 @@ async def test_failed_logins_from_one_address_lock_every_user_name(bot, clock):
     assert (await login(bot, "boss", ADMIN_PASSWORD))[0] == 200
 
 
+async def test_behind_a_trusted_proxy_the_lockout_is_per_forwarded_client(aiohttp_client, make_app, clock, db_url):
+    """Behind nginx every request comes from 127.0.0.1: without trusting it, one guesser would lock
+    every staff member out; with it, the guesser alone is locked out, and a forged header is ignored."""
+    config = staff_config(db_url)
+    bot = await aiohttp_client(make_app(config.model_copy(update={"server": config.server.model_copy(
+        update={"trusted_proxies": ("127.0.0.1",)})}), clock))
+
+    async def attempt(forwarded: str, user: str, password: str) -> int:
+        resp = await bot.post("/api/login", json={"user": user, "password": password},
+                              headers={"X-Forwarded-For": forwarded})
+        return resp.status
+
+    for i in range(6):  # per address: 6 (staff_config), from the guesser, whatever they forge on the left
+        assert await attempt(f"10.9.9.{i}, 203.0.113.66", f"guess{i}", "wrong-password") == 401
+    assert await attempt("203.0.113.66", "boss", ADMIN_PASSWORD) == 429
+    assert await attempt("198.51.100.20", "boss", ADMIN_PASSWORD) == 200  # the shop's own staff still log in
+
+
 async def test_admin_tokens_are_shown_once_and_expire_or_are_revoked(bot, clock):
     await login(bot, "boss", ADMIN_PASSWORD)
     made = [await (await bot.post("/api/admin/tokens", json={"label": f"t{i}", "role": "agent", "agent": "xiaomei",
@@ -141,8 +160,29 @@ async def test_admin_tokens_are_shown_once_and_expire_or_are_revoked(bot, clock)
     assert (await bot.get("/api/me", headers={"Authorization": "Bearer supervisor-token"})).status == 200  # the file's
 
 
+async def test_a_disabled_agents_tokens_stop_working_and_work_again_when_enabled(bot):
+    await login(bot, "boss", ADMIN_PASSWORD)
+    await add_agent(bot)
+    made = await (await bot.post("/api/admin/tokens", json={"label": "xiaoli's script", "role": "agent",
+                                                            "agent": "xiaoli", "expires_days": 30},
+                                 headers=csrf(bot))).json()
+    headers = {"Authorization": f"Bearer {made['token']}"}
+
+    async def status() -> tuple[int, int]:
+        async with bot.session.get(bot.make_url("/api/me"), headers=headers, cookies={}) as me, \
+                bot.session.get(bot.make_url("/api/conversations"), headers=headers, cookies={}) as conversations:
+            return me.status, conversations.status
+
+    assert await status() == (200, 200)
+    assert (await bot.put("/api/admin/users/xiaoli", json={"disabled": True}, headers=csrf(bot))).status == 200
+    assert await status() == (401, 401)
+    assert (await bot.put("/api/admin/users/xiaoli", json={"disabled": False}, headers=csrf(bot))).status == 200
+    assert await status() == (200, 200)
+
+
 @pytest.mark.parametrize("body, status, error", [
     ({"role": "agent", "expires_days": 1}, 400, "unknown_agent"),
+    ({"role": "agent", "agent": {}, "expires_days": 1}, 400, "bad_request"),  # was a 500 (unhashable)
     ({"role": "agent", "agent": "xiaomei", "expires_days": 0}, 400, "bad_request"),
     ({"role": "agent", "agent": "xiaomei", "expires_days": 1000}, 400, "bad_request"),
     ({"role": "root", "expires_days": 1}, 400, "bad_request"),
@@ -230,7 +270,7 @@ async def test_shifts_are_edited_on_admin_except_the_files(aiohttp_client, make_
     assert (resp.status, (await resp.json())["error"]) == (409, "declared_in_file")
     resp = await bot.put("/api/admin/shifts/晚班", json={"start": "17:00", "end": "24:00", "agents": ["nobody"]},
                          headers=csrf(bot))
-    assert (resp.status, (await resp.json())["error"]) == (422, "unknown_agent")
+    assert (resp.status, (await resp.json())["error"]) == (400, "unknown_agent")
     resp = await bot.put("/api/admin/shifts/晚班", json={"start": "25:00", "end": "24:00", "agents": []}, headers=csrf(bot))
     assert resp.status == 400
     resp = await bot.put("/api/admin/shifts/晚班", json={"start": "17:00", "end": "24:00", "agents": ["aqiang"]},
@@ -383,3 +423,29 @@ async def test_bad_new_users_are_refused(aiohttp_client, make_app, clock, sqlite
     assert (resp.status, (await resp.json())["error"]) == (status, error)
     staff = await (await bot.get("/api/admin/staff")).json()
     assert [u["user"] for u in staff["users"]] == ["boss"]
+
+
+async def test_a_file_token_given_as_its_sha256_works_until_its_last_day(aiohttp_client, make_app, clock, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    printed = subprocess.run([sys.executable, "-m", "bot", "new-token"], capture_output=True, text=True, check=True,
+                             cwd=ROOT, timeout=60).stdout
+    token = printed.splitlines()[0].rsplit(" ", 1)[1]
+    sha256 = printed.split('sha256 = "')[1].split('"')[0]
+    assert token not in printed.split("\n", 1)[1]  # the lines for the file hold only its hash
+    last_day = clock.now().date()
+    config = make_config(f"sqlite:///{tmp_path / 'bot.db'}")
+    config = config.model_copy(update={"tokens": (*config.tokens, TokenConfig(sha256=sha256, role="supervisor",
+                                                                               expires=last_day))})
+    bot = await aiohttp_client(make_app(config, clock))
+
+    async def me() -> int:
+        return (await bot.get("/api/me", headers={"Authorization": f"Bearer {token}"})).status
+
+    assert await me() == 200
+    assert (await bot.get("/api/me", headers={"Authorization": f"Bearer {sha256}"})).status == 401  # the hash is no token
+    clock.advance(days=1)  # past the end of its last day in the shop's time zone (START is 10:00 there)
+    assert await me() == 401

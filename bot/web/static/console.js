@@ -464,7 +464,7 @@ async function addPhrase() {
     $("phrase-code").value = $("phrase-text").value = "";
     $("phrase-error").textContent = "";
     await loadPhrases();
-  } else if (status === 422) {
+  } else if (status === 422 && data.error === "blocked") {
     $("phrase-error").textContent = `没有保存：${data.reason}（规则 ${data.rule}）`;
   } else {
     $("phrase-error").textContent = errorText(status, data);
@@ -541,7 +541,7 @@ async function send() {
     state.pendingSend = { id: data.client_msg_id, conversation, warnings: data.warnings.map((w) => w.reason).join("；") };
     $("reply-status").textContent = "发送中…";
     await loadDetail();
-  } else if (status === 422) {
+  } else if (status === 422 && data.error === "blocked") {
     showBlocked(data.violations.filter((v) => v.action === "block"));
   } else {
     $("reply-status").textContent = errorText(status, data);
@@ -677,7 +677,7 @@ async function moveTicket(to) {
   if (status !== 200) {
     let text = errorText(status, data);
     if (status === 403 && t.owner) text = `这张工单归 ${t.owner} 处理，请找主管`;
-    if (status === 400) text = "请先填写备注（处理时还要选处理方式）";
+    if (status === 400 && data.error === "incomplete_transition") text = "请先填写备注（处理时还要选处理方式）";
     if (data && data.allowed) text += `（现在可以：${data.allowed.map((s) => ACTION_NAMES[s] || s).join("、")}）`;
     $("ticket-error").textContent = text;
     return;

@@ -65,7 +65,9 @@
   $("#period").addEventListener("submit", (e) => { e.preventDefault(); load(); });
 
   // --- the report ----------------------------------------------------------------------------------
-  const query = (extra) => new URLSearchParams({ ...($("#from").value ? { from: $("#from").value, to: $("#to").value } : {}), ...extra }).toString();
+  // An empty day is left out (the API refuses `to=`; one day left out means the other).
+  const query = (extra) => new URLSearchParams({ ...($("#from").value ? { from: $("#from").value } : {}),
+    ...($("#from").value && $("#to").value ? { to: $("#to").value } : {}), ...extra }).toString();
 
   async function load() {
     $("#error").textContent = "";
