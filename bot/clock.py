@@ -80,6 +80,15 @@ _EPOCH_MS_2000 = 946_684_800_000  # 2000-01-01T00:00:00Z
 _EPOCH_MS_2101 = 4_133_980_800_000  # 2101-01-01T00:00:00Z
 
 
+def iso(at: datetime) -> str:
+    """The API's one timestamp form: UTC with milliseconds and Z, so that the strings sort as the times do.
+
+    >>> iso(datetime(2026, 11, 24, 10, 0, tzinfo=PLATFORM_TZ))
+    '2026-11-24T02:00:00.000Z'
+    """
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def to_epoch_ms(at: datetime) -> int:
     return int(at.timestamp() * 1000)
 

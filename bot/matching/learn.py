@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 
 from rapidfuzz import fuzz, process
 
+from bot.clock import iso
 from bot.matching.matcher import Matcher
 from bot.matching.normalize import normalize
 
@@ -41,7 +42,7 @@ class Group:
         texts = list(dict.fromkeys(m.text for m in self.messages))
         return {
             "key": self.key, "size": self.size, "examples": texts[:examples],
-            "messages": [{"id": m.message_id, "text": m.text, "at": m.at.isoformat()} for m in self.messages],
+            "messages": [{"id": m.message_id, "text": m.text, "at": iso(m.at)} for m in self.messages],
             "closest_intents": [{**c, "title": titles.get(c["intent"], c["intent"])} for c in self.closest_intents],
             "agent_replies": self.agent_replies,
         }

@@ -12,8 +12,9 @@ import asyncio
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 
+from bot.clock import iso  # noqa: F401  (the API's timestamp form; imported from here by the web layer)
 from bot.metrics.report import EMPTY, BuyerFigures, Rules, Totals
 from bot.metrics.response import PENDING
 
@@ -47,11 +48,6 @@ class RosterEntry:
     id: str
     name: str
     shift: str | None  # the shift they are on now, None when off shift, "" when they have no shifts
-
-
-def iso(at: datetime) -> str:
-    """UTC with milliseconds and Z, so that the strings sort as the times do."""
-    return at.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def sse(kind: str, data: dict, *, id: int | None = None) -> str:

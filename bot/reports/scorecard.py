@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 
+from bot.clock import iso
+
 
 @dataclass(frozen=True)
 class Tier:
@@ -131,7 +133,7 @@ def card(*, complaints: Sequence[Complaint], shifts: Sequence[ShiftDay], manual:
         points = tiered(len(kinds[kind]), each, tiers)
         if points:
             found.append(Deduction(f"{kind}_complaints", points, tuple(
-                {"kind": "ticket", "id": c.ticket_id, "at": c.at.isoformat(), "label": f"#{c.ticket_id} {_hhmm(c.at, zone)}"}
+                {"kind": "ticket", "id": c.ticket_id, "at": iso(c.at), "label": f"#{c.ticket_id} {_hhmm(c.at, zone)}"}
                 for c in kinds[kind])))
     offline = [s for s in shifts if s.first_seen is None]
     points = tiered(len(offline), rules.offline_each, rules.offline_tiers)
@@ -146,7 +148,7 @@ def card(*, complaints: Sequence[Complaint], shifts: Sequence[ShiftDay], manual:
         elif late > timedelta(minutes=rules.late_grace_minutes):
             found.append(Deduction("late_start", rules.late_each, (_shift(s, zone),)))
     for m in manual:
-        found.append(Deduction("manual", m.points, ({"kind": "entry", "id": m.id, "at": m.at.isoformat(),
+        found.append(Deduction("manual", m.points, ({"kind": "entry", "id": m.id, "at": iso(m.at),
                                                       "label": f"{m.reason} ({_hhmm(m.at, zone)})"},)))
     score = max(0.0, rules.start - sum(d.points for d in found))
     return Card(score=round(score, 2), status=status(score, rules), deductions=tuple(found))
@@ -154,8 +156,8 @@ def card(*, complaints: Sequence[Complaint], shifts: Sequence[ShiftDay], manual:
 
 def _shift(s: ShiftDay, zone: tzinfo) -> dict:
     seen = "not seen 未上线" if s.first_seen is None else f"first seen {_hhmm(s.first_seen, zone)}"
-    return {"kind": "shift", "shift": s.name, "start": s.start.isoformat(), "end": s.end.isoformat(),
-            "first_seen": s.first_seen.astimezone(zone).isoformat() if s.first_seen else None,
+    return {"kind": "shift", "shift": s.name, "start": iso(s.start), "end": iso(s.end),
+            "first_seen": iso(s.first_seen) if s.first_seen else None,
             "label": f"{s.name} {_hhmm(s.start, zone)}: {seen}"}
 
 

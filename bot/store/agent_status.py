@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.clock import iso
 from bot.store.tables import AgentPresence, AgentStatus
 
 CHOSEN = ("online", "busy", "away")  # what an agent may set
@@ -43,8 +44,7 @@ class Status:
 
 
 def _iso(at: datetime | None) -> str | None:
-    """The API's one timestamp form (as bot.metrics.board.iso): UTC, milliseconds, Z."""
-    return None if at is None else at.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return None if at is None else iso(at)
 
 
 def effective(row: AgentStatus | None, now: datetime, *, agent: str = "") -> Status:

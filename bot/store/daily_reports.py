@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.clock import iso
 from bot.store.tables import DailyReport
 
 T = DailyReport.__table__
@@ -70,8 +71,8 @@ async def recent(session: AsyncSession, *, since: date) -> list[dict]:
     """Deliveries of the days since `since`, newest first."""
     rows = await session.execute(sa.select(T).where(T.c.day >= since).order_by(T.c.day.desc(), T.c.channel))
     return [{"day": r.day.isoformat(), "channel": r.channel, "state": r.state, "attempts": r.attempts,
-             "sent_at": r.sent_at.isoformat() if r.sent_at else None, "last_error": r.last_error,
-             "next_attempt_at": r.next_attempt_at.isoformat()} for r in rows]
+             "sent_at": iso(r.sent_at) if r.sent_at else None, "last_error": r.last_error,
+             "next_attempt_at": iso(r.next_attempt_at)} for r in rows]
 
 
 async def failures(session: AsyncSession, *, since: date) -> list[dict]:

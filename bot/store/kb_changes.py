@@ -7,6 +7,7 @@ import json
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.clock import iso
 from bot.store.tables import KbChange
 
 
@@ -35,7 +36,7 @@ async def mark_undone(session: AsyncSession, change_id: int, *, by: int) -> None
 
 
 def public(change: KbChange, *, with_files: bool = False) -> dict:
-    out = {"id": change.id, "at": change.at.isoformat(), "who": change.who, "action": change.action,
+    out = {"id": change.id, "at": iso(change.at), "who": change.who, "action": change.action,
            "summary": change.summary, "target": change.target, "confirmed": change.confirmed,
            "undo_of": change.undo_of, "undone_by": change.undone_by,
            "impact": json.loads(change.impact) if change.impact else None,

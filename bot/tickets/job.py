@@ -12,6 +12,7 @@ from datetime import datetime
 import aiohttp
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from bot.clock import iso
 from bot.store import tickets as store
 from bot.tickets import actions, workflow
 
@@ -31,8 +32,8 @@ class Escalation:
     def as_json(self) -> dict:
         d = asdict(self)
         d["breached"] = list(self.breached)
-        d["first_response_due_at"] = self.first_response_due_at.isoformat()
-        d["resolution_due_at"] = self.resolution_due_at.isoformat()
+        d["first_response_due_at"] = iso(self.first_response_due_at)
+        d["resolution_due_at"] = iso(self.resolution_due_at)
         return d
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot.clock import iso
 from bot.store import health as health_store
 from bot.store import outbox as outbox_store
 from bot.web import keys
@@ -69,7 +70,7 @@ def _writer(app: web.Application) -> dict:
     if failure is None:
         return _check("push_commits", True, "the last commit of pushes went through")
     at, error = failure
-    return _check("push_commits", False, f"commits of pushes fail since {at.isoformat()}: {error}")
+    return _check("push_commits", False, f"commits of pushes fail since {iso(at)}: {error}")
 
 
 def _processor(app: web.Application) -> dict:
@@ -77,7 +78,7 @@ def _processor(app: web.Application) -> dict:
     if failing is None:
         return _check("processing_writes", True, "the last processing batch committed")
     since, error = failing
-    return _check("processing_writes", False, f"processing fails on the store since {since.isoformat()}: {error}")
+    return _check("processing_writes", False, f"processing fails on the store since {iso(since)}: {error}")
 
 
 def _disk(app: web.Application) -> dict:

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from bot.clock import iso
 from bot.outbox import LABELS
 from bot.store import outbox as outbox_store
 from bot.store.db import reading
@@ -26,8 +27,8 @@ def _item(m: OutboxMessage) -> dict:
         "id": m.id, "kind": m.kind, "sender": m.sender, "platform": m.platform, "buyer": m.buyer, "agent": m.agent_account,
         "client_msg_id": outbox_store.shown_key(m.client_msg_id), "state": m.state, "state_name": LABELS[m.state],
         "attempts": m.attempts,
-        "error": m.last_error or ("waiting: its platform's gateway is failing" if m.state == "pending" else None), "created_at": m.created_at.isoformat(),
-        "failing_since": m.failed_at.isoformat() if m.failed_at else None,
+        "error": m.last_error or ("waiting: its platform's gateway is failing" if m.state == "pending" else None), "created_at": iso(m.created_at),
+        "failing_since": iso(m.failed_at) if m.failed_at else None,
     }
 
 

@@ -88,7 +88,9 @@ async def test_with_the_daily_report_claims_lock_removed_the_test_fails(db_url, 
     first one's row lock, then claims the same row again, and the robot gets the report twice."""
     postgres_only(db_url)
     without_lock(monkeypatch, daily_reports, "claim_due")
-    overlapping(monkeypatch, daily_reports, "claim_due", wait_s=1)
+    # Up to 10 s for the other claim: on a loaded machine 1 s was not always enough to meet, and then
+    # the claims did not overlap and the mutation went unseen.
+    overlapping(monkeypatch, daily_reports, "claim_due", wait_s=10)
     with pytest.raises(AssertionError, match="exactly once, got 2 requests"):
         await two_apps_send_the_report(db_url, aiohttp_client, make_app, clock, aiohttp_server)
 

@@ -83,7 +83,7 @@ async def test_a_scripted_month_equals_the_hand_computed_card(bot):
     for e in slow["evidence"]:
         assert (await bot.get(e["url"], headers=SUP)).status == 200  # the ticket it links to
     late = next(d for d in mei["deductions"] if d["rule"] == "late_start")
-    assert late["evidence"][0]["start"] == "2026-11-02T09:00:00+08:00"
+    assert late["evidence"][0]["start"] == "2026-11-02T01:00:00.000Z"  # 09:00 in the shop; the API's one form is UTC
     assert late["evidence"][0]["url"] == "/reports?from=2026-11-02&to=2026-11-02"
     manual = next(d for d in mei["deductions"] if d["rule"] == "manual")
     assert manual["evidence"][0]["id"] == entry["id"] and "未完成当日工作" in manual["evidence"][0]["label"]
@@ -147,7 +147,7 @@ async def test_online_in_a_shift_comes_from_the_consoles_presence_once_it_is_in_
         ("late_start", 0.5, ["2026-11-02"]), ("late_start_over_30_minutes", 2.0, ["2026-11-03"])]
     assert cards["xiaomei"]["score"] == 7.5
     late = cards["xiaomei"]["deductions"][0]["evidence"][0]
-    assert late["first_seen"] == "2026-11-02T09:10:00+08:00"
+    assert late["first_seen"] == "2026-11-02T01:10:00.000Z"  # 09:10 in the shop
     # 阿强: four shifts not online (his answers do not count once consoles are in use): -5.
     [offline] = cards["aqiang"]["deductions"]
     assert (offline["rule"], len(offline["evidence"]), cards["aqiang"]["score"]) == ("not_online_in_shift", 4, 5.0)
