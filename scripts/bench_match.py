@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Benchmark of the reply matcher against two baselines, in one run (`scripts/bench match`).
 
-Systems:
+First, the bot's own path on the shop's base (knowledge/): build_engine, then matcher.suggest as the
+matching consumer calls it (ranking and the out-of-scope decision), cold and warm, on heldout5's messages.
+
+Systems compared on the public sets (ranking only: there is no scope model fitted for those bases):
   ours    bot.matching Matcher (BM25 candidates → rapidfuzz → calibrated intent score)
   bm25s   BM25 (the bm25s package) over plain jieba tokens          (pip install -e '.[bench]')
   wratio  brute force: rapidfuzz process.extract(WRatio) over every question
@@ -195,6 +198,36 @@ def child_size(system: str, size: int, messages: int, recall_limit: int, eval_di
     }
 
 
+def child_shop(messages: int) -> dict:
+    """The bot's own path on the shop's own base: `build_engine(knowledge/)` as `csbot serve` loads it,
+    then `matcher.suggest(text, limit=3)` as the matching consumer calls it (ranking, the out-of-scope
+    decision, the runners-up), on the held-out messages. The first call is timed alone (cold: jieba's
+    caches and the index's first touch), the rest are warm."""
+    _pin_one_core()
+    from bot.matching.engine import build_engine
+
+    started = time.perf_counter()
+    engine = build_engine(ROOT / "knowledge")
+    build_s = time.perf_counter() - started
+    texts = [line.split("\t")[0] for line in (ROOT / "tests" / "matching" / "data" / "heldout5.tsv")
+             .read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")][1:]
+    texts = texts[:messages]  # each once: the matcher keeps recent answers, and a repeat would be a cache hit
+    c0, t0 = time.process_time(), time.perf_counter()
+    engine.matcher.suggest(texts[0], limit=3)
+    cold_ms, cold_cpu_ms = (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000
+    times, cpu = [], []
+    for text in texts[1:]:
+        c0, t0 = time.process_time(), time.perf_counter()
+        engine.matcher.suggest(text, limit=3)
+        times.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
+    return {"system": "bot", "questions": sum(len(i.questions) for i in engine.kb.intents),
+            "build_s": round(build_s, 3), "cold_ms": round(cold_ms, 3), "cold_cpu_ms": round(cold_cpu_ms, 3),
+            "messages": len(times), "p50_ms": round(_percentile(times, 0.5), 3), "p99_ms": round(_percentile(times, 0.99), 3),
+            "cpu_p50_ms": round(_percentile(cpu, 0.5), 3), "cpu_p99_ms": round(_percentile(cpu, 0.99), 3),
+            "cpu_msgs_per_s": round(len(cpu) / (sum(cpu) / 1000), 1) if sum(cpu) else 0.0}
+
+
 def child_public(system: str, name: str, limit: int, eval_dir: Path) -> dict:
     """Recall@1 on one public set with its own KB (every `len/limit`-th query when limited)."""
     _pin_one_core()
@@ -231,7 +264,9 @@ def main() -> int:
     if args.child:
         sys.path.insert(0, str(ROOT))
         kind, system, what, limit, *rest = args.child
-        if kind == "size":
+        if kind == "shop":
+            result = child_shop(int(limit))
+        elif kind == "size":
             result = child_size(system, int(what), int(rest[0]), int(limit), args.eval_dir)
         else:
             result = child_public(system, what, int(limit), args.eval_dir)
@@ -242,6 +277,11 @@ def main() -> int:
     print(f"$ {command}")
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}; every child pinned to one core; "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
+    shop = _run_child(["--child", "shop", "bot", "-", str(args.messages)])
+    print(f"the bot's own path: build_engine(knowledge/, {shop['questions']} questions) {shop['build_s']:.2f} s, then matcher.suggest(limit=3) on "
+          f"heldout5's messages: cold (first call) wall {shop['cold_ms']:.1f} ms, CPU {shop['cold_cpu_ms']:.1f} ms; "
+          f"warm ({shop['messages']}): wall p50 {shop['p50_ms']:.3f} ms, p99 {shop['p99_ms']:.3f} ms; CPU p50 "
+          f"{shop['cpu_p50_ms']:.3f} ms, p99 {shop['cpu_p99_ms']:.3f} ms, {shop['cpu_msgs_per_s']:.0f} msg/s\n", flush=True)
     sized = []
     for size in args.sizes:
         for system in args.systems:  # the same messages and counts for every system
@@ -284,7 +324,7 @@ def main() -> int:
         deltas = [f"ours − {b} {ours['recall1'] - row[b]['recall1']:+.3f}" for b in ("bm25s", "wratio") if ours and b in row]
         print(f"  {name:<6} " + "  ".join(parts) + ("   [" + ", ".join(deltas) + "]" if deltas else ""))
     if args.json:
-        print(json.dumps({"command": command, "sizes": sized, "public": public}, ensure_ascii=False))
+        print(json.dumps({"command": command, "shop": shop, "sizes": sized, "public": public}, ensure_ascii=False))
     return 0
 
 
