@@ -48,11 +48,8 @@ def run(args, config: Config) -> int:
                     await consumer_failures.listed(session, limit=args.limit))
 
         rows, failures = asyncio.run(_with_session(config, both))
-        items = [{"platform": r.platform, "push_id": r.push_id, "kind": r.kind, "attempts": r.attempts,
-                  "set_aside_at": r.processed_at.isoformat(), "error": r.last_error} for r in rows]
-        consumer_items = [{"platform": f.platform, "push_id": f.push_id, "consumer": f.consumer,
-                           "attempts": f.attempts, "failed_at": f.failed_at.isoformat(), "replay_asked": f.replay,
-                           "error": f.error} for f in failures]
+        items = [set_aside.as_item(r) for r in rows]
+        consumer_items = [consumer_failures.as_item(f) for f in failures]
         if args.json:
             print(json.dumps({"items": items, "consumer_failures": consumer_items}, ensure_ascii=False))
         else:
@@ -70,11 +67,8 @@ def run(args, config: Config) -> int:
         return 2
     ids = None if args.all else args.push_ids
 
-    async def retry(session):
-        pushes_n = 0 if args.consumer else await set_aside.retry(session, push_ids=ids)
-        return pushes_n, await consumer_failures.ask_replay(session, push_ids=ids, consumer=args.consumer)
-
-    n, replays = asyncio.run(_with_session(config, retry))
+    n, replays = asyncio.run(_with_session(
+        config, lambda session: set_aside.replay(session, push_ids=ids, consumer=args.consumer)))
     print(f"{n} push(es) put back to be processed")
     print(f"{replays} consumer failure(s) to be replayed")
     return 0 if n or replays or args.all else 1

@@ -11,6 +11,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.clock import iso
 from bot.store.tables import ConsumerFailure, RawPush
 
 _c = ConsumerFailure.__table__.c
@@ -74,3 +75,10 @@ async def claim_replays(session: AsyncSession, *, limit: int, partitions: Collec
 async def mark_replayed(session: AsyncSession, failure_id: int, *, now: datetime) -> None:
     await session.execute(sa.update(ConsumerFailure.__table__).where(_c.id == failure_id)
                           .values(replay=False, replayed_at=now))
+
+
+def as_item(failure: sa.Row) -> dict:
+    """One failure, as `csbot pushes failed --json` and GET /api/pushes/failed list it."""
+    return {"platform": failure.platform, "push_id": failure.push_id, "consumer": failure.consumer,
+            "attempts": failure.attempts, "failed_at": iso(failure.failed_at), "replay_asked": failure.replay,
+            "error": failure.error}

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.metrics.board import iso
 from bot.store import consumer_failures, set_aside
 from bot.store.db import reading
 from bot.web import keys
@@ -24,10 +23,8 @@ async def failed_pushes(request: web.Request) -> web.Response:
         total = await set_aside.count(session)
         failures = await consumer_failures.listed(session)
         failures_total = sum((await consumer_failures.open_by_consumer(session)).values())
-    return web.json_response({"total": total, "items": [
-        {"platform": r.platform, "push_id": r.push_id, "kind": r.kind, "attempts": r.attempts,
-         "set_aside_at": iso(r.processed_at), "error": r.last_error} for r in rows],
-        "consumer_failures": {"total": failures_total, "items": [consumer_failure_item(f) for f in failures]}})
+    return web.json_response({"total": total, "items": [set_aside.as_item(r) for r in rows], "consumer_failures": {
+        "total": failures_total, "items": [consumer_failures.as_item(f) for f in failures]}})
 
 
 async def retry(request: web.Request) -> web.Response:
@@ -51,15 +48,9 @@ async def retry(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_request", "consumer must be one of " + ", ".join(names))
     ids = None if everything else push_ids
     async with request.app[keys.DB]() as session, session.begin():
-        n = 0 if consumer else await set_aside.retry(session, push_ids=ids)
-        replays = await consumer_failures.ask_replay(session, push_ids=ids, consumer=consumer)
+        n, replays = await set_aside.replay(session, push_ids=ids, consumer=consumer)
     request.app[keys.PROCESSOR].wake()
     return web.json_response({"pushes": n, "consumer_failures": replays})
-
-
-def consumer_failure_item(f) -> dict:
-    return {"platform": f.platform, "push_id": f.push_id, "consumer": f.consumer, "attempts": f.attempts,
-            "failed_at": iso(f.failed_at), "replay_asked": f.replay, "error": f.error}
 
 
 _TS = {"$ref": "#/components/schemas/Timestamp"}
