@@ -4,18 +4,16 @@ admins and by `csbot pushes failed`, and replayed by `csbot pushes retry` once t
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import sqlalchemy as sa
 
-from bot import pushes_commands
-from bot.cli import build_parser
 from bot.intake import _maybe_a_race
 from bot.store.db import async_url, create_engine
 from bot.store.tables import Buyer, ConsumerFailure, Message, RawPush
 from bot.web import keys
-from tests.conftest import START, buyer_message, make_config, push_and_process, signed_form
+from tests.conftest import START, buyer_message, make_config, push_and_process
+from tests.test_set_aside import csbot, metric
 
 ADMIN = {"Authorization": "Bearer admin-token-12"}
 
@@ -38,16 +36,6 @@ class _Buggy:
     async def handle_batch(self, session, recorded) -> None:
         for r in recorded:
             await self.handle(session, r.event)
-
-
-async def csbot(config, capsys, *argv: str) -> tuple[int, str]:
-    status = await asyncio.to_thread(pushes_commands.run, build_parser().parse_args(["pushes", *argv]), config)
-    return status, capsys.readouterr().out
-
-
-async def metric(client, line_start: str) -> float:
-    text = await (await client.get("/metrics")).text()
-    return float(next(line.split()[-1] for line in text.splitlines() if line.startswith(line_start)))
 
 
 async def seen_by_buggy(client) -> set[str]:
@@ -156,12 +144,3 @@ async def failures_of(client) -> set[tuple[str, str]]:
                                      .where(ConsumerFailure.replayed_at.is_(None)))
         return set(rows.all())
 
-
-async def until(read, done, *, tries: int = 200):
-    """The background processor's work, waited for on its outcome (at most ~10 s)."""
-    for _ in range(tries):
-        found = await read()
-        if done(found):
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not reached; last seen: {found!r}")

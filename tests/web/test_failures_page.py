@@ -11,8 +11,8 @@ from playwright.async_api import expect
 
 from bot.store.tables import RawPush
 from bot.web import keys
-from tests.conftest import START, buyer_message, signed_form
-from tests.test_consumer_failures import _Buggy, failures_of, seen_by_buggy, until
+from tests.conftest import START, buyer_message, eventually, signed_form
+from tests.test_consumer_failures import _Buggy, failures_of, seen_by_buggy
 from tests.web.test_login_page import log_in
 from tests.web.test_staff_accounts import ADMIN_PASSWORD, staff_config
 
@@ -28,7 +28,7 @@ async def test_an_admin_sees_and_replays_failures_in_the_browser(page, db_url, a
     resp = await bot.post("/webhooks/wangwang", data=signed_form(buyer_message(text="在吗", push_id="p7", at=START)))
     assert resp.status == 200
     processor.wake()
-    await until(lambda: failures_of(bot), lambda found: found == {("p7", "buggy")})
+    assert await eventually(lambda: failures_of(bot), lambda found: found == {("p7", "buggy")}) == {("p7", "buggy")}
 
     base = str(bot.make_url("")).rstrip("/")
     await log_in(page, base, "boss", ADMIN_PASSWORD)
@@ -42,8 +42,9 @@ async def test_an_admin_sees_and_replays_failures_in_the_browser(page, db_url, a
         await session.execute(sa.update(RawPush).where(RawPush.push_id == "broken").values(form=json.dumps(good)))
     await page.click("#retry-all")
     await expect(page.locator("#retry-result")).to_have_text("已放回 1 条推送，1 个环节待重试")
-    await until(lambda: failures_of(bot), lambda found: found == set())
-    await until(lambda: seen_by_buggy(bot), lambda seen: seen == {"buggy-saw-p7", "buggy-saw-broken"})
+    assert await eventually(lambda: failures_of(bot), lambda found: found == set()) == set()
+    seen = {"buggy-saw-p7", "buggy-saw-broken"}
+    assert await eventually(lambda: seen_by_buggy(bot), lambda found: found == seen) == seen
     await page.reload()
     await expect(page.locator("#set-aside tbody tr")).to_have_count(0)
     await expect(page.locator("#consumer-failures tbody tr")).to_have_count(0)
