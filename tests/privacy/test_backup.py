@@ -63,24 +63,34 @@ def data_key(monkeypatch):
     monkeypatch.setenv(sealed.KEY_ENV, KEY_A)  # the bot and the commands are processes of their own
 
 
-async def test_a_live_bot_under_traffic_is_backed_up_and_restored(tmp_path, data_key):
-    live, port = tmp_path / "live", free_port()
-    live.mkdir()
-    config = write_config(live, port)
+async def backup_under_traffic(config, port: int, backup, pushes) -> tuple[subprocess.CompletedProcess, int]:
+    """A real bot takes signed pushes; once `pushes()` counts 50 stored, `csbot db backup` runs while they
+    keep arriving. The command's result, and how many pushes were answered 200 in all."""
     proc = await start_bot(config, port)
-    backup = tmp_path / "snapshot.db"
     try:
         stop = asyncio.Event()
         posting = asyncio.create_task(traffic(port, stop))
-        while len(stored(live / "bot.db")[0]) < 50:  # the backup is taken while pushes are arriving
+        while await pushes() < 50:  # the backup is taken while pushes are arriving
             await asyncio.sleep(0.02)
         done = await asyncio.to_thread(csbot, "db", "backup", str(backup), "--config", str(config))
         await asyncio.sleep(0.3)
         stop.set()
-        answered = await posting
+        return done, await posting
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+async def test_a_live_bot_under_traffic_is_backed_up_and_restored(tmp_path, data_key):
+    live, port = tmp_path / "live", free_port()
+    live.mkdir()
+    config = write_config(live, port)
+    backup = tmp_path / "snapshot.db"
+
+    async def pushes() -> int:
+        return len(stored(live / "bot.db")[0])
+
+    done, answered = await backup_under_traffic(config, port, backup, pushes)
     assert done.returncode == 0, done.stderr
     assert oct(backup.stat().st_mode & 0o777) == "0o600"
     covered = table_counts(backup)
@@ -187,20 +197,12 @@ async def test_on_postgresql_a_live_bot_under_traffic_is_backed_up_and_restored(
     async with pg_database() as live_url, pg_database() as restored_url:
         port = free_port()
         config = write_pg_config(tmp_path, port, live_url, name="live")
-        proc = await start_bot(config, port)
         backup = tmp_path / "snapshot.dump"
-        try:
-            stop = asyncio.Event()
-            posting = asyncio.create_task(traffic(port, stop))
-            while (await pg_counts(live_url))["pushes"] < 50:  # the backup is taken while pushes arrive
-                await asyncio.sleep(0.02)
-            done = await asyncio.to_thread(csbot, "db", "backup", str(backup), "--config", str(config))
-            await asyncio.sleep(0.3)
-            stop.set()
-            answered = await posting
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+
+        async def pushes() -> int:
+            return (await pg_counts(live_url))["pushes"]
+
+        done, answered = await backup_under_traffic(config, port, backup, pushes)
         assert done.returncode == 0, done.stderr
         assert oct(backup.stat().st_mode & 0o777) == "0o600"
         covered = printed_counts(done.stdout)
